@@ -1,0 +1,73 @@
+# Regulars: `make run` for the product with demo data, `make test` for the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help install install-dev run worker test lint format messages clean
+
+help:
+	@echo "make run          install, migrate, seed the demo and start web + Celery worker/beat"
+	@echo "make test         install dev dependencies and run the whole suite"
+	@echo "make lint         ruff (lint and format check) and makemigrations --check"
+	@echo "make messages     refresh the translation catalogues (needs GNU gettext)"
+
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed: see README.md"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced-main: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact --no-dev --python $(PYTHON)
+	@touch $@
+
+$(VENV)/.synced-dev: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@ $(VENV)/.synced-main
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js) is needed: see README.md"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: $(VENV)/.synced-main node_modules/.package-lock.json
+
+install-dev: $(VENV)/.synced-dev node_modules/.package-lock.json
+
+run: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	@echo "Celery worker with beat logs to var/celery.log. Press Ctrl-C to stop both."
+	@trap 'kill 0' EXIT INT TERM; \
+	$(VENV)/bin/celery -A config worker -B --concurrency=1 --loglevel=INFO >var/celery.log 2>&1 & \
+	$(MANAGE) runserver $(HOST):$(PORT)
+
+worker: install
+	$(VENV)/bin/celery -A config worker -B --concurrency=1 --loglevel=INFO
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(MANAGE) makemigrations --check --dry-run
+
+format: install-dev
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+messages: install-dev
+	$(MANAGE) makemessages --all --ignore=node_modules --ignore=.venv --ignore=.tools --ignore=var --no-obsolete
+	$(MANAGE) compilemessages --ignore=node_modules --ignore=.venv --ignore=.tools
+
+clean:
+	rm -rf $(VENV) $(TOOLS) node_modules var

@@ -1,0 +1,56 @@
+"""The Celery app, its task defaults and the beat schedule (kept here, in code)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+logger = logging.getLogger(__name__)
+
+
+class RegularsTask(Task):
+    """Counts deliveries of each task id so a message that kills its worker every time
+    (a poison task, redelivered because of acks_late) is dropped instead of looping."""
+
+    def __call__(self, *args, **kwargs):
+        from django.conf import settings
+        from django.core.cache import cache
+
+        task_id = self.request.id
+        if task_id and not self.request.is_eager:
+            key = f"celery-deliveries:{task_id}"
+            cache.add(key, 0, timeout=24 * 60 * 60)
+            deliveries = cache.incr(key)
+            if deliveries > settings.CELERY_MAX_DELIVERIES:
+                logger.error(
+                    "Dropping task %s[%s] after %s deliveries", self.name, task_id, deliveries - 1
+                )
+                return None
+        return super().__call__(*args, **kwargs)
+
+
+app = Celery("regulars", task_cls=RegularsTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def beat_schedule() -> dict:
+    """Every scheduled job of the product. Each one is safe to run twice (JobRun)."""
+    from django.conf import settings
+
+    return {
+        "scheduler-heartbeat": {
+            "task": "merchants.tasks.heartbeat_task",
+            "schedule": timedelta(seconds=settings.HEARTBEAT_SECONDS),
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _install_beat_schedule(sender: Celery, **kwargs) -> None:
+    sender.conf.beat_schedule = beat_schedule()

@@ -1,0 +1,1 @@
+"""Settings split by environment: base holds everything real, the others differ only where they must."""

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from merchants import views as merchant_views
+
+auth_patterns = [
+    path("login/", merchant_views.SignInView.as_view(), name="login"),
+    path("logout/", merchant_views.SignOutView.as_view(), name="logout"),
+    path("password-reset/", merchant_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        merchant_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        merchant_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        merchant_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+]
+
+urlpatterns = [
+    path("", merchant_views.DashboardView.as_view(), name="dashboard"),
+    path("accounts/", include(auth_patterns)),
+    path("language/", merchant_views.language_set, name="language-set"),
+    path("healthz/", merchant_views.healthz, name="healthz"),
+    path("merchants/", include("merchants.urls")),
+]

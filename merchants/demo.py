@@ -1,0 +1,88 @@
+"""The demo merchants: "Demo Store" with one person per role, and "Other Shop", so that
+isolation between merchants is visible. Seeding twice changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from merchants.models import Merchant, StaffMember, User
+from merchants.roles import Role
+
+DEMO_PASSWORD = "regulars-demo"
+
+
+@dataclass(frozen=True)
+class DemoMerchant:
+    slug: str
+    name: str
+    currency: str
+    timezone: str
+    language: str
+    brand_color: str
+    staff: tuple[tuple[str, str, Role], ...]
+
+
+DEMO_MERCHANTS = (
+    DemoMerchant(
+        slug="demo-store",
+        name="Demo Store",
+        currency="USD",
+        timezone="America/New_York",
+        language="en",
+        brand_color="#6f42c1",
+        staff=(
+            ("owner@demo.test", "Olivia Owner", Role.OWNER),
+            ("manager@demo.test", "Max Manager", Role.MANAGER),
+            ("marketer@demo.test", "Mira Marketer", Role.MARKETER),
+            ("support@demo.test", "Sam Support", Role.SUPPORT),
+            ("analyst@demo.test", "Ana Analyst", Role.ANALYST),
+        ),
+    ),
+    DemoMerchant(
+        slug="other-shop",
+        name="Other Shop",
+        currency="EUR",
+        timezone="Europe/Berlin",
+        language="en",
+        brand_color="#198754",
+        staff=(("other@demo.test", "Otto Other", Role.OWNER),),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: list[str]
+
+
+@transaction.atomic
+def demo_seed() -> SeedResult:
+    created: list[str] = []
+    for demo in DEMO_MERCHANTS:
+        merchant, made = Merchant.objects.get_or_create(
+            slug=demo.slug,
+            defaults={
+                "name": demo.name,
+                "base_currency": demo.currency,
+                "timezone": demo.timezone,
+                "default_language": demo.language,
+                "brand_color": demo.brand_color,
+            },
+        )
+        if made:
+            created.append(f"merchant {demo.slug}")
+        for email, full_name, role in demo.staff:
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(
+                    email=email, password=DEMO_PASSWORD, full_name=full_name
+                )
+                created.append(f"user {email}")
+            _member, made = StaffMember.objects.get_or_create(
+                merchant=merchant, user=user, defaults={"role": role}
+            )
+            if made:
+                created.append(f"{email} as {role} of {demo.slug}")
+    return SeedResult(created=created)

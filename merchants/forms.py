@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+
+from merchants.models import Merchant, normalise_email
+from merchants.roles import Role
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label=_("Email"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+
+    error_messages = {
+        "invalid_login": _("That email and password don't match an account."),
+        "inactive": _("This account is inactive."),
+    }
+
+    def clean_username(self) -> str:
+        return normalise_email(self.cleaned_data["username"])
+
+
+class MerchantSettingsForm(forms.ModelForm):
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=())
+
+    class Meta:
+        model = Merchant
+        fields = [
+            "name",
+            "base_currency",
+            "timezone",
+            "default_language",
+            "brand_color",
+            "reply_to_email",
+        ]
+        widgets = {"brand_color": forms.TextInput(attrs={"type": "color"})}
+        help_texts = {
+            "base_currency": _("Orders and rewards are kept in this currency."),
+            "timezone": _("Decides when a day starts for schedules, birthdays and reports."),
+            "default_language": _("Used for customers whose language is not known."),
+            "reply_to_email": _("Customers' answers to our emails go here."),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].choices = [(z, z) for z in sorted(zoneinfo.available_timezones())]
+
+
+class StaffInviteForm(forms.Form):
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.SUPPORT)
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class LanguageForm(forms.Form):
+    language = forms.ChoiceField(choices=settings.LANGUAGES)
+    next = forms.CharField(required=False)
+
+
+class MerchantSwitchForm(forms.Form):
+    merchant = forms.IntegerField()
+
+
+def form_add_service_errors(form: forms.BaseForm, error: ValidationError) -> None:
+    """Shows a service's ValidationError on the form: under the field it names when the
+    form has that field, otherwise above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, field_errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, field_errors)

@@ -1,0 +1,70 @@
+"""Per-request staff context: the idle timeout and the active merchant."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from merchants.selectors import membership_get
+
+SESSION_LAST_SEEN = "staff_last_seen"
+SESSION_MERCHANT = "active_merchant_id"
+# Writing the session on every request would cost a write per page; a minute's
+# precision is plenty for a thirty-minute timeout.
+TOUCH_EVERY_SECONDS = 60
+
+
+class StaffIdleTimeoutMiddleware:
+    """Signs staff out after STAFF_IDLE_TIMEOUT_SECONDS without a request."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = time.time()
+            last_seen = request.session.get(SESSION_LAST_SEEN)
+            if last_seen is not None and now - last_seen > settings.STAFF_IDLE_TIMEOUT_SECONDS:
+                logout(request)
+                messages.info(request, _("You were signed out after 30 minutes without activity."))
+                if request.headers.get("HX-Request"):
+                    response = HttpResponse(status=204)
+                    response["HX-Redirect"] = redirect_to_login(request.get_full_path()).url
+                    return response
+                return redirect_to_login(request.get_full_path())
+            if last_seen is None or now - last_seen >= TOUCH_EVERY_SECONDS:
+                request.session[SESSION_LAST_SEEN] = now
+        return self.get_response(request)
+
+
+class ActiveMerchantMiddleware:
+    """Puts the signed-in staff member's active merchant on the request and shows times in
+    that merchant's time zone."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.staff_member = None
+        request.merchant = None
+        if request.user.is_authenticated:
+            member = membership_get(
+                user=request.user, merchant_id=request.session.get(SESSION_MERCHANT)
+            )
+            if member is not None:
+                request.staff_member = member
+                request.merchant = member.merchant
+                if request.session.get(SESSION_MERCHANT) != member.merchant_id:
+                    request.session[SESSION_MERCHANT] = member.merchant_id
+                timezone.activate(member.merchant.zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

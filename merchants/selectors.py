@@ -1,0 +1,52 @@
+"""Reads of merchants, staff, the audit log and job runs, always scoped by merchant."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from merchants.models import AuditEvent, JobRun, Merchant, StaffMember, User
+
+
+def membership_get(*, user: User, merchant_id: int | None) -> StaffMember | None:
+    """The user's membership in the given merchant, or their first one when that is gone."""
+    memberships = StaffMember.objects.select_related("merchant").filter(user=user)
+    if merchant_id is not None:
+        found = memberships.filter(merchant_id=merchant_id).first()
+        if found is not None:
+            return found
+    return memberships.order_by("merchant__name", "merchant_id").first()
+
+
+def memberships_for_user(*, user: User) -> QuerySet[StaffMember]:
+    return (
+        StaffMember.objects.select_related("merchant")
+        .filter(user=user)
+        .order_by("merchant__name", "merchant_id")
+    )
+
+
+def staff_member_list(*, merchant: Merchant) -> QuerySet[StaffMember]:
+    return (
+        StaffMember.objects.filter(merchant=merchant)
+        .select_related("user", "invited_by")
+        .order_by("user__email")
+    )
+
+
+def staff_member_get(*, merchant: Merchant, pk: int) -> StaffMember:
+    """A staff member of this merchant; a foreign id is a 404."""
+    return get_object_or_404(staff_member_list(merchant=merchant), pk=pk)
+
+
+def audit_event_list(*, merchant: Merchant, action: str = "") -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.filter(merchant=merchant).select_related("actor")
+    if action:
+        events = events.filter(action=action)
+    return events.order_by("-created_at", "-id")
+
+
+def job_last_finished(*, job: str) -> JobRun | None:
+    return (
+        JobRun.objects.filter(job=job, state=JobRun.State.DONE).order_by("-started_at").first()
+    )

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from merchants import views
+
+app_name = "merchants"
+
+urlpatterns = [
+    path("switch/", views.merchant_switch, name="merchant-switch"),
+    path("settings/", views.MerchantSettingsView.as_view(), name="merchant-settings"),
+    path("staff/", views.StaffListView.as_view(), name="staff-list"),
+    path("staff/invite/", views.StaffInviteView.as_view(), name="staff-invite"),
+    path("staff/<int:pk>/edit/", views.staff_update, name="staff-update"),
+    path("staff/<int:pk>/remove/", views.staff_remove, name="staff-remove"),
+    path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
+]
