@@ -25,10 +25,20 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def sign_in_redirect(request: HttpRequest) -> HttpResponse:
+    redirect = redirect_to_login(request.get_full_path())
+    if request.headers.get("HX-Request"):
+        # htmx would swap the sign-in page into a table cell; make it load the page.
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = redirect.url
+        return response
+    return redirect
+
+
 def check_staff_access(request: HttpRequest, permission: Perm) -> HttpResponse | None:
     """None when the request may go on; otherwise the response that stops it."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
+        return sign_in_redirect(request)
     if request.staff_member is None:
         return render(request, "merchants/no_merchant.html", status=403)
     if not role_has_perm(request.staff_member.role, permission):

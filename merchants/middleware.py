@@ -7,7 +7,6 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,14 +31,11 @@ class StaffIdleTimeoutMiddleware:
             now = time.time()
             last_seen = request.session.get(SESSION_LAST_SEEN)
             if last_seen is not None and now - last_seen > settings.STAFF_IDLE_TIMEOUT_SECONDS:
+                # The page asked for then sends the visitor to sign in, as for anyone
+                # signed out.
                 logout(request)
                 messages.info(request, _("You were signed out after 30 minutes without activity."))
-                if request.headers.get("HX-Request"):
-                    response = HttpResponse(status=204)
-                    response["HX-Redirect"] = redirect_to_login(request.get_full_path()).url
-                    return response
-                return redirect_to_login(request.get_full_path())
-            if last_seen is None or now - last_seen >= TOUCH_EVERY_SECONDS:
+            elif last_seen is None or now - last_seen >= TOUCH_EVERY_SECONDS:
                 request.session[SESSION_LAST_SEEN] = now
         return self.get_response(request)
 

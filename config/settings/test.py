@@ -12,3 +12,16 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker started by a test sees the same rows.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-regulars.sqlite3")}
+
+# Still Argon2, with costs low enough for a suite that creates many users. Production
+# keeps Django's defaults.
+from django.contrib.auth.hashers import Argon2PasswordHasher  # noqa: E402
+
+
+class FastArgon2PasswordHasher(Argon2PasswordHasher):
+    time_cost = 1
+    memory_cost = 1024
+    parallelism = 1
+
+
+PASSWORD_HASHERS = ["config.settings.test.FastArgon2PasswordHasher"]

@@ -1,0 +1,184 @@
+"""Every URL the product serves, walked from the URL resolver, against every role and a
+foreign merchant. A new URL that declares no access rule, or takes ids the table below
+can't build, fails here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from merchants.models import AuditEvent, Merchant, StaffMember
+from merchants.roles import ROLE_PERMISSIONS, Perm, Role
+from tests.merchants.factories import MerchantFactory, StaffMemberFactory, UserFactory
+
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    callback: Callable
+    has_kwargs: bool
+
+    @property
+    def access(self) -> str | Perm | None:
+        view_class = getattr(self.callback, "view_class", None)
+        if getattr(self.callback, "public", False) or getattr(view_class, "public", False):
+            return PUBLIC
+        return getattr(self.callback, "permission", None) or getattr(view_class, "permission", None)
+
+
+def _walk(patterns, namespace: str = "") -> list[Route]:
+    routes: list[Route] = []
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            routes += _walk(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern):
+            assert entry.name, f"URL pattern {entry.pattern} has no name"
+            routes.append(
+                Route(
+                    name=f"{namespace}{entry.name}",
+                    callback=entry.callback,
+                    has_kwargs=bool(entry.pattern.regex.groupindex),
+                )
+            )
+    return routes
+
+
+ROUTES = _walk(get_resolver().url_patterns)
+STAFF_ROUTES = [route for route in ROUTES if route.access not in (PUBLIC, None)]
+
+
+def _a_support_member(merchant: Merchant) -> dict:
+    return {"pk": StaffMemberFactory(merchant=merchant, role=Role.SUPPORT).pk}
+
+
+# How to build the ids of each URL that takes some, for a given merchant. The foreign
+# column of the matrix builds them for another merchant and expects a 404.
+URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "merchants:staff-update": _a_support_member,
+    "merchants:staff-remove": _a_support_member,
+}
+PUBLIC_URL_KWARGS: dict[str, dict] = {
+    "password_reset_confirm": {"uidb64": "MQ", "token": "set-password"},
+}
+
+
+def test_every_url_declares_who_may_open_it():
+    undeclared = [route.name for route in ROUTES if route.access is None]
+    assert undeclared == [], "Declare `permission` (merchants.access) or mark public"
+
+
+def test_every_url_with_ids_has_a_way_to_build_them():
+    missing = [
+        route.name
+        for route in ROUTES
+        if route.has_kwargs and route.name not in URL_KWARGS | PUBLIC_URL_KWARGS
+    ]
+    assert missing == [], "Add these to URL_KWARGS so the matrix covers them"
+
+
+def test_matrix_covers_every_staff_url_and_role():
+    # The parametrised tests below run one case per pair; this names the size.
+    assert len(STAFF_ROUTES) * len(Role) == len(MATRIX)
+    assert len(MATRIX) >= 40
+
+
+MATRIX = [(route, role) for route in STAFF_ROUTES for role in Role]
+
+
+def _url(route: Route, merchant: Merchant) -> str:
+    kwargs = URL_KWARGS[route.name](merchant) if route.has_kwargs else {}
+    return reverse(route.name, kwargs=kwargs)
+
+
+@pytest.fixture
+def foreign_marker(db):
+    """Another merchant with names that must never appear on our merchant's pages."""
+    other = MerchantFactory(name="Zebra Foreign Shop", slug="zebra-foreign")
+    member = StaffMemberFactory(
+        merchant=other, role=Role.OWNER, user=UserFactory(email="foreign-person@zebra.test")
+    )
+    AuditEvent.objects.create(
+        merchant=other, actor_label="foreign-person@zebra.test", action="settings.changed"
+    )
+    return other, member
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("route", "role"), MATRIX, ids=[f"{route.name}-{role.value}" for route, role in MATRIX]
+)
+def test_staff_url_answers_each_role(client, route: Route, role: Role, foreign_marker):
+    member = StaffMemberFactory(role=role)
+    client.force_login(member.user)
+    url = _url(route, member.merchant)
+    allowed = role in ROLE_PERMISSIONS[route.access]
+
+    response = client.get(url)
+
+    if allowed:
+        assert response.status_code in (200, 302, 405), response.status_code
+        body = response.content.decode()
+        assert "Zebra Foreign Shop" not in body
+        assert "foreign-person@zebra.test" not in body
+    else:
+        assert response.status_code == 403
+        staff_before = StaffMember.objects.count()
+        assert client.post(url).status_code == 403
+        assert StaffMember.objects.count() == staff_before
+        assert AuditEvent.objects.filter(
+            merchant=member.merchant,
+            action=AuditEvent.Action.PERMISSION_DENIED,
+            actor=member.user,
+        ).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", STAFF_ROUTES, ids=[route.name for route in STAFF_ROUTES])
+def test_staff_url_sends_anonymous_visitors_to_sign_in(client, route: Route):
+    response = client.get(_url(route, MerchantFactory()))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+FOREIGN_ROUTES = [route for route in STAFF_ROUTES if route.has_kwargs]
+FOREIGN_MATRIX = [
+    (route, role)
+    for route in FOREIGN_ROUTES
+    for role in Role
+    if role in ROLE_PERMISSIONS[route.access]
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("route", "role"),
+    FOREIGN_MATRIX,
+    ids=[f"{route.name}-{role.value}" for route, role in FOREIGN_MATRIX],
+)
+def test_foreign_merchant_ids_are_not_found(client, route: Route, role: Role):
+    member = StaffMemberFactory(role=role)
+    client.force_login(member.user)
+    foreign_url = _url(route, MerchantFactory())
+    staff_before = StaffMember.objects.count()
+
+    assert client.get(foreign_url).status_code == 404
+    assert client.post(foreign_url, {"m1-role": "owner"}).status_code == 404
+    assert StaffMember.objects.count() == staff_before
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "route",
+    [route for route in ROUTES if route.access == PUBLIC],
+    ids=[route.name for route in ROUTES if route.access == PUBLIC],
+)
+def test_public_urls_open_without_signing_in(client, route: Route):
+    response = client.get(reverse(route.name, kwargs=PUBLIC_URL_KWARGS.get(route.name, {})))
+    # language-set and logout take POST only; the rest render.
+    assert response.status_code in (200, 302, 405)
