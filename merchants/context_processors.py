@@ -16,7 +16,5 @@ def staff(request: HttpRequest) -> dict:
         "staff_member": member,
         # Templates ask `"customers.view" in perms_granted` to show what a role may open.
         "perms_granted": frozenset(str(p) for p in role_permissions(member.role)),
-        "memberships": SimpleLazyObject(
-            lambda: list(memberships_for_user(user=request.user))
-        ),
+        "memberships": SimpleLazyObject(lambda: list(memberships_for_user(user=request.user))),
     }

@@ -3,9 +3,9 @@ from __future__ import annotations
 import zoneinfo
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from merchants.models import Merchant, normalise_email

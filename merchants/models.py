@@ -66,9 +66,7 @@ class User(AbstractBaseUser):
 
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("full name"), max_length=150, blank=True)
-    language = models.CharField(
-        _("language"), max_length=8, choices=settings.LANGUAGES, blank=True
-    )
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, blank=True)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=now)
 

@@ -47,6 +47,4 @@ def audit_event_list(*, merchant: Merchant, action: str = "") -> QuerySet[AuditE
 
 
 def job_last_finished(*, job: str) -> JobRun | None:
-    return (
-        JobRun.objects.filter(job=job, state=JobRun.State.DONE).order_by("-started_at").first()
-    )
+    return JobRun.objects.filter(job=job, state=JobRun.State.DONE).order_by("-started_at").first()

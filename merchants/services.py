@@ -67,7 +67,11 @@ def sign_in_failure_record(*, email: str, ip_address: str | None, locked: bool =
     action = AuditEvent.Action.SIGN_IN_LOCKED if locked else AuditEvent.Action.SIGN_IN_FAILED
     email = normalise_email(email)[:254]
     user = User.objects.filter(email=email).first()
-    merchants = [m.merchant for m in StaffMember.objects.filter(user=user).select_related("merchant")] if user else []
+    merchants = (
+        [m.merchant for m in StaffMember.objects.filter(user=user).select_related("merchant")]
+        if user
+        else []
+    )
     for merchant in merchants or [None]:
         audit_record(
             action=action,

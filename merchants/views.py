@@ -145,9 +145,7 @@ class DashboardView(StaffPermissionMixin, TemplateView):
         context["role_permissions"] = role_permissions(role)
         context["heartbeat"] = selectors.job_last_finished(job=services.HEARTBEAT_JOB)
         if Perm.AUDIT_VIEW in context["role_permissions"]:
-            context["recent_events"] = list(
-                selectors.audit_event_list(merchant=self.merchant)[:8]
-            )
+            context["recent_events"] = list(selectors.audit_event_list(merchant=self.merchant)[:8])
         context["team_size"] = selectors.staff_member_list(merchant=self.merchant).count()
         return context
 
@@ -277,9 +275,7 @@ def staff_update(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Role changed."))
     if request.method == "POST":
         return redirect("merchants:staff-list")
-    return render(
-        request, "merchants/staffmember_form.html", {"member": member, "form": form}
-    )
+    return render(request, "merchants/staffmember_form.html", {"member": member, "form": form})
 
 
 @staff_view(Perm.STAFF_MANAGE)
@@ -316,4 +312,3 @@ class AuditEventListView(StaffPermissionMixin, TemplateView):
         context["actions"] = AuditEvent.Action.choices
         context["action"] = action
         return context
-

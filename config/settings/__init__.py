@@ -1,1 +1,2 @@
-"""Settings split by environment: base holds everything real, the others differ only where they must."""
+"""Settings by environment: base holds everything real; the others differ only where
+they must."""

@@ -10,100 +10,313 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Merchant',
+            name="Merchant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, verbose_name='name')),
-                ('slug', models.SlugField(max_length=60, unique=True, verbose_name='slug')),
-                ('base_currency', models.CharField(choices=[('USD', 'USD'), ('EUR', 'EUR'), ('GBP', 'GBP'), ('AED', 'AED'), ('SAR', 'SAR'), ('QAR', 'QAR'), ('KWD', 'KWD'), ('EGP', 'EGP'), ('IRR', 'IRR'), ('TRY', 'TRY'), ('RUB', 'RUB'), ('KZT', 'KZT'), ('CAD', 'CAD'), ('AUD', 'AUD'), ('CHF', 'CHF'), ('JPY', 'JPY'), ('INR', 'INR')], default='USD', max_length=3, verbose_name='base currency')),
-                ('timezone', models.CharField(default='UTC', max_length=64, validators=[merchants.models.validate_timezone], verbose_name='time zone')),
-                ('default_language', models.CharField(choices=[('en', 'English'), ('ar', 'Arabic'), ('fa', 'Persian'), ('ru', 'Russian')], default='en', max_length=8, verbose_name='default language')),
-                ('brand_color', models.CharField(default='#0d6efd', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'Enter a colour as # and six hex digits, like #0d6efd.')], verbose_name='brand colour')),
-                ('reply_to_email', models.EmailField(blank=True, max_length=254, verbose_name='reply-to email')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, verbose_name="name")),
+                ("slug", models.SlugField(max_length=60, unique=True, verbose_name="slug")),
+                (
+                    "base_currency",
+                    models.CharField(
+                        choices=[
+                            ("USD", "USD"),
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("AED", "AED"),
+                            ("SAR", "SAR"),
+                            ("QAR", "QAR"),
+                            ("KWD", "KWD"),
+                            ("EGP", "EGP"),
+                            ("IRR", "IRR"),
+                            ("TRY", "TRY"),
+                            ("RUB", "RUB"),
+                            ("KZT", "KZT"),
+                            ("CAD", "CAD"),
+                            ("AUD", "AUD"),
+                            ("CHF", "CHF"),
+                            ("JPY", "JPY"),
+                            ("INR", "INR"),
+                        ],
+                        default="USD",
+                        max_length=3,
+                        verbose_name="base currency",
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="UTC",
+                        max_length=64,
+                        validators=[merchants.models.validate_timezone],
+                        verbose_name="time zone",
+                    ),
+                ),
+                (
+                    "default_language",
+                    models.CharField(
+                        choices=[
+                            ("en", "English"),
+                            ("ar", "Arabic"),
+                            ("fa", "Persian"),
+                            ("ru", "Russian"),
+                        ],
+                        default="en",
+                        max_length=8,
+                        verbose_name="default language",
+                    ),
+                ),
+                (
+                    "brand_color",
+                    models.CharField(
+                        default="#0d6efd",
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^#[0-9a-fA-F]{6}$",
+                                "Enter a colour as # and six hex digits, like #0d6efd.",
+                            )
+                        ],
+                        verbose_name="brand colour",
+                    ),
+                ),
+                (
+                    "reply_to_email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="reply-to email"),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='User',
+            name="User",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('password', models.CharField(max_length=128, verbose_name='password')),
-                ('last_login', models.DateTimeField(blank=True, null=True, verbose_name='last login')),
-                ('email', models.EmailField(max_length=254, unique=True, verbose_name='email')),
-                ('full_name', models.CharField(blank=True, max_length=150, verbose_name='full name')),
-                ('language', models.CharField(blank=True, choices=[('en', 'English'), ('ar', 'Arabic'), ('fa', 'Persian'), ('ru', 'Russian')], max_length=8, verbose_name='language')),
-                ('is_active', models.BooleanField(default=True)),
-                ('date_joined', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("password", models.CharField(max_length=128, verbose_name="password")),
+                (
+                    "last_login",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last login"),
+                ),
+                ("email", models.EmailField(max_length=254, unique=True, verbose_name="email")),
+                (
+                    "full_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="full name"),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("en", "English"),
+                            ("ar", "Arabic"),
+                            ("fa", "Persian"),
+                            ("ru", "Russian"),
+                        ],
+                        max_length=8,
+                        verbose_name="language",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("date_joined", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(django.db.models.functions.text.Lower('email'), name='user_email_ci_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        django.db.models.functions.text.Lower("email"), name="user_email_ci_unique"
+                    )
+                ],
             },
             managers=[
-                ('objects', merchants.models.UserManager()),
+                ("objects", merchants.models.UserManager()),
             ],
         ),
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=60)),
-                ('period_key', models.CharField(max_length=40)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=10)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('merchant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='job_runs', to='merchants.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(max_length=60)),
+                ("period_key", models.CharField(max_length=40)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="job_runs",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['job', '-started_at'], name='jobrun_job_recent')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('merchant__isnull', False)), fields=('job', 'merchant', 'period_key'), name='jobrun_once_per_merchant_period'), models.UniqueConstraint(condition=models.Q(('merchant__isnull', True)), fields=('job', 'period_key'), name='jobrun_once_per_period')],
+                "indexes": [models.Index(fields=["job", "-started_at"], name="jobrun_job_recent")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("merchant__isnull", False)),
+                        fields=("job", "merchant", "period_key"),
+                        name="jobrun_once_per_merchant_period",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("merchant__isnull", True)),
+                        fields=("job", "period_key"),
+                        name="jobrun_once_per_period",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_label', models.CharField(blank=True, max_length=254)),
-                ('action', models.CharField(choices=[('sign_in.failed', 'Sign-in failed'), ('sign_in.locked', 'Sign-in locked out'), ('permission.denied', 'Permission denied'), ('settings.changed', 'Settings changed'), ('staff.invited', 'Staff invited'), ('staff.role_changed', 'Staff role changed'), ('staff.removed', 'Staff removed')], max_length=40)),
-                ('object_type', models.CharField(blank=True, max_length=60)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('object_repr', models.CharField(blank=True, max_length=200)),
-                ('before', models.JSONField(blank=True, default=dict)),
-                ('after', models.JSONField(blank=True, default=dict)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merchant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='merchants.merchant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor_label", models.CharField(blank=True, max_length=254)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("sign_in.failed", "Sign-in failed"),
+                            ("sign_in.locked", "Sign-in locked out"),
+                            ("permission.denied", "Permission denied"),
+                            ("settings.changed", "Settings changed"),
+                            ("staff.invited", "Staff invited"),
+                            ("staff.role_changed", "Staff role changed"),
+                            ("staff.removed", "Staff removed"),
+                        ],
+                        max_length=40,
+                    ),
+                ),
+                ("object_type", models.CharField(blank=True, max_length=60)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("object_repr", models.CharField(blank=True, max_length=200)),
+                ("before", models.JSONField(blank=True, default=dict)),
+                ("after", models.JSONField(blank=True, default=dict)),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="merchants.merchant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['merchant', '-created_at'], name='audit_merchant_recent')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["merchant", "-created_at"], name="audit_merchant_recent")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='StaffMember',
+            name="StaffMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('manager', 'Manager'), ('marketer', 'Marketer'), ('support', 'Support agent'), ('analyst', 'Analyst')], max_length=16, verbose_name='role')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('invited_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('merchant', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='staff', to='merchants.merchant')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("manager", "Manager"),
+                            ("marketer", "Marketer"),
+                            ("support", "Support agent"),
+                            ("analyst", "Analyst"),
+                        ],
+                        max_length=16,
+                        verbose_name="role",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "invited_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "merchant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staff",
+                        to="merchants.merchant",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['merchant', 'user__email'],
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'user'), name='staff_one_role_per_merchant')],
+                "ordering": ["merchant", "user__email"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("merchant", "user"), name="staff_one_role_per_merchant"
+                    )
+                ],
             },
         ),
     ]

@@ -11,7 +11,11 @@ pytestmark = pytest.mark.django_db
 def _snapshot():
     return (
         list(Merchant.objects.order_by("slug").values_list("slug", "name")),
-        list(StaffMember.objects.order_by("user__email").values_list("user__email", "merchant__slug", "role")),
+        list(
+            StaffMember.objects.order_by("user__email").values_list(
+                "user__email", "merchant__slug", "role"
+            )
+        ),
         list(User.objects.order_by("email").values_list("email", "password")),
     )
 
@@ -32,7 +36,12 @@ def test_demo_seed_creates_both_merchants_with_every_role_and_a_second_run_chang
         ("analyst@demo.test", "analyst"),
     }
     assert ("other@demo.test", "other-shop", "owner") in staff
-    assert client.post("/accounts/login/", {"username": "owner@demo.test", "password": "regulars-demo"}).status_code == 302
+    assert (
+        client.post(
+            "/accounts/login/", {"username": "owner@demo.test", "password": "regulars-demo"}
+        ).status_code
+        == 302
+    )
 
 
 def test_demo_owners_see_only_their_own_store(client):

@@ -69,7 +69,9 @@ def test_inviting_a_team_member_twice_names_the_problem_and_writes_nothing(owner
 
 
 def test_invalid_invite_fields_are_named(owner_client):
-    response = owner_client.post("/merchants/staff/invite/", {"email": "not-an-email", "role": "boss"})
+    response = owner_client.post(
+        "/merchants/staff/invite/", {"email": "not-an-email", "role": "boss"}
+    )
     body = response.content.decode()
     assert response.status_code == 200
     assert "Enter a valid email address." in body
@@ -81,7 +83,9 @@ def test_role_change_by_htmx_answers_with_the_row_and_is_audited(owner_client, o
     member = StaffMemberFactory(merchant=owner.merchant, role=Role.SUPPORT)
 
     response = owner_client.post(
-        f"/merchants/staff/{member.pk}/edit/", {f"m{member.pk}-role": "manager"}, HTTP_HX_REQUEST="true"
+        f"/merchants/staff/{member.pk}/edit/",
+        {f"m{member.pk}-role": "manager"},
+        HTTP_HX_REQUEST="true",
     )
 
     assert response.status_code == 200
@@ -96,7 +100,9 @@ def test_role_change_by_htmx_answers_with_the_row_and_is_audited(owner_client, o
 
 def test_the_last_owner_cannot_be_demoted_or_removed(owner_client, owner):
     response = owner_client.post(
-        f"/merchants/staff/{owner.pk}/edit/", {f"m{owner.pk}-role": "analyst"}, HTTP_HX_REQUEST="true"
+        f"/merchants/staff/{owner.pk}/edit/",
+        {f"m{owner.pk}-role": "analyst"},
+        HTTP_HX_REQUEST="true",
     )
     assert "at least one owner" in response.content.decode()
     owner_client.post(f"/merchants/staff/{owner.pk}/remove/")
@@ -205,7 +211,9 @@ def test_audit_log_pages_and_filters_by_action(owner_client, owner):
         AuditEvent.objects.create(
             merchant=owner.merchant, action="staff.invited", object_repr=f"person-{n}@x.test"
         )
-    AuditEvent.objects.create(merchant=owner.merchant, action="settings.changed", object_repr="the-settings")
+    AuditEvent.objects.create(
+        merchant=owner.merchant, action="settings.changed", object_repr="the-settings"
+    )
 
     first_page = owner_client.get("/merchants/audit/").content.decode()
     assert "Page 1 of 2" in first_page

@@ -31,5 +31,7 @@ class Command(BaseCommand):
                 default_language=options["language"],
             )
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())) from error
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from error
         self.stdout.write(self.style.SUCCESS(f"Created {merchant.name} ({merchant.slug})."))
