@@ -41,6 +41,8 @@ def _missing(item: pytest.Item) -> str | None:
         return f"needs Redis at {TEST_REDIS_URL} (TEST_REDIS_URL)"
     if item.get_closest_marker("needs_chromium") and not chromium_path():
         return "needs Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
+    if item.get_closest_marker("needs_gettext") and not shutil.which("xgettext"):
+        return "needs GNU gettext: apt-get install gettext"
     return None
 
 
@@ -51,6 +53,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"REGULARS_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache, whether it is local memory or Redis."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ right-to-left for Arabic and Persian, and dates follow the locale."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import polib
@@ -63,7 +62,7 @@ def test_compiled_catalogue_matches_its_source(language):
             assert msgstr == entry.msgstr, f"{entry.msgid!r} is stale: run `make messages`"
 
 
-@pytest.mark.skipif(not shutil.which("xgettext"), reason="needs GNU gettext (xgettext)")
+@pytest.mark.needs_gettext
 def test_every_string_in_the_code_is_in_the_catalogues():
     before = {
         lang: (LOCALE / lang / "LC_MESSAGES" / "django.po").read_bytes() for lang in TRANSLATED
