@@ -73,3 +73,30 @@ def test_dashboard_shell_fits_a_phone(live_server, phone):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     phone.screenshot("staff-dashboard-phone")
     assert phone.csp_violations == []
+
+
+def test_owner_changes_a_role_in_place_with_htmx(live_server, desktop):
+    from merchants.models import AuditEvent, StaffMember
+
+    call_command("seed_demo", quiet_signins=True)
+    page = desktop.page
+    _sign_in(page, live_server.url)
+    page.get_by_role("link", name="Team").click()
+    page.wait_for_url(f"{live_server.url}/merchants/staff/")
+    # A marker on the window survives only if the page is not reloaded.
+    page.evaluate("window.notReloaded = true")
+
+    analyst = StaffMember.objects.get(user__email="analyst@demo.test")
+    row = page.locator(f"#staff-{analyst.pk}")
+    row.get_by_label("Role").select_option("marketer")
+    row.get_by_role("button", name="Change").click()
+
+    page.locator(f"#staff-{analyst.pk}").get_by_role("status").wait_for()
+    assert page.evaluate("window.notReloaded") is True
+    analyst.refresh_from_db()
+    assert analyst.role == "marketer"
+    assert AuditEvent.objects.filter(
+        action="staff.role_changed", object_repr="analyst@demo.test"
+    ).exists()
+    desktop.screenshot("staff-team-role-changed")
+    assert desktop.csp_violations == []
