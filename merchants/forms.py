@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from merchants.models import Merchant, normalise_email
 from merchants.roles import Role
+from merchants.services import MERCHANT_SETTINGS_FIELDS
 
 
 class SignInForm(AuthenticationForm):
@@ -32,14 +33,7 @@ class MerchantSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Merchant
-        fields = [
-            "name",
-            "base_currency",
-            "timezone",
-            "default_language",
-            "brand_color",
-            "reply_to_email",
-        ]
+        fields = list(MERCHANT_SETTINGS_FIELDS)
         widgets = {"brand_color": forms.TextInput(attrs={"type": "color"})}
         help_texts = {
             "base_currency": _("Orders and rewards are kept in this currency."),
