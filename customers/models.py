@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+from django.utils.translation import gettext_lazy as _
+
+from merchants.models import Merchant
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+ZERO = Decimal("0.00")
+
+
+class Customer(models.Model):
+    """A merchant's customer, identified by (merchant, external_id) and matched by email."""
+
+    class Gender(models.TextChoices):
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+        OTHER = "other", _("Other")
+        UNKNOWN = "", _("Not given")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="customers")
+    external_id = models.CharField(_("external id"), max_length=128, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    language = models.CharField(_("language"), max_length=8, blank=True)
+    acquisition_channel = models.CharField(_("acquisition channel"), max_length=60, blank=True)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
+    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    marketing_consent_source = models.CharField(max_length=60, blank=True)
+
+    # Stats, kept equal to the orders in the same transaction as each order or refund.
+    first_order_at = models.DateTimeField(null=True, blank=True)
+    last_order_at = models.DateTimeField(null=True, blank=True)
+    orders_count = models.PositiveIntegerField(default=0)
+    total_spent = models.DecimalField(default=ZERO, **MONEY)
+    average_order_value = models.DecimalField(default=ZERO, **MONEY)
+
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "external_id"],
+                condition=~Q(external_id=""),
+                name="customer_unique_external_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "email"], name="customer_merchant_email"),
+            models.Index(fields=["merchant", "last_order_at"], name="customer_merchant_last_order"),
+            models.Index(fields=["merchant", "-id"], name="customer_merchant_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or self.external_id or f"#{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
+        PARTIALLY_REFUNDED = "partially_refunded", _("Partially refunded")
+
+    class Source(models.TextChoices):
+        API = "api", _("API")
+        SHOPIFY = "shopify", _("Shopify")
+        WOOCOMMERCE = "woocommerce", _("WooCommerce")
+        CSV = "csv", _("CSV import")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    source = models.CharField(max_length=20, choices=Source.choices)
+    external_id = models.CharField(max_length=128)
+    placed_at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PAID)
+    currency = models.CharField(max_length=3)
+    subtotal = models.DecimalField(default=ZERO, **MONEY)
+    discount = models.DecimalField(default=ZERO, **MONEY)
+    shipping = models.DecimalField(default=ZERO, **MONEY)
+    tax = models.DecimalField(default=ZERO, **MONEY)
+    total = models.DecimalField(**MONEY)
+    refunded_amount = models.DecimalField(default=ZERO, **MONEY)
+    channel = models.CharField(max_length=30, blank=True)
+    shipping_method = models.CharField(max_length=60, blank=True)
+    discount_codes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "source", "external_id"], name="order_unique_per_source"
+            ),
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "placed_at"], name="order_customer_placed"),
+            models.Index(fields=["merchant", "placed_at"], name="order_merchant_placed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+    @property
+    def net_total(self) -> Decimal:
+        return self.total - self.refunded_amount
+
+
+class OrderLine(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=100, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    quantity = models.PositiveIntegerField(default=1)
+    price = models.DecimalField(**MONEY)
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku or self.name}"
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.price * self.quantity
+
+
+class Refund(models.Model):
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="refunds")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    source = models.CharField(max_length=20, choices=Order.Source.choices)
+    external_id = models.CharField(max_length=128)
+    amount = models.DecimalField(**MONEY)
+    lines = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    refunded_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "source", "external_id"], name="refund_unique_per_source"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.external_id} of {self.order}"
+
+
+class Activity(models.Model):
+    """One line of a customer's timeline, and the stream other apps react to."""
+
+    class Kind(models.TextChoices):
+        ORDER_PLACED = "order.placed", _("Order placed")
+        ORDER_CANCELLED = "order.cancelled", _("Order cancelled")
+        ORDER_REFUNDED = "order.refunded", _("Order refunded")
+        PROFILE_CREATED = "profile.created", _("Profile created")
+        PROFILE_UPDATED = "profile.updated", _("Profile updated")
+        CONSENT_CHANGED = "consent.changed", _("Marketing consent changed")
+        EVENT = "event", _("Event")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=40)
+    occurred_at = models.DateTimeField(default=now)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-occurred_at"], name="activity_customer_recent"),
+            models.Index(fields=["merchant", "kind", "occurred_at"], name="activity_merchant_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.occurred_at:%Y-%m-%d}"
+
+
+class ConsentRecord(models.Model):
+    """Each grant or withdrawal of marketing consent, with when, where and how."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    granted = models.BooleanField()
+    source = models.CharField(max_length=60)
+    recorded_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "-recorded_at"], name="consent_customer_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{'granted' if self.granted else 'withdrawn'} via {self.source}"

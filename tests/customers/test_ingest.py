@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils.timezone import now
+
+from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Refund
+from customers.services import (
+    CustomerData,
+    OrderLineData,
+    RefundData,
+    customer_upsert,
+    order_ingest,
+    refund_record,
+)
+from tests.customers.factories import CustomerFactory, order_data
+from tests.merchants.factories import MerchantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop():
+    return MerchantFactory(base_currency="USD")
+
+
+def _counts():
+    return (
+        Customer.objects.count(),
+        Order.objects.count(),
+        OrderLine.objects.count(),
+        Activity.objects.count(),
+        Refund.objects.count(),
+    )
+
+
+def test_an_order_creates_its_customer_lines_timeline_and_stats(shop):
+    placed = now() - timedelta(days=3)
+    result = order_ingest(merchant=shop, data=order_data("1001", total="80.00", placed_at=placed))
+
+    assert result.created
+    customer = result.order.customer
+    assert (customer.external_id, customer.email) == ("c-1", "ada@example.test")
+    assert result.order.lines.get().sku == "TEA-1"
+    customer.refresh_from_db()
+    assert customer.orders_count == 1
+    assert customer.total_spent == Decimal("80.00")
+    assert customer.average_order_value == Decimal("80.00")
+    assert customer.first_order_at == customer.last_order_at == placed
+    kinds = list(customer.activities.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["profile.created", "order.placed"]
+
+
+def test_stats_add_up_over_orders_and_ignore_cancelled_ones(shop):
+    first = now() - timedelta(days=30)
+    order_ingest(merchant=shop, data=order_data("1", total="10.00", placed_at=first))
+    order_ingest(
+        merchant=shop, data=order_data("2", total="25.00", placed_at=first + timedelta(days=5))
+    )
+    order_ingest(
+        merchant=shop, data=order_data("3", total="50.00", placed_at=first + timedelta(days=9))
+    )
+    order_ingest(
+        merchant=shop,
+        data=order_data(
+            "4", total="999.00", placed_at=first + timedelta(days=20), status="cancelled"
+        ),
+    )
+
+    customer = Customer.objects.get(merchant=shop, external_id="c-1")
+    assert customer.orders_count == 3
+    assert customer.total_spent == Decimal("85.00")
+    assert customer.average_order_value == Decimal("28.33")
+    assert customer.first_order_at == first
+    assert customer.last_order_at == first + timedelta(days=9)
+
+
+def test_the_same_order_sent_again_returns_the_original_and_writes_nothing(shop):
+    original = order_ingest(merchant=shop, data=order_data("1001", total="80.00")).order
+    before = _counts()
+
+    again = order_ingest(merchant=shop, data=order_data("1001", total="12345.00"))
+
+    assert not again.created
+    assert again.order.pk == original.pk
+    assert again.order.total == Decimal("80.00")
+    assert _counts() == before
+    assert Customer.objects.get().total_spent == Decimal("80.00")
+
+
+def test_the_same_external_id_from_another_source_is_another_order(shop):
+    order_ingest(merchant=shop, data=order_data("1001", source="api"))
+    assert order_ingest(merchant=shop, data=order_data("1001", source="shopify")).created
+
+
+def test_orders_in_another_currency_are_refused_naming_the_field(shop):
+    with pytest.raises(ValidationError) as error:
+        order_ingest(merchant=shop, data=order_data("1001", currency="EUR"))
+    assert "currency" in error.value.message_dict
+    assert "USD" in error.value.message_dict["currency"][0]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_bad_line_is_named_and_nothing_is_written(shop):
+    bad = (
+        OrderLineData(sku="A", price=Decimal("5")),
+        OrderLineData(sku="B", price=Decimal("5"), quantity=0),
+    )
+    with pytest.raises(ValidationError) as error:
+        order_ingest(merchant=shop, data=order_data("1001", lines=bad))
+    assert list(error.value.message_dict) == ["lines[1].quantity"]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_an_order_finds_a_known_customer_by_email_in_any_case(shop):
+    known = CustomerFactory(merchant=shop, external_id="", email="grace@example.test")
+    result = order_ingest(
+        merchant=shop,
+        data=order_data(
+            "1", customer=CustomerData(external_id="shop-77", email=" Grace@Example.TEST ")
+        ),
+    )
+    assert result.order.customer_id == known.pk
+    known.refresh_from_db()
+    assert known.external_id == "shop-77"
+    assert Customer.objects.count() == 1
+
+
+def test_customers_of_another_merchant_are_never_matched(shop):
+    CustomerFactory(external_id="c-1", email="ada@example.test")  # another merchant's
+    result = order_ingest(merchant=shop, data=order_data("1"))
+    assert result.order.customer.merchant == shop
+    assert Customer.objects.count() == 2
+
+
+def test_a_customer_needs_an_id_or_an_email(shop):
+    with pytest.raises(ValidationError) as error:
+        customer_upsert(merchant=shop, data=CustomerData(first_name="Anon"), source="api")
+    assert "customer" in error.value.message_dict
+
+
+def test_profile_updates_change_only_what_was_sent_and_consent_is_recorded(shop):
+    customer, created = customer_upsert(
+        merchant=shop,
+        data=CustomerData(
+            external_id="c-9", email="lin@example.test", city="Oslo", marketing_consent=True
+        ),
+        source="api",
+    )
+    assert created
+    customer, created = customer_upsert(
+        merchant=shop,
+        data=CustomerData(external_id="c-9", first_name="Lin", marketing_consent=False),
+        source="csv",
+    )
+    assert not created
+    customer.refresh_from_db()
+    assert (customer.first_name, customer.city, customer.email) == (
+        "Lin",
+        "Oslo",
+        "lin@example.test",
+    )
+    assert customer.marketing_consent is False
+    assert customer.marketing_consent_source == "csv"
+    assert list(ConsentRecord.objects.order_by("id").values_list("granted", "source")) == [
+        (True, "api"),
+        (False, "csv"),
+    ]
+    update = Activity.objects.get(kind="profile.updated")
+    assert update.data == {"source": "csv", "fields": ["first_name"]}
+
+
+def test_refunds_lower_what_was_spent_once_and_never_past_the_order(shop):
+    order_ingest(merchant=shop, data=order_data("1", total="100.00"))
+    refund = RefundData(
+        source="api",
+        external_id="r-1",
+        order_external_id="1",
+        amount=Decimal("30.00"),
+        refunded_at=now(),
+    )
+
+    refund_record(merchant=shop, data=refund)
+    _again, created = refund_record(merchant=shop, data=refund)
+
+    assert not created
+    order = Order.objects.get()
+    assert (order.status, order.refunded_amount) == ("partially_refunded", Decimal("30.00"))
+    assert Customer.objects.get().total_spent == Decimal("70.00")
+    with pytest.raises(ValidationError) as error:
+        refund_record(
+            merchant=shop,
+            data=RefundData(
+                source="api",
+                external_id="r-2",
+                order_external_id="1",
+                amount=Decimal("70.01"),
+                refunded_at=now(),
+            ),
+        )
+    assert "70.00" in error.value.message_dict["amount"][0]
+    refund_record(
+        merchant=shop,
+        data=RefundData(
+            source="api",
+            external_id="r-3",
+            order_external_id="1",
+            amount=Decimal("70.00"),
+            refunded_at=now(),
+        ),
+    )
+    order.refresh_from_db()
+    assert order.status == "refunded"
+    customer = Customer.objects.get()
+    assert (customer.orders_count, customer.total_spent) == (1, Decimal("0.00"))
+
+
+def test_a_refund_for_another_merchants_order_is_not_found(shop):
+    order_ingest(merchant=MerchantFactory(), data=order_data("1"))
+    with pytest.raises(ValidationError) as error:
+        refund_record(
+            merchant=shop,
+            data=RefundData(
+                source="api",
+                external_id="r-1",
+                order_external_id="1",
+                amount=Decimal("1"),
+                refunded_at=now(),
+            ),
+        )
+    assert "order_external_id" in error.value.message_dict
+
+
+def _race(target, count: int) -> list[BaseException]:
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            target(index)
+        except BaseException as error:  # reported by the test below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_copies_sent_at_once_make_one_order_and_one_set_of_stats():
+    shop = MerchantFactory()
+    for attempt in range(5):
+        errors = _race(
+            lambda _i, n=attempt: order_ingest(
+                merchant=shop, data=order_data(f"dup-{n}", total="40.00")
+            ),
+            2,
+        )
+        assert errors == []
+    assert Order.objects.count() == 5
+    assert OrderLine.objects.count() == 5
+    customer = Customer.objects.get()
+    assert (customer.orders_count, customer.total_spent) == (5, Decimal("200.00"))
+    assert Activity.objects.filter(kind="order.placed").count() == 5
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_different_orders_for_a_new_customer_at_once_all_count():
+    shop = MerchantFactory()
+    errors = _race(
+        lambda i: order_ingest(merchant=shop, data=order_data(f"o-{i}", total="10.00")), 8
+    )
+    assert errors == []
+    customer = Customer.objects.get()
+    assert customer.orders_count == 8
+    assert customer.total_spent == Decimal("80.00")
+    assert customer.average_order_value == Decimal("10.00")
