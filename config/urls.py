@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from config.api import api
 from merchants import views as merchant_views
 
 auth_patterns = [
@@ -31,4 +32,5 @@ urlpatterns = [
     path("language/", merchant_views.language_set, name="language-set"),
     path("healthz/", merchant_views.healthz, name="healthz"),
     path("merchants/", include("merchants.urls")),
+    path("api/v1/", api.urls),
 ]

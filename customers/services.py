@@ -392,3 +392,69 @@ def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool
         )
         customer_stats_refresh(customer_ids=[order.customer_id])
     return refund, True
+
+
+def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
+    if hasattr(error, "error_dict"):
+        return ValidationError(
+            {f"{prefix}.{field}": msgs for field, msgs in error.message_dict.items()}
+        )
+    return ValidationError({prefix: error.messages})
+
+
+def _identity(data: CustomerData) -> str:
+    return data.external_id or normalise_email(data.email or "")
+
+
+def orders_ingest_many(*, merchant: Merchant, orders: Sequence[OrderData]) -> list[Ingested]:
+    """All or nothing: one bad order rolls the batch back and is named by its position.
+    Customers are locked in one global order (by their identity) so two batches that share
+    customers cannot deadlock."""
+    results: dict[int, Ingested] = {}
+    with transaction.atomic():
+        for index in sorted(range(len(orders)), key=lambda i: _identity(orders[i].customer)):
+            try:
+                results[index] = order_ingest(merchant=merchant, data=orders[index])
+            except ValidationError as error:
+                raise _prefixed(error, f"orders[{index}]") from error
+    return [results[index] for index in range(len(orders))]
+
+
+def customers_upsert_many(
+    *, merchant: Merchant, customers: Sequence[CustomerData], source: str
+) -> list[tuple[Customer, bool]]:
+    results: dict[int, tuple[Customer, bool]] = {}
+    with transaction.atomic():
+        for index in sorted(range(len(customers)), key=lambda i: _identity(customers[i])):
+            try:
+                results[index] = customer_upsert(
+                    merchant=merchant, data=customers[index], source=source
+                )
+            except ValidationError as error:
+                raise _prefixed(error, f"customers[{index}]") from error
+    return [results[index] for index in range(len(customers))]
+
+
+def event_record(
+    *,
+    merchant: Merchant,
+    customer: CustomerData,
+    key: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Activity:
+    """A custom event (review posted, social follow, newsletter signup, any merchant key)
+    on the customer's timeline, where loyalty's event rules and campaigns' flows see it."""
+    occurred_at = occurred_at or now()
+    with transaction.atomic():
+        person, _created = customer_upsert(
+            merchant=merchant, data=customer, source=source, at=occurred_at
+        )
+        return Activity.objects.create(
+            merchant=merchant,
+            customer=person,
+            kind=Activity.Kind.EVENT,
+            occurred_at=occurred_at,
+            data={"key": key, "source": source, "data": data or {}},
+        )

@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from merchants.models import Merchant, normalise_email
+from merchants.models import ApiKey, Merchant, normalise_email
 from merchants.roles import Role
 from merchants.services import MERCHANT_SETTINGS_FIELDS
 
@@ -54,6 +54,18 @@ class StaffInviteForm(forms.Form):
 
 class StaffRoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"), max_length=80, help_text=_("Where the key is used, like “Storefront”.")
+    )
+    scopes = forms.MultipleChoiceField(
+        label=_("What it may do"),
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiKey.Scope.INGEST],
+    )
 
 
 class LanguageForm(forms.Form):

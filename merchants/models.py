@@ -159,6 +159,8 @@ class AuditEvent(models.Model):
         STAFF_INVITED = "staff.invited", _("Staff invited")
         STAFF_ROLE_CHANGED = "staff.role_changed", _("Staff role changed")
         STAFF_REMOVED = "staff.removed", _("Staff removed")
+        API_KEY_CREATED = "api_key.created", _("API key created")
+        API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
 
     merchant = models.ForeignKey(
         Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
@@ -229,3 +231,54 @@ class JobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.period_key} ({self.state})"
+
+
+class ApiKey(models.Model):
+    """A merchant's key for the JSON API. Only a hash is stored; the key is shown once."""
+
+    class Scope(models.TextChoices):
+        INGEST = "ingest", _("Send customers, orders, refunds and events")
+        REDEEM = "redeem", _("Validate and redeem codes")
+        READ = "read", _("Read customers' loyalty status")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=80)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST sent with an Idempotency-Key, replayed for 24 hours."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=255)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.status_code}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from merchants.models import AuditEvent, JobRun, Merchant, StaffMember, User
+from merchants.models import ApiKey, AuditEvent, JobRun, Merchant, StaffMember, User
 
 
 def membership_get(*, user: User, merchant_id: int | None) -> StaffMember | None:
@@ -48,3 +48,11 @@ def audit_event_list(*, merchant: Merchant, action: str = "") -> QuerySet[AuditE
 
 def job_last_finished(*, job: str) -> JobRun | None:
     return JobRun.objects.filter(job=job, state=JobRun.State.DONE).order_by("-started_at").first()
+
+
+def api_key_list(*, merchant: Merchant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(merchant=merchant).select_related("created_by")
+
+
+def api_key_get(*, merchant: Merchant, pk: int) -> ApiKey:
+    return get_object_or_404(api_key_list(merchant=merchant), pk=pk)

@@ -14,4 +14,6 @@ urlpatterns = [
     path("staff/<int:pk>/edit/", views.staff_update, name="staff-update"),
     path("staff/<int:pk>/remove/", views.staff_remove, name="staff-remove"),
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
+    path("api-keys/", views.api_key_list, name="apikey-list"),
+    path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="apikey-revoke"),
 ]

@@ -16,9 +16,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.generic import FormView, TemplateView
 
-from merchants import selectors, services
+from merchants import api_keys, selectors, services
 from merchants.access import StaffPermissionMixin, client_ip, public_view, staff_view
 from merchants.forms import (
+    ApiKeyForm,
     LanguageForm,
     MerchantSettingsForm,
     MerchantSwitchForm,
@@ -310,3 +311,44 @@ class AuditEventListView(StaffPermissionMixin, TemplateView):
         context["actions"] = AuditEvent.Action.choices
         context["action"] = action
         return context
+
+
+# --- API keys -------------------------------------------------------------------------
+
+
+@staff_view(Perm.INTEGRATIONS_MANAGE)
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    """Lists the keys; creating one shows its secret on this answer only."""
+    form = ApiKeyForm(request.POST or None)
+    new_key = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            _key, new_key = api_keys.api_key_create(
+                merchant=request.merchant,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            form = ApiKeyForm()
+    context = {
+        "keys": selectors.api_key_list(merchant=request.merchant),
+        "form": form,
+        "new_key": new_key,
+    }
+    response = render(request, "merchants/apikey_list.html", context)
+    if new_key:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_view(Perm.INTEGRATIONS_MANAGE)
+def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    key = selectors.api_key_get(merchant=request.merchant, pk=pk)
+    if request.method == "POST":
+        api_keys.api_key_revoke(key=key, actor=request.user)
+        messages.success(request, _("The key “%(name)s” no longer works.") % {"name": key.name})
+        return redirect("merchants:apikey-list")
+    return render(request, "merchants/apikey_confirm_delete.html", {"key": key})

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "csp",
+    "ninja",
     # Our apps, lowest first: an app imports only from apps above it in this list.
     "merchants",
     "customers",

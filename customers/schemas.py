@@ -1,0 +1,174 @@
+"""The JSON shapes of the customers part of /api/v1/."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from ninja import Field, Schema
+from pydantic import AfterValidator
+
+from customers.models import Order
+from customers.services import CustomerData, OrderData, OrderLineData, RefundData
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone, like 2026-05-01T10:00:00Z")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _email(value: str) -> str:
+    try:
+        validate_email(value.strip())
+    except ValidationError as error:
+        raise ValueError("is not a valid email address") from error
+    return value.strip()
+
+
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+
+
+class CustomerIn(Schema):
+    external_id: str | None = Field(None, max_length=128)
+    email: Email | None = None
+    first_name: str | None = Field(None, max_length=100)
+    last_name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, max_length=40)
+    birth_date: date | None = None
+    gender: str | None = Field(None, pattern="^(female|male|other|)$")
+    city: str | None = Field(None, max_length=100)
+    country: str | None = Field(None, min_length=2, max_length=2)
+    language: str | None = Field(None, max_length=8)
+    acquisition_channel: str | None = Field(None, max_length=60)
+    tags: list[str] | None = None
+    marketing_consent: bool | None = None
+
+    def to_data(self) -> CustomerData:
+        return CustomerData(**self.model_dump())
+
+
+class OrderLineIn(Schema):
+    sku: str = Field("", max_length=100)
+    name: str = Field("", max_length=255)
+    category: str = Field("", max_length=100)
+    quantity: int = Field(1, ge=1)
+    price: Money
+
+    def to_data(self) -> OrderLineData:
+        return OrderLineData(**self.model_dump())
+
+
+class OrderIn(Schema):
+    external_id: str = Field(..., min_length=1, max_length=128)
+    placed_at: AwareDatetime
+    status: Order.Status = Order.Status.PAID
+    currency: str = Field(..., min_length=3, max_length=3)
+    subtotal: Money = Decimal("0")
+    discount: Money = Decimal("0")
+    shipping: Money = Decimal("0")
+    tax: Money = Decimal("0")
+    total: Money
+    channel: str = Field("", max_length=30)
+    shipping_method: str = Field("", max_length=60)
+    discount_codes: list[str] = []
+    customer: CustomerIn
+    lines: list[OrderLineIn] = []
+
+    def to_data(self, *, source: str) -> OrderData:
+        values = self.model_dump(exclude={"customer", "lines"})
+        return OrderData(
+            source=source,
+            customer=self.customer.to_data(),
+            lines=tuple(line.to_data() for line in self.lines),
+            **values,
+        )
+
+
+class OrdersBulkIn(Schema):
+    orders: list[OrderIn] = Field(..., min_length=1, max_length=1000)
+
+
+class CustomersBulkIn(Schema):
+    customers: list[CustomerIn] = Field(..., min_length=1, max_length=1000)
+
+
+class RefundLineIn(Schema):
+    sku: str = Field("", max_length=100)
+    quantity: int = Field(1, ge=1)
+    amount: Money = Decimal("0")
+
+
+class RefundIn(Schema):
+    external_id: str = Field(..., min_length=1, max_length=128)
+    order_external_id: str = Field(..., min_length=1, max_length=128)
+    amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    refunded_at: AwareDatetime
+    reason: str = Field("", max_length=255)
+    lines: list[RefundLineIn] = []
+
+    def to_data(self, *, source: str) -> RefundData:
+        values = self.model_dump(exclude={"lines"})
+        lines = [line.model_dump(mode="json") for line in self.lines]
+        return RefundData(source=source, lines=lines, **values)
+
+
+class EventIn(Schema):
+    key: str = Field(..., min_length=1, max_length=60, pattern=r"^[a-z0-9_.:-]+$")
+    customer: CustomerIn
+    occurred_at: AwareDatetime | None = None
+    data: dict[str, Any] = {}
+
+
+class OrderOut(Schema):
+    id: int
+    external_id: str
+    source: str
+    status: str
+    total: str
+    customer_id: int
+    customer_external_id: str
+    created: bool
+
+
+class CustomerOut(Schema):
+    id: int
+    external_id: str
+    email: str
+    first_name: str
+    last_name: str
+    orders_count: int
+    total_spent: str
+    average_order_value: str
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    marketing_consent: bool
+    created: bool | None = None
+
+
+class RefundOut(Schema):
+    id: int
+    external_id: str
+    order_external_id: str
+    amount: str
+    order_status: str
+    created: bool
+
+
+class EventOut(Schema):
+    id: int
+    customer_id: int
+    key: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: dict[str, list[str]] = {}

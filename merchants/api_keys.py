@@ -1,0 +1,145 @@
+"""API keys and Idempotency-Key replays: the services behind every /api/v1/ request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.timezone import now
+from django.utils.translation import gettext as _
+
+from merchants.models import ApiKey, AuditEvent, IdempotencyRecord, Merchant, User
+from merchants.services import audit_record
+
+KEY_PREFIX = "rk_"
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def _digest(raw_key: str) -> str:
+    # Keys carry 256 random bits, so a fast hash is enough; no password hashing needed.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(
+    *, merchant: Merchant, name: str, scopes: list[str], actor: User | None = None
+) -> tuple[ApiKey, str]:
+    """Returns the stored key and the raw key, which is never shown again."""
+    scopes = sorted(set(scopes))
+    unknown = [scope for scope in scopes if scope not in ApiKey.Scope.values]
+    if not scopes or unknown:
+        raise ValidationError({"scopes": _("Choose at least one of the scopes.")})
+    if not name.strip():
+        raise ValidationError({"name": _("This field is required.")})
+    prefix = secrets.token_hex(4)
+    raw_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            merchant=merchant,
+            name=name.strip()[:80],
+            prefix=prefix,
+            key_hash=_digest(raw_key),
+            scopes=scopes,
+            created_by=actor,
+        )
+        audit_record(
+            action=AuditEvent.Action.API_KEY_CREATED,
+            merchant=merchant,
+            actor=actor,
+            actor_label="" if actor else "manage.py",
+            target=key,
+            after={"name": key.name, "scopes": scopes},
+        )
+    return key, raw_key
+
+
+def api_key_revoke(*, key: ApiKey, actor: User) -> None:
+    if key.revoked_at is not None:
+        return
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk).update(revoked_at=now())
+        audit_record(
+            action=AuditEvent.Action.API_KEY_REVOKED,
+            merchant=key.merchant,
+            actor=actor,
+            target=key,
+            before={"name": key.name, "scopes": key.scopes},
+        )
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    """The active key matching `raw_key`, compared in constant time, or None."""
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    prefix = raw_key[len(KEY_PREFIX) :].split("_", 1)[0]
+    key = ApiKey.objects.select_related("merchant").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _digest(raw_key)):
+        return None
+    if key.revoked_at is not None:
+        return None
+    moment = now()
+    if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=moment)
+    return key
+
+
+# --- Idempotency-Key ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    status_code: int
+    body: Any
+
+
+class IdempotencyConflict(Exception):
+    """The key was used with another body, or its first request is still running."""
+
+
+def request_fingerprint(*, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = body.decode("utf-8", "replace")
+    return hashlib.sha256(f"{path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency_claim(
+    *, merchant: Merchant, key: str, path: str, body: bytes
+) -> IdempotencyRecord | Replay:
+    """Claims the key for this request, or returns the stored answer to replay. Raises
+    IdempotencyConflict for the same key with a different request, or while the first
+    request with it is still being answered."""
+    fingerprint = request_fingerprint(path=path, body=body)
+    IdempotencyRecord.objects.filter(
+        merchant=merchant, key=key, created_at__lt=now() - IDEMPOTENCY_WINDOW
+    ).delete()
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                merchant=merchant, key=key[:255], request_hash=fingerprint, path=path[:255]
+            )
+    except IntegrityError:
+        record = IdempotencyRecord.objects.get(merchant=merchant, key=key[:255])
+    if record.request_hash != fingerprint:
+        raise IdempotencyConflict(_("This Idempotency-Key was already used with another request."))
+    if record.status_code is None:
+        raise IdempotencyConflict(_("A request with this Idempotency-Key is still being answered."))
+    return Replay(status_code=record.status_code, body=record.response_body)
+
+
+def idempotency_store(*, record: IdempotencyRecord, status_code: int, body: Any) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status_code=status_code, response_body=body
+    )
+
+
+def idempotency_release(*, record: IdempotencyRecord) -> None:
+    """Forgets a claim whose request failed before answering, so a retry can run."""
+    IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()

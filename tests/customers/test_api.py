@@ -1,0 +1,293 @@
+from __future__ import annotations
+
+import json
+from copy import deepcopy
+
+import pytest
+from django.urls import get_resolver
+
+from customers.models import Activity, Customer, Order, OrderLine, Refund
+from merchants.api_keys import api_key_create, api_key_revoke
+from tests.customers.factories import CustomerFactory
+from tests.merchants.factories import MerchantFactory, StaffMemberFactory
+
+pytestmark = pytest.mark.django_db
+
+ORDER = {
+    "external_id": "1001",
+    "placed_at": "2026-05-01T10:00:00Z",
+    "currency": "USD",
+    "subtotal": "90.00",
+    "shipping": "5.00",
+    "tax": "5.00",
+    "total": "100.00",
+    "channel": "web",
+    "shipping_method": "express",
+    "discount_codes": ["WELCOME10"],
+    "customer": {"external_id": "c-1", "email": "Ada@Example.test", "first_name": "Ada"},
+    "lines": [
+        {"sku": "TEA-1", "name": "Green tea", "category": "tea", "quantity": 3, "price": "30.00"}
+    ],
+}
+
+
+@pytest.fixture
+def shop():
+    return MerchantFactory(base_currency="USD")
+
+
+@pytest.fixture
+def api(client, shop):
+    _key, raw = api_key_create(merchant=shop, name="Storefront", scopes=["ingest", "read"])
+
+    class Api:
+        def post(self, path, body, **headers):
+            return client.post(
+                f"/api/v1{path}",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {raw}",
+                **headers,
+            )
+
+        def get(self, path):
+            return client.get(f"/api/v1{path}", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    return Api()
+
+
+def _counts():
+    return tuple(m.objects.count() for m in (Customer, Order, OrderLine, Activity, Refund))
+
+
+def test_an_order_is_stored_and_a_resend_returns_the_original(api, shop):
+    first = api.post("/orders", ORDER)
+    assert first.status_code == 201
+    body = first.json()
+    assert body["created"] is True
+    assert body["total"] == "100.00"
+    assert body["customer_external_id"] == "c-1"
+    before = _counts()
+
+    changed = deepcopy(ORDER) | {"total": "1.00"}
+    again = api.post("/orders", changed)
+
+    assert again.status_code == 200
+    assert again.json() == body | {"created": False}
+    assert _counts() == before
+    order = Order.objects.get()
+    assert (order.merchant, order.total, order.discount_codes) == (shop, 100, ["WELCOME10"])
+    assert order.customer.email == "ada@example.test"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"placed_at": "2026-05-01T10:00:00"}, "placed_at"),
+        ({"total": "-1"}, "total"),
+        ({"total": "12.345"}, "total"),
+        ({"currency": "EURO"}, "currency"),
+        ({"status": "shipped"}, "status"),
+        ({"customer": {"email": "not-an-email"}}, "customer.email"),
+        ({"lines": [{"sku": "A", "quantity": 0, "price": "1"}]}, "lines[0].quantity"),
+        ({"lines": [{"sku": "A", "quantity": 1}]}, "lines[0].price"),
+    ],
+)
+def test_a_malformed_order_is_400_naming_the_field_and_writes_nothing(api, change, field):
+    response = api.post("/orders", deepcopy(ORDER) | change)
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_refused_order_names_the_rule(api):
+    response = api.post("/orders", ORDER | {"currency": "EUR"})
+    assert response.status_code == 400
+    assert "USD" in response.json()["errors"]["currency"][0]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_bulk_orders_are_all_or_nothing_and_name_the_bad_one(api):
+    orders = [ORDER | {"external_id": str(n)} for n in range(5)]
+    orders[3] = orders[3] | {"currency": "EUR"}
+
+    response = api.post("/orders/bulk", {"orders": orders})
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["orders[3].currency"]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+    orders[3] = ORDER | {"external_id": "3"}
+    response = api.post("/orders/bulk", {"orders": orders})
+    assert response.status_code == 200
+    assert [r["external_id"] for r in response.json()["results"]] == ["0", "1", "2", "3", "4"]
+    assert Customer.objects.get().orders_count == 5
+
+
+def test_a_bulk_of_more_than_a_thousand_is_refused(api):
+    orders = [ORDER | {"external_id": str(n)} for n in range(1001)]
+    response = api.post("/orders/bulk", {"orders": orders})
+    assert response.status_code == 400
+    assert "orders" in response.json()["errors"]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_body(api):
+    first = api.post(
+        "/customers", {"external_id": "c-5", "first_name": "Bo"}, HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    replay = api.post(
+        "/customers", {"external_id": "c-5", "first_name": "Bo"}, HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    conflict = api.post(
+        "/customers", {"external_id": "c-5", "first_name": "Al"}, HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+
+    assert first.status_code == replay.status_code == 201
+    assert replay.json() == first.json()
+    assert replay["Idempotent-Replayed"] == "true"
+    assert conflict.status_code == 409
+    assert "another request" in conflict.json()["detail"]
+    assert Customer.objects.get().first_name == "Bo"
+
+
+def test_idempotency_keys_belong_to_one_merchant(api, client):
+    _key, other_raw = api_key_create(merchant=MerchantFactory(), name="Other", scopes=["ingest"])
+    api.post("/customers", {"external_id": "c-5"}, HTTP_IDEMPOTENCY_KEY="shared")
+    response = client.post(
+        "/api/v1/customers",
+        json.dumps({"external_id": "c-6"}),
+        content_type="application/json",
+        HTTP_X_API_KEY=other_raw,
+        HTTP_IDEMPOTENCY_KEY="shared",
+    )
+    assert response.status_code == 201
+    assert response.json()["external_id"] == "c-6"
+
+
+def test_refunds_and_events_reach_the_customer(api):
+    api.post("/orders", ORDER)
+    refund = api.post(
+        "/refunds",
+        {
+            "external_id": "r-1",
+            "order_external_id": "1001",
+            "amount": "40.00",
+            "refunded_at": "2026-05-03T09:00:00Z",
+        },
+    )
+    assert refund.status_code == 201
+    assert refund.json()["order_status"] == "partially_refunded"
+    event = api.post(
+        "/events",
+        {"key": "review_posted", "customer": {"external_id": "c-1"}, "data": {"stars": 5}},
+    )
+    assert event.status_code == 201
+    customer = api.get("/customers/c-1").json()
+    assert customer["total_spent"] == "60.00"
+    activity = Activity.objects.get(kind="event")
+    assert activity.data == {"key": "review_posted", "source": "api", "data": {"stars": 5}}
+
+
+def test_openapi_schema_and_docs_are_served_from_here(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert {
+        "/api/v1/orders",
+        "/api/v1/orders/bulk",
+        "/api/v1/customers",
+        "/api/v1/refunds",
+        "/api/v1/events",
+    } <= set(schema["paths"])
+    docs = client.get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in docs
+    assert "cdn" not in docs.lower()
+
+
+# --- Access: every API route against missing, revoked, under-scoped and foreign keys ----
+
+REFUND = {
+    "external_id": "r",
+    "order_external_id": "1001",
+    "amount": "1",
+    "refunded_at": "2026-05-03T09:00:00Z",
+}
+EVENT = {"key": "review_posted", "customer": {"external_id": "c-1"}}
+API_CASES = {
+    "api:order_create": ("post", "/orders", "ingest", ORDER),
+    "api:orders_create_bulk": ("post", "/orders/bulk", "ingest", {"orders": [ORDER]}),
+    "api:customer_upsert": ("post", "/customers", "ingest", {"external_id": "c-1"}),
+    "api:customers_upsert_bulk": (
+        "post",
+        "/customers/bulk",
+        "ingest",
+        {"customers": [{"external_id": "c-1"}]},
+    ),
+    "api:customer_detail": ("get", "/customers/c-1", "read", None),
+    "api:refund_create": ("post", "/refunds", "ingest", REFUND),
+    "api:event_create": ("post", "/events", "ingest", EVENT),
+}
+
+
+def test_every_api_route_is_in_the_access_table():
+    api_routes = {
+        f"api:{p.name}"
+        for p in get_resolver().url_patterns
+        if getattr(p, "namespace", None) == "api"
+        for p in p.url_patterns
+    }
+    api_routes -= {"api:openapi-json", "api:openapi-view", "api:api-root"}
+    assert api_routes == set(API_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(API_CASES))
+def test_api_routes_refuse_missing_revoked_and_underscoped_keys(client, shop, name):
+    method, path, scope, payload = API_CASES[name]
+    body = (
+        {} if payload is None else {"data": json.dumps(payload), "content_type": "application/json"}
+    )
+
+    def call(**headers):
+        return getattr(client, method)(f"/api/v1{path}", **body, **headers)
+
+    assert call().status_code == 401
+    assert call(HTTP_AUTHORIZATION="Bearer rk_nothing_here").status_code == 401
+    owner = StaffMemberFactory(merchant=shop)
+    revoked, raw = api_key_create(merchant=shop, name="old", scopes=["ingest", "read", "redeem"])
+    api_key_revoke(key=revoked, actor=owner.user)
+    assert call(HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+    _key, raw = api_key_create(merchant=shop, name="narrow", scopes=["redeem"])
+
+    response = call(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert response.status_code == 403
+    assert f"'{scope}' scope" in response.json()["detail"]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_key_never_reads_another_merchants_customer(api, shop):
+    CustomerFactory(external_id="c-1")  # another merchant's
+    assert api.get("/customers/c-1").status_code == 404
+
+
+def test_a_refund_for_another_merchants_order_is_refused(api):
+    foreign = MerchantFactory()
+    _key, raw = api_key_create(merchant=foreign, name="x", scopes=["ingest"])
+    api.post("/orders", ORDER)
+    from django.test import Client
+
+    response = Client().post(
+        "/api/v1/refunds",
+        json.dumps(
+            {
+                "external_id": "r",
+                "order_external_id": "1001",
+                "amount": "1",
+                "refunded_at": "2026-05-03T09:00:00Z",
+            }
+        ),
+        content_type="application/json",
+        HTTP_X_API_KEY=raw,
+    )
+    assert response.status_code == 400
+    assert "order_external_id" in response.json()["errors"]
+    assert Refund.objects.count() == 0
