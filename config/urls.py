@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from config.api import api
+from customers import hooks
 from merchants import views as merchant_views
 
 auth_patterns = [
@@ -33,4 +34,8 @@ urlpatterns = [
     path("healthz/", merchant_views.healthz, name="healthz"),
     path("merchants/", include("merchants.urls")),
     path("api/v1/", api.urls),
+    path("hooks/shopify/<uuid:connection>/", hooks.shopify_webhook, name="hook-shopify"),
+    path(
+        "hooks/woocommerce/<uuid:connection>/", hooks.woocommerce_webhook, name="hook-woocommerce"
+    ),
 ]

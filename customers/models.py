@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
-from merchants.models import Merchant
+from merchants.models import Merchant, StoreConnection
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -207,3 +207,26 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{'granted' if self.granted else 'withdrawn'} via {self.source}"
+
+
+class WebhookDelivery(models.Model):
+    """One delivery from a shop platform, kept so a redelivery is answered and ignored."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    connection = models.ForeignKey(
+        StoreConnection, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    delivery_id = models.CharField(max_length=128)
+    topic = models.CharField(max_length=60)
+    outcome = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "delivery_id"], name="webhook_delivery_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.delivery_id}"

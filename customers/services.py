@@ -458,3 +458,26 @@ def event_record(
             occurred_at=occurred_at,
             data={"key": key, "source": source, "data": data or {}},
         )
+
+
+def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order | None:
+    """Marks an order cancelled (it stops counting in the customer's stats); None when the
+    order was never received."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(merchant=merchant, source=source, external_id=external_id)
+            .first()
+        )
+        if order is None or order.status == Order.Status.CANCELLED:
+            return order
+        order.status = Order.Status.CANCELLED
+        order.save(update_fields=["status"])
+        Activity.objects.create(
+            merchant=merchant,
+            customer_id=order.customer_id,
+            kind=Activity.Kind.ORDER_CANCELLED,
+            data={"order_id": order.pk, "external_id": order.external_id},
+        )
+        customer_stats_refresh(customer_ids=[order.customer_id])
+    return order

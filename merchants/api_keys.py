@@ -1,4 +1,5 @@
-"""API keys and Idempotency-Key replays: the services behind every /api/v1/ request."""
+"""How shops reach Regulars: API keys and Idempotency-Key replays for /api/v1/, and shop
+connections (webhook secrets) for /hooks/."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
-from merchants.models import ApiKey, AuditEvent, IdempotencyRecord, Merchant, User
+from merchants.models import (
+    ApiKey,
+    AuditEvent,
+    IdempotencyRecord,
+    Merchant,
+    StoreConnection,
+    User,
+)
 from merchants.services import audit_record
 
 KEY_PREFIX = "rk_"
@@ -143,3 +151,51 @@ def idempotency_store(*, record: IdempotencyRecord, status_code: int, body: Any)
 def idempotency_release(*, record: IdempotencyRecord) -> None:
     """Forgets a claim whose request failed before answering, so a retry can run."""
     IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+
+
+# --- Shop connections -----------------------------------------------------------------
+
+
+def store_connection_create(
+    *, merchant: Merchant, platform: str, name: str = "", actor: User | None = None
+) -> StoreConnection:
+    if platform not in StoreConnection.Platform.values:
+        raise ValidationError({"platform": _("Choose Shopify or WooCommerce.")})
+    with transaction.atomic():
+        connection = StoreConnection.objects.create(
+            merchant=merchant,
+            platform=platform,
+            name=(name.strip() or StoreConnection.Platform(platform).label)[:80],
+            secret=secrets.token_urlsafe(32),
+        )
+        audit_record(
+            action=AuditEvent.Action.CONNECTION_CREATED,
+            merchant=merchant,
+            actor=actor,
+            actor_label="" if actor else "manage.py",
+            target=connection,
+            after={"platform": platform, "name": connection.name},
+        )
+    return connection
+
+
+def store_connection_revoke(*, connection: StoreConnection, actor: User) -> None:
+    if connection.revoked_at is not None:
+        return
+    with transaction.atomic():
+        StoreConnection.objects.filter(pk=connection.pk).update(revoked_at=now())
+        audit_record(
+            action=AuditEvent.Action.CONNECTION_REVOKED,
+            merchant=connection.merchant,
+            actor=actor,
+            target=connection,
+            before={"platform": connection.platform, "name": connection.name},
+        )
+
+
+def store_connection_for_webhook(*, public_id: str) -> StoreConnection | None:
+    return (
+        StoreConnection.objects.select_related("merchant")
+        .filter(public_id=public_id, revoked_at__isnull=True)
+        .first()
+    )

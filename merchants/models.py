@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 import zoneinfo
 
 from django.conf import settings
@@ -161,6 +162,8 @@ class AuditEvent(models.Model):
         STAFF_REMOVED = "staff.removed", _("Staff removed")
         API_KEY_CREATED = "api_key.created", _("API key created")
         API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
+        CONNECTION_CREATED = "connection.created", _("Shop connection created")
+        CONNECTION_REVOKED = "connection.revoked", _("Shop connection revoked")
 
     merchant = models.ForeignKey(
         Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
@@ -282,3 +285,26 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.status_code}"
+
+
+class StoreConnection(models.Model):
+    """A shop platform sending webhooks: its address (by a random id) and its secret."""
+
+    class Platform(models.TextChoices):
+        SHOPIFY = "shopify", "Shopify"
+        WOOCOMMERCE = "woocommerce", "WooCommerce"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="connections")
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    name = models.CharField(_("name"), max_length=80)
+    public_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    # The platform signs with this secret, so it is kept as is (not hashed) to verify.
+    secret = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()}: {self.name}"

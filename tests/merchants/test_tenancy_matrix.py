@@ -78,6 +78,9 @@ URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
 }
 PUBLIC_URL_KWARGS: dict[str, dict] = {
     "password_reset_confirm": {"uidb64": "MQ", "token": "set-password"},
+    # Webhooks authenticate by the platform's HMAC: tests/customers/test_webhooks.py.
+    "hook-shopify": {"connection": "00000000-0000-4000-8000-000000000000"},
+    "hook-woocommerce": {"connection": "00000000-0000-4000-8000-000000000000"},
 }
 
 
