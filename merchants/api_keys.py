@@ -157,16 +157,26 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
 
 
 def store_connection_create(
-    *, merchant: Merchant, platform: str, name: str = "", actor: User | None = None
+    *,
+    merchant: Merchant,
+    platform: str,
+    name: str = "",
+    secret: str = "",
+    actor: User | None = None,
 ) -> StoreConnection:
+    """`secret` is the platform's signing secret when it makes its own (Shopify shows one
+    for webhooks made in its admin); empty generates one to paste into the platform."""
     if platform not in StoreConnection.Platform.values:
         raise ValidationError({"platform": _("Choose Shopify or WooCommerce.")})
+    secret = secret.strip()
+    if secret and len(secret) < 16:
+        raise ValidationError({"secret": _("A signing secret has at least 16 characters.")})
     with transaction.atomic():
         connection = StoreConnection.objects.create(
             merchant=merchant,
             platform=platform,
             name=(name.strip() or StoreConnection.Platform(platform).label)[:80],
-            secret=secrets.token_urlsafe(32),
+            secret=secret or secrets.token_urlsafe(32),
         )
         audit_record(
             action=AuditEvent.Action.CONNECTION_CREATED,

@@ -8,7 +8,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from merchants.models import ApiKey, Merchant, normalise_email
+from merchants.models import ApiKey, Merchant, StoreConnection, normalise_email
 from merchants.roles import Role
 from merchants.services import MERCHANT_SETTINGS_FIELDS
 
@@ -65,6 +65,20 @@ class ApiKeyForm(forms.Form):
         choices=ApiKey.Scope.choices,
         widget=forms.CheckboxSelectMultiple,
         initial=[ApiKey.Scope.INGEST],
+    )
+
+
+class StoreConnectionForm(forms.Form):
+    platform = forms.ChoiceField(label=_("Platform"), choices=StoreConnection.Platform.choices)
+    name = forms.CharField(label=_("Name"), max_length=80, required=False)
+    secret = forms.CharField(
+        label=_("Signing secret"),
+        max_length=128,
+        required=False,
+        help_text=_(
+            "Shopify: paste the secret shown under Settings → Notifications → Webhooks. "
+            "WooCommerce: leave empty and paste the one we make into the webhook's Secret."
+        ),
     )
 
 

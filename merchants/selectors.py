@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from merchants.models import ApiKey, AuditEvent, JobRun, Merchant, StaffMember, User
+from merchants.models import (
+    ApiKey,
+    AuditEvent,
+    JobRun,
+    Merchant,
+    StaffMember,
+    StoreConnection,
+    User,
+)
 
 
 def membership_get(*, user: User, merchant_id: int | None) -> StaffMember | None:
@@ -56,3 +64,11 @@ def api_key_list(*, merchant: Merchant) -> QuerySet[ApiKey]:
 
 def api_key_get(*, merchant: Merchant, pk: int) -> ApiKey:
     return get_object_or_404(api_key_list(merchant=merchant), pk=pk)
+
+
+def store_connection_list(*, merchant: Merchant) -> QuerySet[StoreConnection]:
+    return StoreConnection.objects.filter(merchant=merchant)
+
+
+def store_connection_get(*, merchant: Merchant, pk: int) -> StoreConnection:
+    return get_object_or_404(store_connection_list(merchant=merchant), pk=pk)

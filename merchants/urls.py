@@ -16,4 +16,10 @@ urlpatterns = [
     path("audit/", views.AuditEventListView.as_view(), name="audit-list"),
     path("api-keys/", views.api_key_list, name="apikey-list"),
     path("api-keys/<int:pk>/revoke/", views.api_key_revoke, name="apikey-revoke"),
+    path("connections/", views.store_connection_list, name="connection-list"),
+    path(
+        "connections/<int:pk>/revoke/",
+        views.store_connection_revoke,
+        name="connection-revoke",
+    ),
 ]

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -26,6 +26,7 @@ from merchants.forms import (
     SignInForm,
     StaffInviteForm,
     StaffRoleForm,
+    StoreConnectionForm,
     form_add_service_errors,
 )
 from merchants.middleware import SESSION_MERCHANT
@@ -352,3 +353,55 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The key “%(name)s” no longer works.") % {"name": key.name})
         return redirect("merchants:apikey-list")
     return render(request, "merchants/apikey_confirm_delete.html", {"key": key})
+
+
+# --- Shop connections -------------------------------------------------------------------
+
+
+@staff_view(Perm.INTEGRATIONS_MANAGE)
+def store_connection_list(request: HttpRequest) -> HttpResponse:
+    form = StoreConnectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            api_keys.store_connection_create(
+                merchant=request.merchant,
+                platform=form.cleaned_data["platform"],
+                name=form.cleaned_data["name"],
+                secret=form.cleaned_data["secret"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+        else:
+            messages.success(request, _("Connection created. Add its address to your shop."))
+            return redirect("merchants:connection-list")
+    connections = [
+        (
+            connection,
+            request.build_absolute_uri(
+                reverse(f"hook-{connection.platform}", kwargs={"connection": connection.public_id})
+            ),
+        )
+        for connection in selectors.store_connection_list(merchant=request.merchant)
+    ]
+    response = render(
+        request,
+        "merchants/storeconnection_list.html",
+        {"connections": connections, "form": form},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_view(Perm.INTEGRATIONS_MANAGE)
+def store_connection_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = selectors.store_connection_get(merchant=request.merchant, pk=pk)
+    if request.method == "POST":
+        api_keys.store_connection_revoke(connection=connection, actor=request.user)
+        messages.success(
+            request, _("“%(name)s” no longer receives webhooks.") % {"name": connection.name}
+        )
+        return redirect("merchants:connection-list")
+    return render(
+        request, "merchants/storeconnection_confirm_delete.html", {"connection": connection}
+    )

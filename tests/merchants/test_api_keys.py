@@ -77,3 +77,41 @@ def test_create_api_key_command_names_what_is_wrong(merchant):
     with pytest.raises(CommandError, match="scopes"):
         call_command("create_api_key", merchant=merchant.slug, name="CLI", scopes="everything")
     assert not ApiKey.objects.exists()
+
+
+def test_owner_connects_shopify_with_its_own_secret_and_revokes_it(owner_client, owner, client):
+    import base64
+    import hashlib
+    import hmac
+
+    secret = "shpss_0123456789abcdef0123456789abcdef"
+    response = owner_client.post(
+        "/merchants/connections/", {"platform": "shopify", "name": "Main store", "secret": secret}
+    )
+    assert response.status_code == 302
+    page = owner_client.get("/merchants/connections/").content.decode()
+    connection = owner.merchant.connections.get()
+    assert f"http://testserver/hooks/shopify/{connection.public_id}/" in page
+    assert AuditEvent.objects.filter(action="connection.created", actor=owner.user).exists()
+
+    body = b'{"id": 1, "first_name": "Lea"}'
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {
+        "HTTP_X_SHOPIFY_HMAC_SHA256": signature,
+        "HTTP_X_SHOPIFY_TOPIC": "customers/create",
+        "HTTP_X_SHOPIFY_WEBHOOK_ID": "d-1",
+    }
+    url = f"/hooks/shopify/{connection.public_id}/"
+    assert client.post(url, body, content_type="application/json", **headers).status_code == 200
+
+    owner_client.post(f"/merchants/connections/{connection.pk}/revoke/")
+    headers["HTTP_X_SHOPIFY_WEBHOOK_ID"] = "d-2"
+    assert client.post(url, body, content_type="application/json", **headers).status_code == 404
+
+
+def test_a_too_short_pasted_secret_is_named(owner_client, owner):
+    response = owner_client.post(
+        "/merchants/connections/", {"platform": "shopify", "secret": "short"}
+    )
+    assert "at least 16 characters" in response.content.decode()
+    assert not owner.merchant.connections.exists()

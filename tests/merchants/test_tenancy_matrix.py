@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from merchants.models import ApiKey, AuditEvent, Merchant, StaffMember
+from merchants.models import ApiKey, AuditEvent, Merchant, StaffMember, StoreConnection
 from merchants.roles import ROLE_PERMISSIONS, Perm, Role
 from tests.merchants.factories import MerchantFactory, StaffMemberFactory, UserFactory
 
@@ -71,7 +71,14 @@ def _an_api_key(merchant: Merchant) -> dict:
     return {"pk": api_key_create(merchant=merchant, name="k", scopes=["ingest"])[0].pk}
 
 
+def _a_connection(merchant: Merchant) -> dict:
+    from merchants.api_keys import store_connection_create
+
+    return {"pk": store_connection_create(merchant=merchant, platform="shopify").pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "merchants:connection-revoke": _a_connection,
     "merchants:apikey-revoke": _an_api_key,
     "merchants:staff-update": _a_support_member,
     "merchants:staff-remove": _a_support_member,
@@ -146,11 +153,16 @@ def test_staff_url_answers_each_role(client, route: Route, role: Role, foreign_m
         assert "foreign-person@zebra.test" not in body
     else:
         assert response.status_code == 403
-        staff_before = StaffMember.objects.count(), ApiKey.objects.filter(revoked_at=None).count()
+        staff_before = (
+            StaffMember.objects.count(),
+            ApiKey.objects.filter(revoked_at=None).count()
+            + StoreConnection.objects.filter(revoked_at=None).count(),
+        )
         assert client.post(url).status_code == 403
         assert (
             StaffMember.objects.count(),
-            ApiKey.objects.filter(revoked_at=None).count(),
+            ApiKey.objects.filter(revoked_at=None).count()
+            + StoreConnection.objects.filter(revoked_at=None).count(),
         ) == staff_before
         assert AuditEvent.objects.filter(
             merchant=member.merchant,
@@ -186,11 +198,19 @@ def test_foreign_merchant_ids_are_not_found(client, route: Route, role: Role):
     member = StaffMemberFactory(role=role)
     client.force_login(member.user)
     foreign_url = _url(route, MerchantFactory())
-    before = StaffMember.objects.count(), ApiKey.objects.filter(revoked_at=None).count()
+    before = (
+        StaffMember.objects.count(),
+        ApiKey.objects.filter(revoked_at=None).count()
+        + StoreConnection.objects.filter(revoked_at=None).count(),
+    )
 
     assert client.get(foreign_url).status_code == 404
     assert client.post(foreign_url, {"m1-role": "owner"}).status_code == 404
-    assert (StaffMember.objects.count(), ApiKey.objects.filter(revoked_at=None).count()) == before
+    assert (
+        StaffMember.objects.count(),
+        ApiKey.objects.filter(revoked_at=None).count()
+        + StoreConnection.objects.filter(revoked_at=None).count(),
+    ) == before
 
 
 @pytest.mark.django_db
