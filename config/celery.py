@@ -6,14 +6,15 @@ import logging
 import os
 from datetime import timedelta
 
-from celery import Celery, Task
+from celery import Celery
+from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 logger = logging.getLogger(__name__)
 
 
-class RegularsTask(Task):
+class RegularsTask(DjangoTask):
     """Counts deliveries of each task id so a message that kills its worker every time
     (a poison task, redelivered because of acks_late) is dropped instead of looping."""
 

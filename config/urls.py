@@ -33,6 +33,7 @@ urlpatterns = [
     path("language/", merchant_views.language_set, name="language-set"),
     path("healthz/", merchant_views.healthz, name="healthz"),
     path("merchants/", include("merchants.urls")),
+    path("customers/", include("customers.urls")),
     path("api/v1/", api.urls),
     path("hooks/shopify/<uuid:connection>/", hooks.shopify_webhook, name="hook-shopify"),
     path(

@@ -230,3 +230,66 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} {self.delivery_id}"
+
+
+def _import_path(instance: ImportJob, filename: str) -> str:
+    return f"imports/{instance.merchant_id}/{now():%Y/%m}/{filename}"
+
+
+class ImportJob(models.Model):
+    """A CSV of customers or orders being read in the background, with its progress."""
+
+    class Kind(models.TextChoices):
+        CUSTOMERS = "customers", _("Customers")
+        ORDERS = "orders", _("Orders")
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="imports")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to=_import_path)
+    original_name = models.CharField(max_length=255)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    bytes_done = models.PositiveBigIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_ok = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    failure = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        "merchants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.original_name}"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        return min(99, int(self.bytes_done * 100 / self.size_bytes)) if self.size_bytes else 0
+
+
+class ImportRowError(models.Model):
+    """One rejected row of an import: which row, which column and why."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField()
+    column = models.CharField(max_length=60, blank=True)
+    reason = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["row_number", "id"]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number} {self.column}: {self.reason}"

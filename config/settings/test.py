@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import DATABASES, VAR_DIR
+from .base import DATABASES, VAR_DIR, env
 
 DEBUG = False
 SECRET_KEY = "test-only-key-regulars-not-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -25,3 +25,7 @@ class FastArgon2PasswordHasher(Argon2PasswordHasher):
 
 
 PASSWORD_HASHERS = ["config.settings.test.FastArgon2PasswordHasher"]
+
+# Tasks queued by the code under test go nowhere unless a test runs a real worker
+# (tests/merchants/test_celery_worker.py passes its own broker).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")

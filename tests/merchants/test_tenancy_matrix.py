@@ -77,7 +77,16 @@ def _a_connection(merchant: Merchant) -> dict:
     return {"pk": store_connection_create(merchant=merchant, platform="shopify").pk}
 
 
+def _an_import(merchant: Merchant) -> dict:
+    from customers.models import ImportJob
+
+    job = ImportJob.objects.create(merchant=merchant, kind="customers", original_name="x.csv")
+    return {"pk": job.pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "customers:import-detail": _an_import,
+    "customers:import-errors": _an_import,
     "merchants:connection-revoke": _a_connection,
     "merchants:apikey-revoke": _an_api_key,
     "merchants:staff-update": _a_support_member,
@@ -148,7 +157,8 @@ def test_staff_url_answers_each_role(client, route: Route, role: Role, foreign_m
 
     if allowed:
         assert response.status_code in (200, 302, 405), response.status_code
-        body = response.content.decode()
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        body = content.decode()
         assert "Zebra Foreign Shop" not in body
         assert "foreign-person@zebra.test" not in body
     else:

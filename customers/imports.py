@@ -1,0 +1,438 @@
+"""CSV imports of customers and orders, read as a stream: memory stays flat however long
+the file is. A bad row is reported (row, column, reason) and skipped whole; good rows land.
+
+The dashboard runs this in a Celery task (progress bar); `manage.py import_customers` and
+`import_orders` run it in the terminal. Both go through the same services as the API.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import IO
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.timezone import make_aware
+
+from customers.models import ImportJob, Order
+from customers.services import (
+    CustomerData,
+    OrderData,
+    OrderLineData,
+    customer_upsert,
+    order_ingest,
+)
+from merchants.models import Merchant
+
+SOURCE = Order.Source.CSV
+CUSTOMER_COLUMNS = (
+    "external_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "city",
+    "country", "language", "acquisition_channel", "tags", "marketing_consent",
+)  # fmt: skip
+ORDER_COLUMNS = (
+    "order_id", "placed_at", "customer_external_id", "customer_email", "customer_first_name",
+    "customer_last_name", "status", "currency", "subtotal", "discount", "shipping", "tax",
+    "total", "channel", "shipping_method", "discount_codes", "sku", "product_name", "category",
+    "quantity", "price",
+)  # fmt: skip
+REQUIRED = {
+    ImportJob.Kind.CUSTOMERS: ("external_id", "email"),  # at least one of the two
+    ImportJob.Kind.ORDERS: ("order_id", "placed_at", "total"),
+}
+BATCH = 200
+YES = {"1", "true", "yes", "y"}
+NO = {"0", "false", "no", "n", ""}
+
+
+class RowError(ValueError):
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(f"{column}: {reason}")
+        self.column = column
+        self.reason = reason
+
+
+class ImportRefused(ValueError):
+    """The file as a whole can't be read (no header, missing columns): nothing is written."""
+
+
+@dataclass
+class Progress:
+    rows_done: int = 0
+    rows_ok: int = 0
+    rows_failed: int = 0
+    bytes_done: int = 0
+
+
+ErrorSink = Callable[[int, str, str], None]
+
+
+# --- Reading cells ------------------------------------------------------------------------
+
+
+def _cell(row: dict, column: str) -> str:
+    return (row.get(column) or "").strip()
+
+
+def _money(row: dict, column: str, *, required: bool = False) -> Decimal:
+    text = _cell(row, column)
+    if not text:
+        if required:
+            raise RowError(column, "is empty")
+        return Decimal("0.00")
+    try:
+        value = Decimal(text)
+    except InvalidOperation as error:
+        raise RowError(column, f"“{text}” is not an amount") from error
+    if value < 0 or value != value.quantize(Decimal("0.01")):
+        raise RowError(column, f"“{text}” must be zero or more, with at most two decimals")
+    return value
+
+
+def _date(row: dict, column: str) -> date | None:
+    text = _cell(row, column)
+    if not text:
+        return None
+    parsed = parse_date(text)
+    if parsed is None:
+        raise RowError(column, f"“{text}” is not a date like 1990-04-23")
+    return parsed
+
+
+def _moment(row: dict, column: str, merchant: Merchant) -> datetime:
+    text = _cell(row, column)
+    if not text:
+        raise RowError(column, "is empty")
+    parsed = parse_datetime(text)
+    if parsed is None:
+        day = parse_date(text)
+        if day is None:
+            raise RowError(column, f"“{text}” is not a date and time like 2026-05-01T10:00:00Z")
+        return datetime.combine(day, time(), tzinfo=merchant.zone)
+    # A time without a zone is the store's local time.
+    return parsed if parsed.tzinfo else make_aware(parsed, merchant.zone)
+
+
+def _flag(row: dict, column: str) -> bool | None:
+    text = _cell(row, column).lower()
+    if column not in row:
+        return None
+    if text in YES:
+        return True
+    if text in NO:
+        return False
+    raise RowError(column, f"“{text}” is not yes or no")
+
+
+def _list(row: dict, column: str) -> list[str] | None:
+    if column not in row:
+        return None
+    return [part.strip() for part in _cell(row, column).split(";") if part.strip()]
+
+
+def _optional(row: dict, column: str) -> str | None:
+    return _cell(row, column) or None if column in row else None
+
+
+def customer_from_row(row: dict) -> CustomerData:
+    if not _cell(row, "external_id") and not _cell(row, "email"):
+        raise RowError("external_id", "a customer needs an external_id or an email")
+    gender = _cell(row, "gender").lower()
+    if gender not in ("", "female", "male", "other"):
+        raise RowError("gender", f"“{gender}” is not female, male or other")
+    return CustomerData(
+        external_id=_optional(row, "external_id"),
+        email=_optional(row, "email"),
+        first_name=_optional(row, "first_name"),
+        last_name=_optional(row, "last_name"),
+        phone=_optional(row, "phone"),
+        birth_date=_date(row, "birth_date"),
+        gender=gender or None,
+        city=_optional(row, "city"),
+        country=_optional(row, "country"),
+        language=_optional(row, "language"),
+        acquisition_channel=_optional(row, "acquisition_channel"),
+        tags=_list(row, "tags"),
+        marketing_consent=_flag(row, "marketing_consent"),
+    )
+
+
+def order_from_rows(rows: list[tuple[int, dict]], merchant: Merchant) -> OrderData:
+    """One order from its consecutive rows (one row per line); order columns come from the
+    first row. Raises RowError carrying the row number in `.row`."""
+    first_number, first = rows[0]
+    try:
+        customer = CustomerData(
+            external_id=_cell(first, "customer_external_id") or None,
+            email=_cell(first, "customer_email") or None,
+            first_name=_cell(first, "customer_first_name") or None,
+            last_name=_cell(first, "customer_last_name") or None,
+        )
+        if not customer.external_id and not customer.email:
+            raise RowError(
+                "customer_external_id", "an order needs customer_external_id or customer_email"
+            )
+        status = _cell(first, "status").lower() or Order.Status.PAID
+        if status not in Order.Status.values:
+            raise RowError("status", f"“{status}” is not one of {', '.join(Order.Status.values)}")
+        data = {
+            "placed_at": _moment(first, "placed_at", merchant),
+            "currency": (_cell(first, "currency") or merchant.base_currency).upper(),
+            "subtotal": _money(first, "subtotal"),
+            "discount": _money(first, "discount"),
+            "shipping": _money(first, "shipping"),
+            "tax": _money(first, "tax"),
+            "total": _money(first, "total", required=True),
+            "status": status,
+            "channel": _cell(first, "channel")[:30],
+            "shipping_method": _cell(first, "shipping_method")[:60],
+            "discount_codes": tuple(_list(first, "discount_codes") or ()),
+        }
+    except RowError as error:
+        error.row = first_number  # type: ignore[attr-defined]
+        raise
+    lines = []
+    for number, row in rows:
+        if not (_cell(row, "sku") or _cell(row, "product_name")):
+            continue
+        try:
+            quantity_text = _cell(row, "quantity") or "1"
+            if not quantity_text.isdigit() or int(quantity_text) < 1:
+                raise RowError("quantity", f"“{quantity_text}” is not a whole number of at least 1")
+            lines.append(
+                OrderLineData(
+                    sku=_cell(row, "sku")[:100],
+                    name=_cell(row, "product_name")[:255],
+                    category=_cell(row, "category")[:100],
+                    quantity=int(quantity_text),
+                    price=_money(row, "price", required=True),
+                )
+            )
+        except RowError as error:
+            error.row = number  # type: ignore[attr-defined]
+            raise
+    return OrderData(
+        source=SOURCE,
+        external_id=_cell(first, "order_id")[:128],
+        customer=customer,
+        lines=tuple(lines),
+        **data,
+    )
+
+
+# --- Streaming ---------------------------------------------------------------------------
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read from a binary file, for the progress bar."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+def _rows(stream: IO[bytes], kind: str) -> tuple[_CountingReader, Iterator[tuple[int, dict]]]:
+    counter = _CountingReader(stream)
+    text = io.TextIOWrapper(io.BufferedReader(counter), encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if not header:
+        raise ImportRefused("The file is empty or has no header row.")
+    reader.fieldnames = header
+    known = CUSTOMER_COLUMNS if kind == ImportJob.Kind.CUSTOMERS else ORDER_COLUMNS
+    if kind == ImportJob.Kind.CUSTOMERS:
+        if not set(REQUIRED[kind]) & set(header):
+            raise ImportRefused("The file needs an external_id or an email column.")
+    else:
+        missing = [c for c in REQUIRED[kind] if c not in header]
+        if missing:
+            raise ImportRefused(f"The file has no {', '.join(missing)} column.")
+    unknown = [c for c in header if c not in known]
+    if unknown:
+        raise ImportRefused(
+            f"Unknown column {', '.join(unknown)}. Columns are: {', '.join(known)}."
+        )
+    # Row 1 is the header, so the first data row is row 2, as a spreadsheet shows it.
+    return counter, ((reader.line_num, row) for row in reader)
+
+
+def _service_error_column(error: ValidationError, default: str) -> tuple[str, str]:
+    if hasattr(error, "error_dict"):
+        field, messages = next(iter(error.message_dict.items()))
+        column = {"external_id": "order_id", "customer": "customer_external_id"}.get(field, field)
+        return column.split(".")[-1], " ".join(messages)
+    return default, " ".join(error.messages)
+
+
+def import_stream(
+    *,
+    merchant: Merchant,
+    kind: str,
+    stream: IO[bytes],
+    on_error: ErrorSink,
+    on_progress: Callable[[Progress], None] = lambda progress: None,
+) -> Progress:
+    """Reads the CSV and stores each good row (a customer, or an order with its lines) through
+    the services. Calls on_error(row, column, reason) for each skipped row."""
+    counter, rows = _rows(stream, kind)
+    progress = Progress()
+    if kind == ImportJob.Kind.CUSTOMERS:
+        groups: Iterator[list[tuple[int, dict]]] = ([row] for row in rows)
+    else:
+        groups = _orders_grouped(rows)
+    batch: list[list[tuple[int, dict]]] = []
+    for group in groups:
+        batch.append(group)
+        if len(batch) >= BATCH:
+            _store_batch(merchant, kind, batch, progress, on_error)
+            progress.bytes_done = counter.count
+            on_progress(progress)
+            batch = []
+    if batch:
+        _store_batch(merchant, kind, batch, progress, on_error)
+    progress.bytes_done = counter.count
+    on_progress(progress)
+    return progress
+
+
+def _orders_grouped(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int, dict]]]:
+    group: list[tuple[int, dict]] = []
+    for number, row in rows:
+        if group and _cell(row, "order_id") != _cell(group[0][1], "order_id"):
+            yield group
+            group = []
+        group.append((number, row))
+    if group:
+        yield group
+
+
+def _store_batch(
+    merchant: Merchant,
+    kind: str,
+    batch: list[list[tuple[int, dict]]],
+    progress: Progress,
+    on_error: ErrorSink,
+) -> None:
+    with transaction.atomic():
+        for group in batch:
+            progress.rows_done += len(group)
+            problem = _store_group(merchant, kind, group)
+            if problem is None:
+                progress.rows_ok += len(group)
+                continue
+            bad_row, column, reason = problem
+            progress.rows_failed += len(group)
+            for number, _row in group:
+                if number == bad_row:
+                    on_error(number, column, reason)
+                else:
+                    on_error(
+                        number, "order_id", f"skipped with its order: row {bad_row} is invalid"
+                    )
+
+
+def _store_group(
+    merchant: Merchant, kind: str, group: list[tuple[int, dict]]
+) -> tuple[int, str, str] | None:
+    number, row = group[0]
+    try:
+        with transaction.atomic():
+            if kind == ImportJob.Kind.CUSTOMERS:
+                customer_upsert(merchant=merchant, data=customer_from_row(row), source=SOURCE)
+            else:
+                order_ingest(merchant=merchant, data=order_from_rows(group, merchant))
+    except RowError as error:
+        return getattr(error, "row", number), error.column, error.reason
+    except ValidationError as error:
+        column, reason = _service_error_column(
+            error, "order_id" if kind == ImportJob.Kind.ORDERS else "email"
+        )
+        return number, column, reason
+    return None
+
+
+# --- Import jobs (the dashboard's background imports) -----------------------------------
+
+
+def import_job_create(*, merchant: Merchant, kind: str, upload, actor=None) -> ImportJob:
+    """Saves the uploaded file and queues its import once the transaction commits."""
+    from customers.tasks import import_run_task
+
+    if kind not in ImportJob.Kind.values:
+        raise ValidationError({"kind": "Choose customers or orders."})
+    job = ImportJob.objects.create(
+        merchant=merchant,
+        kind=kind,
+        file=upload,
+        original_name=upload.name[:255],
+        size_bytes=upload.size or 0,
+        created_by=actor,
+    )
+    import_run_task.delay_on_commit(job.pk)
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Runs a queued import once: a second delivery of the task finds it claimed."""
+    from django.utils.timezone import now
+
+    from customers.models import ImportRowError
+
+    claimed = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
+        state=ImportJob.State.RUNNING, started_at=now()
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.select_related("merchant").get(pk=job_id)
+    pending: list[ImportRowError] = []
+
+    def on_error(row: int, column: str, reason: str) -> None:
+        pending.append(
+            ImportRowError(job=job, row_number=row, column=column[:60], reason=reason[:255])
+        )
+
+    def on_progress(progress: Progress) -> None:
+        ImportRowError.objects.bulk_create(pending)
+        pending.clear()
+        ImportJob.objects.filter(pk=job.pk).update(
+            rows_done=progress.rows_done,
+            rows_ok=progress.rows_ok,
+            rows_failed=progress.rows_failed,
+            bytes_done=progress.bytes_done,
+        )
+
+    try:
+        with job.file.open("rb") as stream:
+            import_stream(
+                merchant=job.merchant,
+                kind=job.kind,
+                stream=stream,
+                on_error=on_error,
+                on_progress=on_progress,
+            )
+    except (ImportRefused, UnicodeDecodeError, csv.Error) as error:
+        reason = (
+            str(error)
+            if isinstance(error, ImportRefused)
+            else f"The file can't be read as UTF-8 CSV ({error})."
+        )
+        ImportJob.objects.filter(pk=job.pk).update(
+            state=ImportJob.State.FAILED, failure=reason[:255], finished_at=now()
+        )
+        return ImportJob.objects.get(pk=job.pk)
+    ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=now())
+    return ImportJob.objects.get(pk=job.pk)
