@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from customers.models import Customer
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import F, Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from customers.models import Customer, ImportJob, Order, OrderLine
 from merchants.models import Merchant
 
 
@@ -12,13 +18,112 @@ def customer_get_by_external_id(*, merchant: Merchant, external_id: str) -> Cust
     ).first()
 
 
-def import_job_list(*, merchant: Merchant):
-    from customers.models import ImportJob
-
+def import_job_list(*, merchant: Merchant) -> QuerySet[ImportJob]:
     return ImportJob.objects.filter(merchant=merchant).select_related("created_by")
 
 
-def import_job_get(*, merchant: Merchant, pk: int):
-    from django.shortcuts import get_object_or_404
-
+def import_job_get(*, merchant: Merchant, pk: int) -> ImportJob:
     return get_object_or_404(import_job_list(merchant=merchant), pk=pk)
+
+
+# --- The customer list --------------------------------------------------------------------
+
+PAGE_SIZE = 50
+# Sort name → (column, nullable). All sorts are descending except by name; each ends on id
+# so every row has one place and the keyset cursor is exact.
+SORTS = {
+    "recent": ("id", False),
+    "last_order": ("last_order_at", True),
+    "spent": ("total_spent", False),
+    "orders": ("orders_count", False),
+    "name": ("first_name", False),
+}
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    q: str = ""
+    sort: str = "recent"
+    min_orders: int | None = None
+    max_orders: int | None = None
+    last_order_from: date | None = None
+    last_order_to: date | None = None
+    consent: bool | None = None
+
+
+def _searched(customers: QuerySet[Customer], q: str) -> QuerySet[Customer]:
+    """Exact where an index answers (email, external id); names by prefix."""
+    q = q.strip()
+    if not q:
+        return customers
+    if "@" in q:
+        return customers.filter(email__startswith=q.lower())
+    words = q.split()
+    by_name = Q(first_name__istartswith=words[0]) | Q(last_name__istartswith=words[0])
+    if len(words) > 1:
+        by_name = Q(first_name__istartswith=words[0], last_name__istartswith=" ".join(words[1:]))
+    return customers.filter(Q(external_id=q) | by_name)
+
+
+def customer_list(
+    *, merchant: Merchant, filters: CustomerFilters, after: tuple | None = None
+) -> list[Customer]:
+    """One page of customers, PAGE_SIZE + 1 rows (the extra one says there is a next page).
+    `after` is the (sort value, id) of the last row of the previous page: a keyset, so page
+    1,000 costs what page 1 does."""
+    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    customers = _searched(customers, filters.q)
+    if filters.min_orders is not None:
+        customers = customers.filter(orders_count__gte=filters.min_orders)
+    if filters.max_orders is not None:
+        customers = customers.filter(orders_count__lte=filters.max_orders)
+    if filters.last_order_from is not None:
+        customers = customers.filter(last_order_at__date__gte=filters.last_order_from)
+    if filters.last_order_to is not None:
+        customers = customers.filter(last_order_at__date__lte=filters.last_order_to)
+    if filters.consent is not None:
+        customers = customers.filter(marketing_consent=filters.consent)
+    column, nullable = SORTS.get(filters.sort, SORTS["recent"])
+    if filters.sort == "name":
+        customers = customers.order_by("first_name", "last_name", "id")
+        if after is not None:
+            first, last, pk = after
+            customers = customers.filter(
+                Q(first_name__gt=first)
+                | Q(first_name=first, last_name__gt=last)
+                | Q(first_name=first, last_name=last, id__gt=pk)
+            )
+    else:
+        ordering = [f"-{column}"] if column == "id" else [f"-{column}", "-id"]
+        if nullable:
+            ordering = [F(column).desc(nulls_last=True), "-id"]
+        customers = customers.order_by(*ordering)
+        if after is not None:
+            value, pk = after
+            if column == "id":
+                customers = customers.filter(id__lt=pk)
+            elif value is None:
+                customers = customers.filter(**{f"{column}__isnull": True, "id__lt": pk})
+            else:
+                keyset = Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": pk})
+                if nullable:
+                    keyset |= Q(**{f"{column}__isnull": True})
+                customers = customers.filter(keyset)
+    return list(customers[: PAGE_SIZE + 1])
+
+
+def customer_get(*, merchant: Merchant, pk: int) -> Customer:
+    """A customer of this merchant; a foreign id is a 404."""
+    return get_object_or_404(Customer.objects.filter(merchant=merchant), pk=pk)
+
+
+def customer_orders(*, customer: Customer, limit: int = 20) -> list[Order]:
+    return list(
+        Order.objects.filter(customer=customer)
+        .order_by("-placed_at", "-id")
+        .prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))[:limit]
+    )
+
+
+def customer_timeline(*, customer: Customer, limit: int = 50):
+    return list(customer.activities.order_by("-occurred_at", "-id")[:limit])

@@ -164,6 +164,8 @@ class AuditEvent(models.Model):
         API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
         CONNECTION_CREATED = "connection.created", _("Shop connection created")
         CONNECTION_REVOKED = "connection.revoked", _("Shop connection revoked")
+        CUSTOMER_EXPORTED = "customer.exported", _("Customer data exported")
+        CUSTOMER_ERASED = "customer.erased", _("Customer erased")
 
     merchant = models.ForeignKey(
         Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"

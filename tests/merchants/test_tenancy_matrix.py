@@ -84,7 +84,17 @@ def _an_import(merchant: Merchant) -> dict:
     return {"pk": job.pk}
 
 
+def _a_customer(merchant: Merchant) -> dict:
+    from tests.customers.factories import CustomerFactory
+
+    return {"pk": CustomerFactory(merchant=merchant).pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "customers:customer-detail": _a_customer,
+    "customers:customer-update": _a_customer,
+    "customers:customer-export": _a_customer,
+    "customers:customer-erase": _a_customer,
     "customers:import-detail": _an_import,
     "customers:import-errors": _an_import,
     "merchants:connection-revoke": _a_connection,
