@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from celery import Celery
 from celery.contrib.django.task import DjangoTask
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -48,6 +49,11 @@ def beat_schedule() -> dict:
         "scheduler-heartbeat": {
             "task": "merchants.tasks.heartbeat_task",
             "schedule": timedelta(seconds=settings.HEARTBEAT_SECONDS),
+        },
+        # Hourly, so that each merchant's night (02:00 in its time zone) is caught.
+        "segments-nightly": {
+            "task": "customers.tasks.segments_due_task",
+            "schedule": crontab(minute=15),
         },
     }
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer, ImportJob
+from customers.models import Customer, ImportJob, Segment
 
 
 class ImportForm(forms.Form):
@@ -41,6 +41,9 @@ class CustomerFilterForm(forms.Form):
     )
     last_order_to = forms.DateField(
         label=_("Last order to"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    segment = forms.ChoiceField(
+        label=_("Segment"), required=False, choices=[("", _("Any")), *Segment.choices]
     )
     consent = forms.ChoiceField(
         label=_("Marketing consent"),

@@ -13,6 +13,20 @@ MONEY = {"max_digits": 12, "decimal_places": 2}
 ZERO = Decimal("0.00")
 
 
+class Segment(models.TextChoices):
+    CHAMPIONS = "champions", _("Champions")
+    CANT_LOSE_THEM = "cant_lose_them", _("Can't Lose Them")
+    LOYAL = "loyal", _("Loyal")
+    NEW = "new", _("New")
+    PROMISING = "promising", _("Promising")
+    POTENTIAL_LOYALIST = "potential_loyalist", _("Potential Loyalist")
+    NEED_ATTENTION = "need_attention", _("Need Attention")
+    ABOUT_TO_SLEEP = "about_to_sleep", _("About to Sleep")
+    AT_RISK = "at_risk", _("At Risk")
+    HIBERNATING = "hibernating", _("Hibernating")
+    LOST = "lost", _("Lost")
+
+
 class Customer(models.Model):
     """A merchant's customer, identified by (merchant, external_id) and matched by email."""
 
@@ -46,6 +60,13 @@ class Customer(models.Model):
     total_spent = models.DecimalField(default=ZERO, **MONEY)
     average_order_value = models.DecimalField(default=ZERO, **MONEY)
 
+    # RFM, refreshed nightly and after imports (customers.segments).
+    spent_last_365_days = models.DecimalField(default=ZERO, **MONEY)
+    recency_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    frequency_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    monetary_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, blank=True)
+
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
     erased_at = models.DateTimeField(null=True, blank=True)
@@ -62,6 +83,14 @@ class Customer(models.Model):
             models.Index(fields=["merchant", "email"], name="customer_merchant_email"),
             models.Index(fields=["merchant", "last_order_at"], name="customer_merchant_last_order"),
             models.Index(fields=["merchant", "-id"], name="customer_merchant_recent"),
+            models.Index(
+                fields=["merchant", "orders_count", "id"], name="customer_merchant_orders"
+            ),
+            models.Index(fields=["merchant", "total_spent", "id"], name="customer_merchant_spent"),
+            models.Index(
+                fields=["merchant", "spent_last_365_days"], name="customer_merchant_spent_365"
+            ),
+            models.Index(fields=["merchant", "segment"], name="customer_merchant_segment"),
         ]
 
     def __str__(self) -> str:

@@ -49,6 +49,7 @@ class CustomerFilters:
     last_order_from: date | None = None
     last_order_to: date | None = None
     consent: bool | None = None
+    segment: str = ""
 
 
 def _searched(customers: QuerySet[Customer], q: str) -> QuerySet[Customer]:
@@ -83,6 +84,8 @@ def customer_list(
         customers = customers.filter(last_order_at__date__lte=filters.last_order_to)
     if filters.consent is not None:
         customers = customers.filter(marketing_consent=filters.consent)
+    if filters.segment:
+        customers = customers.filter(segment=filters.segment)
     column, nullable = SORTS.get(filters.sort, SORTS["recent"])
     if filters.sort == "name":
         customers = customers.order_by("first_name", "last_name", "id")

@@ -78,6 +78,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             last_order_from=data["last_order_from"],
             last_order_to=data["last_order_to"],
             consent=consent,
+            segment=data["segment"],
         )
     after = _parse_cursor(request.GET.get("after", ""), filters.sort)
     rows = selectors.customer_list(merchant=request.merchant, filters=filters, after=after)

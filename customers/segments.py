@@ -1,0 +1,173 @@
+"""RFM scores and segments (DESIGN 5.3), refreshed set-based for a whole merchant.
+
+R is how recent the last order is, F the number of orders, M what was spent over the
+last 365 days; each is scored 1-5 by quintile within the merchant, 5 = best. The
+quintile boundaries are read with four ordered lookups per measure; then one UPDATE sets
+every score and one more every segment, so the work is a handful of statements whatever
+the number of customers.
+
+A score is 1 + floor(5 * customers with a strictly lower value / n): equal values always
+get the same score (a shop where most people ordered once gives all of them F = 1), and
+evenly spread values land in even fifths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import (
+    Case,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils.timezone import now
+
+from customers.models import Customer, Order, Segment
+from merchants.models import Merchant
+
+# First match wins. DESIGN 5.3 lists New and Promising after Potential Loyalist, but
+# Potential Loyalist (R3-5 F1-3 M1-3) contains both, so in that order they could never
+# match. Following DESIGN's own rule for Can't Lose Them, the narrower segments come
+# before the broader one that contains them; the rest keep DESIGN's order.
+SEGMENT_RULES: list[tuple[str, Q]] = [
+    (Segment.CHAMPIONS, Q(recency_score__gte=4, frequency_score__gte=4, monetary_score__gte=4)),
+    (Segment.CANT_LOSE_THEM, Q(recency_score=1, frequency_score__gte=4, monetary_score__gte=4)),
+    (Segment.LOYAL, Q(recency_score__gte=2, frequency_score__gte=3, monetary_score__gte=3)),
+    (Segment.NEW, Q(recency_score__gte=4, frequency_score=1, monetary_score=1)),
+    (Segment.PROMISING, Q(recency_score__in=(3, 4), frequency_score=1, monetary_score=1)),
+    (
+        Segment.POTENTIAL_LOYALIST,
+        Q(recency_score__gte=3, frequency_score__lte=3, monetary_score__lte=3),
+    ),
+    (
+        Segment.NEED_ATTENTION,
+        Q(recency_score__in=(2, 3), frequency_score__in=(2, 3), monetary_score__in=(2, 3)),
+    ),
+    (
+        Segment.ABOUT_TO_SLEEP,
+        Q(recency_score__in=(2, 3), frequency_score__lte=2, monetary_score__lte=2),
+    ),
+    (Segment.AT_RISK, Q(recency_score__lte=2, frequency_score__gte=2, monetary_score__gte=2)),
+    (Segment.HIBERNATING, Q(recency_score__lte=2, frequency_score__lte=2, monetary_score__lte=2)),
+]
+
+
+def segment_for(recency: int, frequency: int, monetary: int) -> str:
+    """The segment of one set of scores, by the same rules (for previews and tests)."""
+    scores = {"recency_score": recency, "frequency_score": frequency, "monetary_score": monetary}
+    for segment, rule in SEGMENT_RULES:
+        if _matches(rule, scores):
+            return segment
+    return Segment.LOST
+
+
+def _matches(rule: Q, values: dict[str, int]) -> bool:
+    for child in rule.children:
+        name, expected = child
+        field, _sep, lookup = name.partition("__")
+        value = values[field]
+        compare = {
+            "": lambda v, e: v == e,
+            "gte": lambda v, e: v >= e,
+            "lte": lambda v, e: v <= e,
+            "in": lambda v, e: v in e,
+        }[lookup]
+        if not compare(value, expected):
+            return False
+    return True
+
+
+def _boundaries(customers, column: str, count: int) -> list[Any]:
+    """For k = 1..4, the ceil(k * n / 5)-th smallest value: being above it means at least k fifths
+    of the customers are strictly below."""
+    ordered = customers.order_by(column).values_list(column, flat=True)
+    return [ordered[-(-count * k // 5) - 1] for k in range(1, 5)]
+
+
+def _score(column: str, boundaries: list[Any]) -> Case:
+    return Case(
+        *[When(**{f"{column}__gt": boundaries[k - 1]}, then=Value(k + 1)) for k in range(4, 0, -1)],
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+
+
+@transaction.atomic
+def segments_refresh(*, merchant: Merchant, at: datetime | None = None) -> int:
+    """Scores and segments every customer of the merchant who has ordered; returns how
+    many were scored. Customers without orders have no scores and no segment."""
+    at = at or now()
+    money = DecimalField(max_digits=12, decimal_places=2)
+    recent = (
+        Order.objects.filter(customer=OuterRef("pk"), placed_at__gt=at - timedelta(days=365))
+        .exclude(status=Order.Status.CANCELLED)
+        .order_by()
+        .values("customer")
+        .annotate(spent=Sum(F("total") - F("refunded_amount"), output_field=money))
+        .values("spent")
+    )
+    everyone = Customer.objects.filter(merchant=merchant)
+    everyone.update(
+        spent_last_365_days=Coalesce(Subquery(recent, output_field=money), Value(Decimal("0.00"))),
+    )
+    scored = everyone.filter(erased_at__isnull=True, last_order_at__isnull=False)
+    count = scored.count()
+    everyone.exclude(pk__in=scored.values("pk")).update(
+        recency_score=None, frequency_score=None, monetary_score=None, segment=""
+    )
+    if count == 0:
+        return 0
+    scored.update(
+        recency_score=_score("last_order_at", _boundaries(scored, "last_order_at", count)),
+        frequency_score=_score("orders_count", _boundaries(scored, "orders_count", count)),
+        monetary_score=_score(
+            "spent_last_365_days", _boundaries(scored, "spent_last_365_days", count)
+        ),
+    )
+    scored.update(
+        segment=Case(
+            *[When(rule, then=Value(segment)) for segment, rule in SEGMENT_RULES],
+            default=Value(Segment.LOST),
+        )
+    )
+    return count
+
+
+SEGMENTS_JOB = "customers.segments"
+NIGHTLY_LOCAL_HOUR = 2
+
+
+def segments_due(*, at: datetime | None = None) -> list[tuple[int, str]]:
+    """(merchant id, merchant-local date) of each merchant whose night has come (02:00 local
+    or later). The run is claimed per date, so asking every hour starts each one once."""
+    at = at or now()
+    due = []
+    for merchant in Merchant.objects.only("pk", "timezone"):
+        local = at.astimezone(merchant.zone)
+        if local.hour >= NIGHTLY_LOCAL_HOUR:
+            due.append((merchant.pk, local.date().isoformat()))
+    return due
+
+
+def segments_refresh_nightly(*, merchant_id: int, local_date: str) -> bool:
+    """Runs the night's refresh for one merchant once; False when already claimed."""
+    from merchants.services import job_run_claim, job_run_finish
+
+    merchant = Merchant.objects.get(pk=merchant_id)
+    run = job_run_claim(job=SEGMENTS_JOB, merchant=merchant, period_key=local_date)
+    if run is None:
+        return False
+    scored = segments_refresh(merchant=merchant)
+    job_run_finish(run=run, detail={"scored": scored})
+    return True
