@@ -1,8 +1,10 @@
 """Shared fixtures, and the switch that makes CI run every test.
 
-Tests that need PostgreSQL, Redis or Chromium carry a marker (needs_postgres,
-needs_redis, needs_chromium). On a bare machine they skip with the reason shown in the
-summary; with REGULARS_REQUIRE_SERVICES=1 (set by .ci/run) a missing service fails them.
+Tests that need PostgreSQL, Redis, Chromium or gettext carry a marker (needs_postgres,
+needs_redis, needs_chromium, needs_gettext). On a bare machine they skip with the reason
+shown in the summary. REGULARS_REQUIRE_SERVICES names the services a run must have
+("postgres,redis,chromium,gettext", or "all"); .ci/run sets it, and then a test whose
+service is missing fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from django.db import connection
 
 from tests.merchants.factories import MerchantFactory, StaffMemberFactory
 
-REQUIRE_SERVICES = os.environ.get("REGULARS_REQUIRE_SERVICES") == "1"
+SERVICES = {"postgres", "redis", "chromium", "gettext"}
+_required = os.environ.get("REGULARS_REQUIRE_SERVICES", "").strip().lower()
+REQUIRED = SERVICES if _required in ("1", "all") else {s.strip() for s in _required.split(",") if s}
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -34,24 +38,27 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _missing(item: pytest.Item) -> str | None:
+def _missing(item: pytest.Item) -> tuple[str, str] | None:
     if item.get_closest_marker("needs_postgres") and connection.vendor != "postgresql":
-        return "needs PostgreSQL: set DATABASE_URL=postgres://…"
+        return "postgres", "needs PostgreSQL: set DATABASE_URL=postgres://…"
     if item.get_closest_marker("needs_redis") and not _redis_reachable():
-        return f"needs Redis at {TEST_REDIS_URL} (TEST_REDIS_URL)"
+        return "redis", f"needs Redis at {TEST_REDIS_URL} (TEST_REDIS_URL)"
     if item.get_closest_marker("needs_chromium") and not chromium_path():
-        return "needs Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
+        return "chromium", "needs Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
     if item.get_closest_marker("needs_gettext") and not shutil.which("xgettext"):
-        return "needs GNU gettext: apt-get install gettext"
+        return "gettext", "needs GNU gettext: apt-get install gettext"
     return None
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    reason = _missing(item)
-    if reason is None:
+    missing = _missing(item)
+    if missing is None:
         return
-    if REQUIRE_SERVICES:
-        pytest.fail(f"REGULARS_REQUIRE_SERVICES=1 but this test {reason}", pytrace=False)
+    service, reason = missing
+    if service in REQUIRED:
+        pytest.fail(
+            f"REGULARS_REQUIRE_SERVICES includes {service} but this test {reason}", pytrace=False
+        )
     pytest.skip(reason)
 
 
