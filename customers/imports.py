@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
 from customers.models import ImportJob, Order
-from customers.segments import segments_refresh
+from customers.personas import segments_and_personas_refresh
 from customers.services import (
     CustomerData,
     OrderData,
@@ -435,7 +435,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             state=ImportJob.State.FAILED, failure=reason[:255], finished_at=now()
         )
         return ImportJob.objects.get(pk=job.pk)
-    # New orders move customers between segments: refresh before saying done.
-    segments_refresh(merchant=job.merchant)
+    # New orders move customers between segments and personas: refresh before saying done.
+    segments_and_personas_refresh(merchant=job.merchant)
     ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=now())
     return ImportJob.objects.get(pk=job.pk)

@@ -66,6 +66,14 @@ class Customer(models.Model):
     frequency_score = models.PositiveSmallIntegerField(null=True, blank=True)
     monetary_score = models.PositiveSmallIntegerField(null=True, blank=True)
     segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices, blank=True)
+    # Behaviour read by persona rules, refreshed with the personas (customers.personas).
+    discount_order_share = models.DecimalField(max_digits=5, decimal_places=4, default=0)
+    express_order_share = models.DecimalField(max_digits=5, decimal_places=4, default=0)
+    main_channel = models.CharField(max_length=30, blank=True)
+    top_category = models.CharField(max_length=100, blank=True)
+    persona = models.ForeignKey(
+        "Persona", null=True, blank=True, on_delete=models.SET_NULL, related_name="customers"
+    )
 
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
@@ -99,6 +107,29 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class Persona(models.Model):
+    """A merchant-written portrait of a kind of customer, with the rules that recognise it.
+    A customer's persona is the first one, by priority, whose rules all match."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="personas")
+    name = models.CharField(_("name"), max_length=80)
+    description = models.TextField(_("portrait"), blank=True)
+    offers = models.TextField(_("offers that suit them"), blank=True)
+    priority = models.PositiveIntegerField(_("priority"), default=0)
+    rules = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="persona_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Order(models.Model):

@@ -142,32 +142,3 @@ def segments_refresh(*, merchant: Merchant, at: datetime | None = None) -> int:
         )
     )
     return count
-
-
-SEGMENTS_JOB = "customers.segments"
-NIGHTLY_LOCAL_HOUR = 2
-
-
-def segments_due(*, at: datetime | None = None) -> list[tuple[int, str]]:
-    """(merchant id, merchant-local date) of each merchant whose night has come (02:00 local
-    or later). The run is claimed per date, so asking every hour starts each one once."""
-    at = at or now()
-    due = []
-    for merchant in Merchant.objects.only("pk", "timezone"):
-        local = at.astimezone(merchant.zone)
-        if local.hour >= NIGHTLY_LOCAL_HOUR:
-            due.append((merchant.pk, local.date().isoformat()))
-    return due
-
-
-def segments_refresh_nightly(*, merchant_id: int, local_date: str) -> bool:
-    """Runs the night's refresh for one merchant once; False when already claimed."""
-    from merchants.services import job_run_claim, job_run_finish
-
-    merchant = Merchant.objects.get(pk=merchant_id)
-    run = job_run_claim(job=SEGMENTS_JOB, merchant=merchant, period_key=local_date)
-    if run is None:
-        return False
-    scored = segments_refresh(merchant=merchant)
-    job_run_finish(run=run, detail={"scored": scored})
-    return True

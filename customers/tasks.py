@@ -15,7 +15,7 @@ def import_run_task(job_id: int) -> None:
 @shared_task(acks_late=True, time_limit=10 * 60, soft_time_limit=9 * 60)
 def segments_due_task() -> None:
     """Hourly: queues each merchant's nightly segment refresh once its night has come."""
-    from customers.segments import segments_due
+    from customers.personas import segments_due
 
     for merchant_id, local_date in segments_due():
         segments_refresh_task.delay(merchant_id, local_date)
@@ -23,6 +23,6 @@ def segments_due_task() -> None:
 
 @shared_task(acks_late=True, time_limit=60 * 60, soft_time_limit=59 * 60)
 def segments_refresh_task(merchant_id: int, local_date: str) -> None:
-    from customers.segments import segments_refresh_nightly
+    from customers.personas import segments_refresh_nightly
 
     segments_refresh_nightly(merchant_id=merchant_id, local_date=local_date)

@@ -174,7 +174,7 @@ def test_a_merchant_without_orders_refreshes_to_nothing():
 def test_the_nightly_refresh_runs_once_per_merchant_day_in_local_time(
     django_capture_on_commit_callbacks,
 ):
-    from customers.segments import SEGMENTS_JOB, segments_due, segments_refresh_nightly
+    from customers.personas import SEGMENTS_JOB, segments_due, segments_refresh_nightly
     from merchants.models import JobRun
 
     tehran = MerchantFactory(timezone="Asia/Tehran")  # UTC+3:30
@@ -191,7 +191,7 @@ def test_the_nightly_refresh_runs_once_per_merchant_day_in_local_time(
     assert segments_refresh_nightly(merchant_id=tehran.pk, local_date="2026-11-24") is True
     assert segments_refresh_nightly(merchant_id=tehran.pk, local_date="2026-11-24") is False
     run = JobRun.objects.get(job=SEGMENTS_JOB, merchant=tehran)
-    assert run.detail == {"scored": 1}
+    assert run.detail == {"scored": 1, "personas": {}}
     assert Customer.objects.get(merchant=tehran).segment != ""
 
 

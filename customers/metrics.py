@@ -1,0 +1,84 @@
+"""Retention figures, defined once (DESIGN 5.11) and used by every page and export.
+
+Each takes plain totals, so the same definition serves one persona, one segment or the
+whole store, whatever query produced the totals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+CENT = Decimal("0.01")
+
+
+def share(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
+    """part ÷ whole as a fraction (0.25 = 25%); None when there is no whole."""
+    if not whole:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+def repeat_purchase_rate(*, buyers: int, repeat_buyers: int) -> Decimal | None:
+    """Customers with 2 or more orders ÷ customers with 1 or more."""
+    return share(repeat_buyers, buyers)
+
+
+def average_order_value(*, revenue: Decimal, orders: int) -> Decimal | None:
+    """Revenue (net of refunds) ÷ orders, cancelled orders excluded from both."""
+    if not orders:
+        return None
+    return (Decimal(revenue) / orders).quantize(CENT, ROUND_HALF_UP)
+
+
+def historical_clv(*, revenue: Decimal, buyers: int) -> Decimal | None:
+    """What a customer has spent so far, on average over customers who bought."""
+    if not buyers:
+        return None
+    return (Decimal(revenue) / buyers).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class AudienceFigures:
+    size: int
+    buyers: int
+    revenue: Decimal
+    revenue_share: Decimal | None
+    repeat_rate: Decimal | None
+    aov: Decimal | None
+    clv: Decimal | None
+
+
+def audience_figures(customers: QuerySet, *, group_by: str) -> dict:
+    """Figures for each value of `group_by` (e.g. "persona"), in one grouped query, with
+    each group's share of the whole store's revenue."""
+    rows = list(
+        customers.order_by()
+        .values(group_by)
+        .annotate(
+            size=Count("id"),
+            buyers=Count("id", filter=Q(orders_count__gte=1)),
+            repeat_buyers=Count("id", filter=Q(orders_count__gte=2)),
+            revenue=Sum("total_spent"),
+            orders=Sum("orders_count"),
+        )
+    )
+    store_revenue = sum((row["revenue"] or Decimal(0) for row in rows), Decimal(0))
+    return {
+        row[group_by]: AudienceFigures(
+            size=row["size"],
+            buyers=row["buyers"],
+            revenue=row["revenue"] or Decimal(0),
+            revenue_share=share(row["revenue"] or 0, store_revenue),
+            repeat_rate=repeat_purchase_rate(
+                buyers=row["buyers"], repeat_buyers=row["repeat_buyers"]
+            ),
+            aov=average_order_value(
+                revenue=row["revenue"] or Decimal(0), orders=row["orders"] or 0
+            ),
+            clv=historical_clv(revenue=row["revenue"] or Decimal(0), buyers=row["buyers"]),
+        )
+        for row in rows
+    }

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+from django.utils.timezone import now
+
+from customers.metrics import audience_figures
+from customers.models import Customer, Persona
+from customers.personas import (
+    behaviour_refresh,
+    persona_delete,
+    persona_move,
+    persona_save,
+    rules_preview_count,
+    rules_validate,
+    segments_and_personas_refresh,
+)
+from customers.services import CustomerData, OrderData, OrderLineData, order_ingest
+from tests.customers.factories import CustomerFactory
+from tests.merchants.factories import MerchantFactory
+
+pytestmark = pytest.mark.django_db
+
+BUSY = [
+    {"field": "express_share", "op": "gte", "value": "50"},
+    {"field": "aov", "op": "gte", "value": "80"},
+]
+BUDGET = [{"field": "discount_share", "op": "gte", "value": "50"}]
+
+
+def _order(
+    shop,
+    number,
+    who,
+    *,
+    total="100.00",
+    codes=(),
+    discount="0",
+    shipping="Standard",
+    channel="web",
+    category="tea",
+):
+    return order_ingest(
+        merchant=shop,
+        data=OrderData(
+            source="api",
+            external_id=f"{who}-{number}",
+            placed_at=now() - timedelta(days=number),
+            total=Decimal(total),
+            discount=Decimal(discount),
+            currency="USD",
+            customer=CustomerData(external_id=who),
+            discount_codes=codes,
+            shipping_method=shipping,
+            channel=channel,
+            lines=(OrderLineData(sku="X", category=category, price=Decimal(total)),),
+        ),
+    )
+
+
+@pytest.fixture
+def shop():
+    shop = MerchantFactory(base_currency="USD")
+    # Busy: pays for express delivery on the phone, spends well.
+    for n in range(4):
+        _order(
+            shop,
+            n + 1,
+            "busy",
+            total="120.00",
+            shipping="Express 24h" if n < 3 else "Standard",
+            channel="mobile",
+            category="ready meals",
+        )
+    # Budget: waits for codes.
+    for n in range(4):
+        _order(
+            shop,
+            n + 1,
+            "budget",
+            total="30.00",
+            codes=("SAVE10",) if n < 3 else (),
+            category="pantry",
+        )
+    # Both: express and codes, big baskets.
+    for n in range(2):
+        _order(
+            shop,
+            n + 1,
+            "both",
+            total="150.00",
+            codes=("VIP",),
+            shipping="Next day",
+            discount="15.00",
+        )
+    # Neither.
+    _order(shop, 1, "plain", total="40.00")
+    return shop
+
+
+def _persona_of(shop, who):
+    customer = Customer.objects.get(merchant=shop, external_id=who)
+    return customer.persona.name if customer.persona else None
+
+
+def test_behaviour_is_read_from_the_orders(shop):
+    behaviour_refresh(merchant=shop)
+    busy = Customer.objects.get(external_id="busy")
+    assert (busy.express_order_share, busy.discount_order_share) == (Decimal("0.75"), Decimal("0"))
+    assert (busy.main_channel, busy.top_category) == ("mobile", "ready meals")
+    budget = Customer.objects.get(external_id="budget")
+    assert budget.discount_order_share == Decimal("0.75")
+    both = Customer.objects.get(external_id="both")
+    assert (both.discount_order_share, both.express_order_share) == (Decimal("1"), Decimal("1"))
+
+
+def test_first_matching_persona_by_priority_wins_and_moving_changes_it(shop):
+    segments_and_personas_refresh(merchant=shop)
+    busy = persona_save(
+        merchant=shop,
+        name="Busy professional",
+        description="Values convenience",
+        offers="Free express",
+        rules=BUSY,
+    )
+    budget = persona_save(
+        merchant=shop,
+        name="Budget shopper",
+        description="Values discounts",
+        offers="Codes",
+        rules=BUDGET,
+    )
+
+    assert [_persona_of(shop, who) for who in ("busy", "budget", "both", "plain")] == [
+        "Busy professional",
+        "Budget shopper",
+        "Busy professional",
+        None,
+    ]
+    persona_move(persona=budget, direction="up")
+    assert list(Persona.objects.filter(merchant=shop).values_list("name", flat=True)) == [
+        "Budget shopper",
+        "Busy professional",
+    ]
+    assert _persona_of(shop, "both") == "Budget shopper"
+    persona_delete(persona=Persona.objects.get(pk=budget.pk))
+    assert _persona_of(shop, "both") == "Busy professional"
+    assert _persona_of(shop, "budget") is None
+    assert busy.pk == Persona.objects.get().pk
+
+
+def test_rules_name_the_part_that_is_wrong():
+    cases = [
+        ([{"field": "shoe_size", "op": "gte", "value": "9"}], "rules[0].field"),
+        ([{"field": "aov", "op": "is", "value": "9"}], "rules[0].op"),
+        ([BUSY[0], {"field": "aov", "op": "gte", "value": "lots"}], "rules[1].value"),
+        ([{"field": "segment", "op": "eq", "value": "vip"}], "rules[0].value"),
+        ([{"field": "city", "op": "eq", "value": " "}], "rules[0].value"),
+    ]
+    for rules, where in cases:
+        with pytest.raises(ValidationError) as error:
+            rules_validate(rules)
+        assert list(error.value.message_dict) == [where]
+
+
+def test_two_personas_cannot_share_a_name(shop):
+    persona_save(merchant=shop, name="Regulars", description="", offers="", rules=[])
+    with pytest.raises(ValidationError) as error:
+        persona_save(merchant=shop, name="Regulars", description="", offers="", rules=BUDGET)
+    assert "name" in error.value.message_dict
+
+
+def test_preview_counts_matching_customers_of_this_merchant_only(shop):
+    behaviour_refresh(merchant=shop)
+    other = MerchantFactory(base_currency="USD")
+    _order(other, 1, "budget", total="30.00", codes=("X",))
+    behaviour_refresh(merchant=other)
+    assert rules_preview_count(merchant=shop, rules=BUDGET) == 2
+    assert rules_preview_count(merchant=shop, rules=[]) == 4
+
+
+@pytest.mark.parametrize(
+    ("born", "older_than_30", "exactly_30"),
+    [
+        (date(1996, 3, 1), True, True),  # 30th birthday today
+        (date(1996, 3, 2), False, False),  # turns 30 tomorrow
+        (date(1995, 3, 2), True, True),  # 31 tomorrow, 30 today
+        (date(1996, 2, 29), True, True),  # leap-day birthday, counted from 28/29 Feb
+    ],
+)
+def test_age_rules_turn_on_the_birthday(born, older_than_30, exactly_30):
+    shop = MerchantFactory()
+    CustomerFactory(merchant=shop, birth_date=born)
+    with time_machine.travel("2026-03-01 12:00Z", tick=False):
+        gte = rules_preview_count(
+            merchant=shop, rules=[{"field": "age", "op": "gte", "value": "30"}]
+        )
+        eq = rules_preview_count(merchant=shop, rules=[{"field": "age", "op": "eq", "value": "30"}])
+    assert (gte, eq) == (int(older_than_30), int(exactly_30))
+
+
+def test_persona_figures_follow_the_one_definition(shop):
+    segments_and_personas_refresh(merchant=shop)
+    busy = persona_save(merchant=shop, name="Busy", description="", offers="", rules=BUSY)
+    figures = audience_figures(Customer.objects.filter(merchant=shop), group_by="persona")
+
+    mine = figures[busy.pk]
+    # busy: 4 x 120 = 480; both: 2 x 150 = 300; 780 of the store's 780 + 120 + 40 = 940
+    assert (mine.size, mine.buyers, mine.revenue) == (2, 2, Decimal("780.00"))
+    assert mine.revenue_share == Decimal("0.8298")
+    assert mine.repeat_rate == Decimal("1.0000")
+    assert mine.aov == Decimal("130.00")  # 780 / 6 orders
+    assert mine.clv == Decimal("390.00")  # 780 / 2 buyers
+    rest = figures[None]
+    assert (rest.size, rest.revenue) == (2, Decimal("160.00"))
