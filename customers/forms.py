@@ -3,7 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer, ImportJob, Segment
+from customers.models import Customer, ImportJob, Persona, Segment
+from customers.personas import CHOICE, NUMBER, OPS, RULE_FIELDS
 
 
 class ImportForm(forms.Form):
@@ -69,3 +70,55 @@ class CustomerProfileForm(forms.ModelForm):
             "marketing_consent",
         ]
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+
+
+class PersonaForm(forms.ModelForm):
+    class Meta:
+        model = Persona
+        fields = ["name", "description", "offers"]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "offers": forms.Textarea(attrs={"rows": 2}),
+        }
+        help_texts = {
+            "description": _("In your words: who they are and what they value."),
+            "offers": _("What to offer them, for your marketers."),
+        }
+
+
+class RuleForm(forms.Form):
+    """One rule row. Its comparisons and value widget follow the field it is about."""
+
+    field = forms.ChoiceField(
+        label=_("Field"), choices=[("", "—"), *[(k, f.label) for k, f in RULE_FIELDS.items()]]
+    )
+    op = forms.ChoiceField(label=_("Comparison"), choices=())
+    value = forms.CharField(label=_("Value"), max_length=100)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        chosen = (self.data.get(self.add_prefix("field")) if self.is_bound else None) or (
+            self.initial.get("field")
+        )
+        rule_field = RULE_FIELDS.get(chosen or "")
+        kind = rule_field.kind if rule_field else NUMBER
+        self.fields["op"].choices = OPS[kind]
+        if rule_field and rule_field.kind == CHOICE:
+            self.fields["value"] = forms.ChoiceField(
+                label=_("Value"), choices=[c for c in rule_field.choices if c[0]]
+            )
+        elif kind == NUMBER:
+            self.fields["value"].widget = forms.NumberInput(attrs={"min": 0, "step": "any"})
+
+    def rule(self) -> dict | None:
+        # An untouched extra row is valid and empty: it is no rule.
+        if (
+            not self.is_valid()
+            or self.cleaned_data.get("DELETE")
+            or not self.cleaned_data.get("field")
+        ):
+            return None
+        return {k: self.cleaned_data[k] for k in ("field", "op", "value")}
+
+
+RuleFormSet = forms.formset_factory(RuleForm, extra=0, can_delete=True)

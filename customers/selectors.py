@@ -8,7 +8,7 @@ from datetime import date
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from customers.models import Customer, ImportJob, Order, OrderLine
+from customers.models import Customer, ImportJob, Order, OrderLine, Persona
 from merchants.models import Merchant
 
 
@@ -130,3 +130,19 @@ def customer_orders(*, customer: Customer, limit: int = 20) -> list[Order]:
 
 def customer_timeline(*, customer: Customer, limit: int = 50):
     return list(customer.activities.order_by("-occurred_at", "-id")[:limit])
+
+
+def persona_list(*, merchant: Merchant) -> QuerySet[Persona]:
+    return Persona.objects.filter(merchant=merchant).order_by("priority", "id")
+
+
+def persona_get(*, merchant: Merchant, pk: int) -> Persona:
+    return get_object_or_404(persona_list(merchant=merchant), pk=pk)
+
+
+def persona_figures(*, merchant: Merchant) -> dict:
+    from customers.metrics import audience_figures
+
+    return audience_figures(
+        Customer.objects.filter(merchant=merchant, erased_at__isnull=True), group_by="persona"
+    )

@@ -217,3 +217,74 @@ def test_persona_figures_follow_the_one_definition(shop):
     assert mine.clv == Decimal("390.00")  # 780 / 2 buyers
     rest = figures[None]
     assert (rest.size, rest.revenue) == (2, Decimal("160.00"))
+
+
+def _formset(rules, extra=None):
+    data = {"rules-TOTAL_FORMS": str(len(rules)), "rules-INITIAL_FORMS": "0"}
+    for index, rule in enumerate(rules):
+        for key, value in rule.items():
+            data[f"rules-{index}-{key}"] = value
+    return data | (extra or {})
+
+
+@pytest.fixture
+def marketer(client, shop):
+    from tests.merchants.factories import StaffMemberFactory
+
+    member = StaffMemberFactory(merchant=shop, role="marketer")
+    client.force_login(member.user)
+    return member
+
+
+def test_a_marketer_builds_a_persona_with_a_live_count_and_saves_it(client, shop, marketer):
+    behaviour_refresh(merchant=shop)
+    preview = client.post("/customers/personas/preview/", _formset(BUDGET), HTTP_HX_REQUEST="true")
+    assert "2 customers match these rules." in preview.content.decode()
+    narrower = client.post(
+        "/customers/personas/preview/",
+        _formset([*BUDGET, {"field": "aov", "op": "gte", "value": "100"}]),
+        HTTP_HX_REQUEST="true",
+    )
+    assert "1 customer matches these rules." in narrower.content.decode()
+    more_rows = client.post("/customers/personas/preview/", _formset(BUDGET, {"add_rule": "1"}))
+    assert more_rows.content.decode().count('data-testid="rule-row"') == 2
+
+    response = client.post(
+        "/customers/personas/new/",
+        {"name": "Budget shopper", "description": "Waits for a code", "offers": "10% codes"}
+        | _formset(BUDGET),
+    )
+
+    persona = Persona.objects.get(merchant=shop)
+    assert response.url == f"/customers/personas/{persona.pk}/"
+    assert persona.rules == [{"field": "discount_share", "op": "gte", "value": "50"}]
+    assert persona.customers.count() == 2
+    page = client.get("/customers/personas/").content.decode()
+    assert "Budget shopper" in page
+
+
+def test_a_bad_rule_is_named_on_the_form_and_nothing_is_saved(client, shop, marketer):
+    response = client.post(
+        "/customers/personas/new/",
+        {"name": "Odd", "description": "", "offers": ""}
+        | _formset([{"field": "aov", "op": "gte", "value": "a lot"}]),
+    )
+    assert "Enter a number." in response.content.decode()
+    assert not Persona.objects.exists()
+
+
+def test_choice_fields_offer_their_values_and_comparisons(client, shop, marketer):
+    body = client.post(
+        "/customers/personas/preview/",
+        _formset([{"field": "segment", "op": "eq", "value": "champions"}]),
+    ).content.decode()
+    assert '<option value="champions" selected>Champions</option>' in body
+    assert '<option value="gte"' not in body  # "at least" means nothing for a segment
+
+
+def test_moving_a_persona_reassigns_customers(client, shop, marketer):
+    behaviour_refresh(merchant=shop)
+    persona_save(merchant=shop, name="Busy", description="", offers="", rules=BUSY)
+    budget = persona_save(merchant=shop, name="Budget", description="", offers="", rules=BUDGET)
+    client.post(f"/customers/personas/{budget.pk}/move/", {"direction": "up"})
+    assert _persona_of(shop, "both") == "Budget"

@@ -90,7 +90,17 @@ def _a_customer(merchant: Merchant) -> dict:
     return {"pk": CustomerFactory(merchant=merchant).pk}
 
 
+def _a_persona(merchant: Merchant) -> dict:
+    from customers.models import Persona
+
+    return {"pk": Persona.objects.create(merchant=merchant, name=f"P{Persona.objects.count()}").pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "customers:persona-detail": _a_persona,
+    "customers:persona-update": _a_persona,
+    "customers:persona-move": _a_persona,
+    "customers:persona-delete": _a_persona,
     "customers:customer-detail": _a_customer,
     "customers:customer-update": _a_customer,
     "customers:customer-export": _a_customer,
