@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class CustomersConfig(AppConfig):
     name = "customers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from customers.demo import demo_customers_seed
+        from merchants.demo import demo_step_register
+
+        demo_step_register(demo_customers_seed)

@@ -481,3 +481,91 @@ def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order 
         )
         customer_stats_refresh(customer_ids=[order.customer_id])
     return order
+
+
+def orders_load_bulk(*, merchant: Merchant, orders: Sequence[OrderData]) -> int:
+    """Stores many orders in a few statements: the same checks and stats as order_ingest,
+    for imports of history and demo data. Orders already stored are skipped; returns how
+    many were created. All or nothing: a bad order raises and nothing is written."""
+    for index, data in enumerate(orders):
+        try:
+            _order_validate(merchant=merchant, data=data)
+        except ValidationError as error:
+            raise _prefixed(error, f"orders[{index}]") from error
+    with transaction.atomic():
+        customers: dict[str, Customer] = {}
+        for data in orders:
+            key = _identity(data.customer)
+            if key not in customers:
+                customers[key], _created = customer_upsert(
+                    merchant=merchant, data=data.customer, source=data.source, at=data.placed_at
+                )
+        # Lock the customers in id order, as order_ingest does one at a time.
+        ids = sorted({customer.pk for customer in customers.values()})
+        list(
+            Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk")
+        )
+        stored = set(
+            Order.objects.filter(
+                merchant=merchant, external_id__in=[o.external_id for o in orders]
+            ).values_list("source", "external_id")
+        )
+        fresh = [o for o in orders if (o.source, o.external_id) not in stored]
+        created = Order.objects.bulk_create(
+            [
+                Order(
+                    merchant=merchant,
+                    customer=customers[_identity(o.customer)],
+                    source=o.source,
+                    external_id=o.external_id,
+                    placed_at=o.placed_at,
+                    status=o.status,
+                    currency=o.currency.upper(),
+                    subtotal=o.subtotal,
+                    discount=o.discount,
+                    shipping=o.shipping,
+                    tax=o.tax,
+                    total=o.total,
+                    channel=o.channel,
+                    shipping_method=o.shipping_method,
+                    discount_codes=list(o.discount_codes),
+                )
+                for o in fresh
+            ],
+            batch_size=500,
+        )
+        OrderLine.objects.bulk_create(
+            [
+                OrderLine(
+                    merchant=merchant,
+                    order=order,
+                    sku=line.sku,
+                    name=line.name,
+                    category=line.category,
+                    quantity=line.quantity,
+                    price=line.price,
+                )
+                for order, data in zip(created, fresh, strict=True)
+                for line in data.lines
+            ],
+            batch_size=1000,
+        )
+        Activity.objects.bulk_create(
+            [
+                Activity(
+                    merchant=merchant,
+                    customer_id=order.customer_id,
+                    kind=Activity.Kind.ORDER_PLACED,
+                    occurred_at=order.placed_at,
+                    data={
+                        "order_id": order.pk,
+                        "external_id": order.external_id,
+                        "total": str(order.total),
+                    },
+                )
+                for order in created
+            ],
+            batch_size=1000,
+        )
+        customer_stats_refresh(customer_ids={order.customer_id for order in created})
+    return len(created)

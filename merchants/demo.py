@@ -3,6 +3,7 @@ isolation between merchants is visible. Seeding twice changes nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -57,6 +58,16 @@ class SeedResult:
     created: list[str]
 
 
+# Apps above merchants add their demo data here from their AppConfig.ready(), so the one
+# `seed_demo` command seeds everything without merchants importing them.
+DEMO_STEPS: list[Callable[[], list[str]]] = []
+
+
+def demo_step_register(step: Callable[[], list[str]]) -> None:
+    if step not in DEMO_STEPS:
+        DEMO_STEPS.append(step)
+
+
 @transaction.atomic
 def demo_seed() -> SeedResult:
     created: list[str] = []
@@ -85,4 +96,6 @@ def demo_seed() -> SeedResult:
             )
             if made:
                 created.append(f"{email} as {role} of {demo.slug}")
+    for step in DEMO_STEPS:
+        created += step()
     return SeedResult(created=created)

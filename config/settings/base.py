@@ -271,6 +271,9 @@ CELERY_MAX_DELIVERIES = env.int("CELERY_MAX_DELIVERIES", default=5)
 # How often the scheduler records that it is alive (shown on the dashboard).
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
 
+# How many customers `seed_demo` gives Demo Store (with about six orders each).
+DEMO_CUSTOMERS = env.int("DEMO_CUSTOMERS", default=2000)
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

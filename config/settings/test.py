@@ -29,3 +29,6 @@ PASSWORD_HASHERS = ["config.settings.test.FastArgon2PasswordHasher"]
 # Tasks queued by the code under test go nowhere unless a test runs a real worker
 # (tests/merchants/test_celery_worker.py passes its own broker).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
+
+# Enough demo customers to fill every page, few enough to seed in a moment.
+DEMO_CUSTOMERS = 80

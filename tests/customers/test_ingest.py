@@ -288,3 +288,45 @@ def test_different_orders_for_a_new_customer_at_once_all_count():
     assert customer.orders_count == 8
     assert customer.total_spent == Decimal("80.00")
     assert customer.average_order_value == Decimal("10.00")
+
+
+def test_bulk_load_matches_one_by_one_ingest_and_skips_what_is_stored(shop):
+    from customers.services import orders_load_bulk
+
+    other = MerchantFactory(base_currency="USD")
+    batch = [
+        order_data(f"b-{n}", total=f"{10 + n}.00", customer=CustomerData(external_id=f"c-{n % 3}"))
+        for n in range(9)
+    ]
+    order_ingest(merchant=shop, data=batch[0])
+
+    assert orders_load_bulk(merchant=shop, orders=batch) == 8
+    for data in batch:
+        order_ingest(merchant=other, data=data)
+
+    def stats(merchant):
+        return sorted(
+            Customer.objects.filter(merchant=merchant).values_list(
+                "external_id",
+                "orders_count",
+                "total_spent",
+                "average_order_value",
+                "first_order_at",
+                "last_order_at",
+            )
+        )
+
+    assert stats(shop) == stats(other)
+    assert OrderLine.objects.filter(order__merchant=shop).count() == 9
+    assert Activity.objects.filter(merchant=shop, kind="order.placed").count() == 9
+    assert orders_load_bulk(merchant=shop, orders=batch) == 0
+
+
+def test_bulk_load_is_all_or_nothing(shop):
+    from customers.services import orders_load_bulk
+
+    batch = [order_data("ok"), order_data("bad", currency="EUR")]
+    with pytest.raises(ValidationError) as error:
+        orders_load_bulk(merchant=shop, orders=batch)
+    assert list(error.value.message_dict) == ["orders[1].currency"]
+    assert _counts() == (0, 0, 0, 0, 0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from customers.models import Customer, Order, Persona
 from merchants.models import Merchant, StaffMember, User
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,11 @@ def _snapshot():
             )
         ),
         list(User.objects.order_by("email").values_list("email", "password")),
+        Customer.objects.count(),
+        Order.objects.count(),
+        list(
+            Customer.objects.order_by("id").values_list("segment", "persona__name", "total_spent")
+        ),
     )
 
 
@@ -26,7 +32,7 @@ def test_demo_seed_creates_both_merchants_with_every_role_and_a_second_run_chang
     call_command("seed_demo", quiet_signins=True)
 
     assert _snapshot() == first
-    merchants, staff, _users = first
+    merchants, staff, *_rest = first
     assert merchants == [("demo-store", "Demo Store"), ("other-shop", "Other Shop")]
     assert {(email, role) for email, slug, role in staff if slug == "demo-store"} == {
         ("owner@demo.test", "owner"),
@@ -51,3 +57,19 @@ def test_demo_owners_see_only_their_own_store(client):
     assert "other@demo.test" in body
     assert "owner@demo.test" not in body
     assert "Demo Store" not in body
+
+
+def test_demo_store_gets_customers_with_orders_segments_and_personas(settings):
+    call_command("seed_demo", quiet_signins=True)
+    demo = Merchant.objects.get(slug="demo-store")
+    customers = Customer.objects.filter(merchant=demo)
+    assert customers.count() == settings.DEMO_CUSTOMERS
+    assert Order.objects.filter(merchant=demo).count() > 3 * settings.DEMO_CUSTOMERS
+    assert len(set(customers.values_list("segment", flat=True))) >= 5
+    assert set(Persona.objects.filter(merchant=demo).values_list("name", flat=True)) == {
+        "Busy professional",
+        "Budget shopper",
+        "Tea lover",
+    }
+    assert customers.filter(persona__isnull=False).count() > settings.DEMO_CUSTOMERS / 4
+    assert not Customer.objects.filter(merchant__slug="other-shop").exists()
