@@ -109,6 +109,13 @@ class RuleForm(forms.Form):
             )
         elif kind == NUMBER:
             self.fields["value"].widget = forms.NumberInput(attrs={"min": 0, "step": "any"})
+        for name in ("field", "op", "value"):
+            widget = self.fields[name].widget
+            widget.attrs["class"] = (
+                "form-select form-select-sm"
+                if isinstance(widget, forms.Select)
+                else "form-control form-control-sm"
+            )
 
     def rule(self) -> dict | None:
         # An untouched extra row is valid and empty: it is no rule.

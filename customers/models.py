@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import models
@@ -107,6 +108,13 @@ class Customer(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def since(self) -> datetime:
+        """A customer since their first order, or since the shop told us of them."""
+        if self.first_order_at and self.first_order_at < self.created_at:
+            return self.first_order_at
+        return self.created_at
 
 
 class Persona(models.Model):
@@ -249,6 +257,10 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.occurred_at:%Y-%m-%d}"
+
+    @property
+    def label(self) -> str:
+        return str(dict(self.Kind.choices).get(self.kind, self.kind))
 
 
 class ConsentRecord(models.Model):

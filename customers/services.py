@@ -287,7 +287,7 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
     _order_validate(merchant=merchant, data=data)
     with transaction.atomic():
         customer, _created = customer_upsert(
-            merchant=merchant, data=data.customer, source=data.source, at=data.placed_at
+            merchant=merchant, data=data.customer, source=data.source
         )
         # One order at a time per customer, so stats see every committed order.
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
@@ -498,7 +498,7 @@ def orders_load_bulk(*, merchant: Merchant, orders: Sequence[OrderData]) -> int:
             key = _identity(data.customer)
             if key not in customers:
                 customers[key], _created = customer_upsert(
-                    merchant=merchant, data=data.customer, source=data.source, at=data.placed_at
+                    merchant=merchant, data=data.customer, source=data.source
                 )
         # Lock the customers in id order, as order_ingest does one at a time.
         ids = sorted({customer.pk for customer in customers.values()})

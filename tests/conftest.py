@@ -89,3 +89,30 @@ def owner(merchant):
 def owner_client(client, owner):
     client.force_login(owner.user)
     return client
+
+
+@pytest.fixture
+def worker_broker(tmp_path):
+    """Points this process's task publishing at Redis (a database of its own) and starts a
+    real worker there, so tasks queued by pages run as they would in production."""
+    import redis
+
+    from config.celery import app
+    from tests.workers import celery_worker
+
+    broker = TEST_REDIS_URL.rsplit("/", 1)[0] + "/13"
+    redis.Redis.from_url(broker).flushdb()
+    previous = app.conf.broker_url
+
+    def reset_pools() -> None:
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.broker_url = broker
+    reset_pools()
+    try:
+        with celery_worker(broker_url=broker, log=tmp_path / "worker.log") as worker:
+            yield worker
+    finally:
+        app.conf.broker_url = previous
+        reset_pools()

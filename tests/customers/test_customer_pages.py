@@ -170,8 +170,8 @@ def test_the_360_page_shows_profile_stats_orders_lines_and_timeline(client, staf
     assert "42.00 USD" in body
     assert "TEA-1" in body
     assert "Green tea" in body
-    assert "order.placed" in body
-    assert "profile.created" in body
+    assert "Order placed · 42.00 USD" in body
+    assert "Profile created" in body
 
 
 def test_staff_edit_a_profile_and_it_shows_on_the_timeline(client, staff, merchant):
@@ -225,7 +225,7 @@ def test_export_gives_everything_held_and_is_audited(client, staff, merchant):
     assert data["profile"]["email"] == "eve@x.test"
     assert data["orders"][0]["external_id"] == "E-1"
     assert data["orders"][0]["lines"][0]["sku"] == "TEA-1"
-    assert [a["kind"] for a in data["timeline"]] == ["profile.created", "order.placed"]
+    assert sorted(a["kind"] for a in data["timeline"]) == ["order.placed", "profile.created"]
     assert AuditEvent.objects.filter(
         action="customer.exported", actor=staff.user, object_id=str(customer.pk)
     ).exists()
