@@ -46,11 +46,19 @@ class CustomerFilterForm(forms.Form):
     segment = forms.ChoiceField(
         label=_("Segment"), required=False, choices=[("", _("Any")), *Segment.choices]
     )
+    persona = forms.ModelChoiceField(
+        label=_("Persona"), required=False, queryset=Persona.objects.none(), empty_label=_("Any")
+    )
     consent = forms.ChoiceField(
         label=_("Marketing consent"),
         required=False,
         choices=[("", _("Any")), ("yes", _("Given")), ("no", _("Not given"))],
     )
+
+    def __init__(self, *args, merchant=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only this merchant's personas: another merchant's id is "not a valid choice".
+        self.fields["persona"].queryset = Persona.objects.filter(merchant=merchant)
 
 
 class CustomerProfileForm(forms.ModelForm):

@@ -50,6 +50,7 @@ class CustomerFilters:
     last_order_to: date | None = None
     consent: bool | None = None
     segment: str = ""
+    persona_id: int | None = None
 
 
 def _searched(customers: QuerySet[Customer], q: str) -> QuerySet[Customer]:
@@ -72,7 +73,9 @@ def customer_list(
     """One page of customers, PAGE_SIZE + 1 rows (the extra one says there is a next page).
     `after` is the (sort value, id) of the last row of the previous page: a keyset, so page
     1,000 costs what page 1 does."""
-    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).select_related(
+        "persona"
+    )
     customers = _searched(customers, filters.q)
     if filters.min_orders is not None:
         customers = customers.filter(orders_count__gte=filters.min_orders)
@@ -86,6 +89,8 @@ def customer_list(
         customers = customers.filter(marketing_consent=filters.consent)
     if filters.segment:
         customers = customers.filter(segment=filters.segment)
+    if filters.persona_id is not None:
+        customers = customers.filter(persona_id=filters.persona_id)
     column, nullable = SORTS.get(filters.sort, SORTS["recent"])
     if filters.sort == "name":
         customers = customers.order_by("first_name", "last_name", "id")

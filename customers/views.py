@@ -65,7 +65,7 @@ def _parse_cursor(raw: str, sort: str) -> tuple | None:
 
 @staff_view(Perm.CUSTOMERS_VIEW)
 def customer_list(request: HttpRequest) -> HttpResponse:
-    form = CustomerFilterForm(request.GET or None)
+    form = CustomerFilterForm(request.GET or None, merchant=request.merchant)
     filters = selectors.CustomerFilters()
     if form.is_valid():
         data = form.cleaned_data
@@ -79,6 +79,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             last_order_to=data["last_order_to"],
             consent=consent,
             segment=data["segment"],
+            persona_id=data["persona"].pk if data["persona"] else None,
         )
     after = _parse_cursor(request.GET.get("after", ""), filters.sort)
     rows = selectors.customer_list(merchant=request.merchant, filters=filters, after=after)
