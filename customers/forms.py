@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, ImportJob, Persona, Segment
@@ -117,6 +118,17 @@ class RuleForm(forms.Form):
             )
         elif kind == NUMBER:
             self.fields["value"].widget = forms.NumberInput(attrs={"min": 0, "step": "any"})
+        # Choosing a field changes the row's comparisons and value input: only then are
+        # the rows drawn again (other edits refresh the count alone, keeping what is typed).
+        self.fields["field"].widget.attrs.update(
+            {
+                "hx-post": reverse_lazy("customers:persona-preview"),
+                "hx-trigger": "change",
+                "hx-include": "#persona-form",
+                "hx-target": "#persona-rules",
+                "hx-swap": "outerHTML",
+            }
+        )
         for name in ("field", "op", "value"):
             widget = self.fields[name].widget
             widget.attrs["class"] = (

@@ -86,10 +86,16 @@ def persona_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @staff_view(Perm.PERSONAS_MANAGE)
 @require_POST
 def persona_preview(request: HttpRequest) -> HttpResponse:
-    """The rule rows again (their comparisons follow the chosen field) and the live count."""
+    """The live count; or, when a rule's field changed, the rows again (their comparisons
+    and value inputs follow the field) with the count."""
     formset = _rules_formset(request)
     formset.is_valid()
-    return render(request, "customers/partials/_persona_rules.html", _preview(request, formset))
+    template = (
+        "customers/partials/_persona_count.html"
+        if request.GET.get("count_only")
+        else "customers/partials/_persona_rules.html"
+    )
+    return render(request, template, _preview(request, formset))
 
 
 @staff_view(Perm.CUSTOMERS_VIEW)

@@ -77,12 +77,18 @@ def test_manager_imports_orders_opens_a_customer_and_builds_a_persona(
     preview = page.get_by_test_id("persona-preview")
     everyone = preview.inner_text()
     page.get_by_label("Field").select_option("discount_share")
+    page.wait_for_load_state("networkidle")  # choosing a field redraws its row
     page.get_by_label("Value").fill("50")
     page.get_by_label("Value").blur()
     page.wait_for_function(
-        "([el, before]) => el.innerText !== before && /match/.test(el.innerText)",
-        arg=[preview.element_handle(), everyone],
+        """before => {
+            const count = document.querySelector('[data-testid="persona-preview"]');
+            return count.innerText !== before && /match/.test(count.innerText);
+        }""",
+        arg=everyone,
     )
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_label("Value").input_value() == "50", "the count's refresh keeps it"
     matched = int(re.search(r"(\d+) customers? match", preview.inner_text()).group(1))
     assert matched >= 30  # at least the import's code users
     desktop.screenshot("customers-persona-builder")

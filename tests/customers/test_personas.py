@@ -288,3 +288,13 @@ def test_moving_a_persona_reassigns_customers(client, shop, marketer):
     budget = persona_save(merchant=shop, name="Budget", description="", offers="", rules=BUDGET)
     client.post(f"/customers/personas/{budget.pk}/move/", {"direction": "up"})
     assert _persona_of(shop, "both") == "Budget"
+
+
+def test_the_count_alone_can_be_refreshed(client, shop, marketer):
+    behaviour_refresh(merchant=shop)
+    body = client.post(
+        "/customers/personas/preview/?count_only=1", _formset(BUDGET)
+    ).content.decode()
+    assert body.lstrip().startswith('<p id="persona-count"')
+    assert "2 customers match these rules." in body
+    assert "rule-row" not in body
