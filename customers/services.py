@@ -271,6 +271,52 @@ def _order_validate(*, merchant: Merchant, data: OrderData) -> None:
         raise ValidationError(errors)
 
 
+def _order_row(*, merchant: Merchant, customer: Customer, data: OrderData) -> Order:
+    """The order as stored, not yet saved: one shape for single and bulk ingest."""
+    return Order(
+        merchant=merchant,
+        customer=customer,
+        source=data.source,
+        external_id=data.external_id,
+        placed_at=data.placed_at,
+        status=data.status,
+        currency=data.currency.upper(),
+        subtotal=data.subtotal,
+        discount=data.discount,
+        shipping=data.shipping,
+        tax=data.tax,
+        total=data.total,
+        channel=data.channel,
+        shipping_method=data.shipping_method,
+        discount_codes=list(data.discount_codes),
+    )
+
+
+def _line_rows(*, order: Order, data: OrderData) -> list[OrderLine]:
+    return [
+        OrderLine(
+            merchant_id=order.merchant_id,
+            order=order,
+            sku=line.sku,
+            name=line.name,
+            category=line.category,
+            quantity=line.quantity,
+            price=line.price,
+        )
+        for line in data.lines
+    ]
+
+
+def _placed_activity(*, order: Order) -> Activity:
+    return Activity(
+        merchant_id=order.merchant_id,
+        customer_id=order.customer_id,
+        kind=Activity.Kind.ORDER_PLACED,
+        occurred_at=order.placed_at,
+        data={"order_id": order.pk, "external_id": order.external_id, "total": str(order.total)},
+    )
+
+
 def order_get_by_source(*, merchant: Merchant, source: str, external_id: str) -> Order | None:
     return Order.objects.filter(merchant=merchant, source=source, external_id=external_id).first()
 
@@ -296,46 +342,10 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
         )
         if existing is not None:
             return Ingested(order=existing, created=False)
-        order = Order.objects.create(
-            merchant=merchant,
-            customer=customer,
-            source=data.source,
-            external_id=data.external_id,
-            placed_at=data.placed_at,
-            status=data.status,
-            currency=data.currency.upper(),
-            subtotal=data.subtotal,
-            discount=data.discount,
-            shipping=data.shipping,
-            tax=data.tax,
-            total=data.total,
-            channel=data.channel,
-            shipping_method=data.shipping_method,
-            discount_codes=list(data.discount_codes),
-        )
-        OrderLine.objects.bulk_create(
-            OrderLine(
-                merchant=merchant,
-                order=order,
-                sku=line.sku,
-                name=line.name,
-                category=line.category,
-                quantity=line.quantity,
-                price=line.price,
-            )
-            for line in data.lines
-        )
-        Activity.objects.create(
-            merchant=merchant,
-            customer=customer,
-            kind=Activity.Kind.ORDER_PLACED,
-            occurred_at=data.placed_at,
-            data={
-                "order_id": order.pk,
-                "external_id": order.external_id,
-                "total": str(order.total),
-            },
-        )
+        order = _order_row(merchant=merchant, customer=customer, data=data)
+        order.save()
+        OrderLine.objects.bulk_create(_line_rows(order=order, data=data))
+        _placed_activity(order=order).save()
         customer_stats_refresh(customer_ids=[customer.pk])
     return Ingested(order=order, created=True)
 
@@ -513,59 +523,21 @@ def orders_load_bulk(*, merchant: Merchant, orders: Sequence[OrderData]) -> int:
         fresh = [o for o in orders if (o.source, o.external_id) not in stored]
         created = Order.objects.bulk_create(
             [
-                Order(
-                    merchant=merchant,
-                    customer=customers[_identity(o.customer)],
-                    source=o.source,
-                    external_id=o.external_id,
-                    placed_at=o.placed_at,
-                    status=o.status,
-                    currency=o.currency.upper(),
-                    subtotal=o.subtotal,
-                    discount=o.discount,
-                    shipping=o.shipping,
-                    tax=o.tax,
-                    total=o.total,
-                    channel=o.channel,
-                    shipping_method=o.shipping_method,
-                    discount_codes=list(o.discount_codes),
-                )
+                _order_row(merchant=merchant, customer=customers[_identity(o.customer)], data=o)
                 for o in fresh
             ],
             batch_size=500,
         )
         OrderLine.objects.bulk_create(
             [
-                OrderLine(
-                    merchant=merchant,
-                    order=order,
-                    sku=line.sku,
-                    name=line.name,
-                    category=line.category,
-                    quantity=line.quantity,
-                    price=line.price,
-                )
+                line
                 for order, data in zip(created, fresh, strict=True)
-                for line in data.lines
+                for line in _line_rows(order=order, data=data)
             ],
             batch_size=1000,
         )
         Activity.objects.bulk_create(
-            [
-                Activity(
-                    merchant=merchant,
-                    customer_id=order.customer_id,
-                    kind=Activity.Kind.ORDER_PLACED,
-                    occurred_at=order.placed_at,
-                    data={
-                        "order_id": order.pk,
-                        "external_id": order.external_id,
-                        "total": str(order.total),
-                    },
-                )
-                for order in created
-            ],
-            batch_size=1000,
+            [_placed_activity(order=order) for order in created], batch_size=1000
         )
         customer_stats_refresh(customer_ids={order.customer_id for order in created})
     return len(created)
