@@ -18,9 +18,9 @@ from typing import IO
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.timezone import make_aware
+from django.utils.timezone import make_aware, now
 
-from customers.models import ImportJob, Order
+from customers.models import ImportJob, ImportRowError, Order
 from customers.personas import segments_and_personas_refresh
 from customers.services import (
     CustomerData,
@@ -29,6 +29,7 @@ from customers.services import (
     customer_upsert,
     order_ingest,
 )
+from customers.tasks import import_run_task
 from merchants.models import Merchant
 
 SOURCE = Order.Source.CSV
@@ -371,8 +372,6 @@ def _store_group(
 
 def import_job_create(*, merchant: Merchant, kind: str, upload, actor=None) -> ImportJob:
     """Saves the uploaded file and queues its import once the transaction commits."""
-    from customers.tasks import import_run_task
-
     if kind not in ImportJob.Kind.values:
         raise ValidationError({"kind": "Choose customers or orders."})
     job = ImportJob.objects.create(
@@ -389,10 +388,6 @@ def import_job_create(*, merchant: Merchant, kind: str, upload, actor=None) -> I
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
     """Runs a queued import once: a second delivery of the task finds it claimed."""
-    from django.utils.timezone import now
-
-    from customers.models import ImportRowError
-
     claimed = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
         state=ImportJob.State.RUNNING, started_at=now()
     )

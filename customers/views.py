@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from datetime import datetime
@@ -119,10 +120,9 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view(Perm.CUSTOMERS_CHANGE)
 def customer_update(request: HttpRequest, pk: int) -> HttpResponse:
     customer = selectors.customer_get(merchant=request.merchant, pk=pk)
-    # The form edits its own copy; the service saves from the locked row.
-    form = CustomerProfileForm(
-        request.POST or None, instance=selectors.customer_get(merchant=request.merchant, pk=pk)
-    )
+    # The form edits its own copy (the page keeps the saved name); the service saves from
+    # the locked row.
+    form = CustomerProfileForm(request.POST or None, instance=copy.copy(customer))
     if request.method == "POST" and form.is_valid():
         data = {
             name: form.cleaned_data[name] for name in privacy.EDITABLE if name in form.cleaned_data
