@@ -14,7 +14,7 @@ from django.utils.timezone import now
 
 from customers.models import Customer, Persona
 from customers.personas import persona_save, segments_and_personas_refresh
-from customers.services import CustomerData, OrderData, OrderLineData, orders_load_bulk
+from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
 from merchants.models import Merchant
 
 PRODUCTS = [
@@ -161,7 +161,7 @@ def demo_customers_seed(merchant: Merchant | None = None) -> list[str]:
             )
     orders.sort(key=lambda order: order.placed_at)
     for chunk in range(0, len(orders), 2000):
-        orders_load_bulk(merchant=merchant, orders=orders[chunk : chunk + 2000])
+        orders_ingest_many(merchant=merchant, orders=orders[chunk : chunk + 2000])
     for name, description, offers, rules in PERSONAS:
         if not Persona.objects.filter(merchant=merchant, name=name).exists():
             persona_save(

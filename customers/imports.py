@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import IO
+from typing import IO, Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware, now
 
@@ -26,8 +25,10 @@ from customers.services import (
     CustomerData,
     OrderData,
     OrderLineData,
-    customer_upsert,
-    order_ingest,
+    customer_check,
+    customers_upsert_many,
+    orders_check,
+    orders_ingest_many,
 )
 from customers.tasks import import_run_task
 from merchants.models import Merchant
@@ -47,7 +48,7 @@ REQUIRED = {
     ImportJob.Kind.CUSTOMERS: ("external_id", "email"),  # at least one of the two
     ImportJob.Kind.ORDERS: ("order_id", "placed_at", "total"),
 }
-BATCH = 200
+BATCH = 1000
 YES = {"1", "true", "yes", "y"}
 NO = {"0", "false", "no", "n", ""}
 
@@ -276,7 +277,8 @@ def _service_error_column(error: ValidationError, default: str) -> tuple[str, st
     if hasattr(error, "error_dict"):
         field, messages = next(iter(error.message_dict.items()))
         column = {"external_id": "order_id", "customer": "customer_external_id"}.get(field, field)
-        return column.split(".")[-1], " ".join(messages)
+        column = column.replace("customer.", "customer_").split(".")[-1]
+        return column, " ".join(messages)
     return default, " ".join(error.messages)
 
 
@@ -329,42 +331,50 @@ def _store_batch(
     progress: Progress,
     on_error: ErrorSink,
 ) -> None:
-    with transaction.atomic():
-        for group in batch:
-            progress.rows_done += len(group)
-            problem = _store_group(merchant, kind, group)
-            if problem is None:
-                progress.rows_ok += len(group)
-                continue
-            bad_row, column, reason = problem
-            progress.rows_failed += len(group)
-            for number, _row in group:
-                if number == bad_row:
-                    on_error(number, column, reason)
-                else:
-                    on_error(
-                        number, "order_id", f"skipped with its order: row {bad_row} is invalid"
-                    )
-
-
-def _store_group(
-    merchant: Merchant, kind: str, group: list[tuple[int, dict]]
-) -> tuple[int, str, str] | None:
-    number, row = group[0]
-    try:
-        with transaction.atomic():
-            if kind == ImportJob.Kind.CUSTOMERS:
-                customer_upsert(merchant=merchant, data=customer_from_row(row), source=SOURCE)
+    """Parses and checks every group of rows, reports the bad ones, and stores the good ones
+    in one set-based call."""
+    good: list[tuple[list[tuple[int, dict]], Any]] = []
+    for group in batch:
+        progress.rows_done += len(group)
+        problem = None
+        try:
+            data = _parsed(merchant, kind, group)
+        except RowError as error:
+            problem = (getattr(error, "row", group[0][0]), error.column, error.reason)
+        except ValidationError as error:
+            default = "order_id" if kind == ImportJob.Kind.ORDERS else "email"
+            problem = (group[0][0], *_service_error_column(error, default))
+        if problem is None:
+            good.append((group, data))
+            continue
+        bad_row, column, reason = problem
+        progress.rows_failed += len(group)
+        for number, _row in group:
+            if number == bad_row:
+                on_error(number, column, reason)
             else:
-                order_ingest(merchant=merchant, data=order_from_rows(group, merchant))
-    except RowError as error:
-        return getattr(error, "row", number), error.column, error.reason
-    except ValidationError as error:
-        column, reason = _service_error_column(
-            error, "order_id" if kind == ImportJob.Kind.ORDERS else "email"
-        )
-        return number, column, reason
-    return None
+                on_error(number, "order_id", f"skipped with its order: row {bad_row} is invalid")
+    if not good:
+        return
+    if kind == ImportJob.Kind.CUSTOMERS:
+        customers_upsert_many(merchant=merchant, customers=[d for _g, d in good], source=SOURCE)
+    else:
+        orders_ingest_many(merchant=merchant, orders=[d for _g, d in good])
+    progress.rows_ok += sum(len(group) for group, _data in good)
+
+
+def _parsed(merchant: Merchant, kind: str, group: list[tuple[int, dict]]) -> Any:
+    """The customer or order in a group of rows; RowError or ValidationError if it can't be
+    stored."""
+    if kind == ImportJob.Kind.CUSTOMERS:
+        data = customer_from_row(group[0][1])
+        customer_check(data)
+        return data
+    order = order_from_rows(group, merchant)
+    problems = orders_check(merchant=merchant, orders=[order])
+    if problems:
+        raise problems[0]
+    return order
 
 
 # --- Import jobs (the dashboard's background imports) -----------------------------------

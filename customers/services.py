@@ -7,14 +7,14 @@ below and calls these services, so the rules are the same whichever way data arr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, DecimalField, F, Max, Min, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, Max, Min, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
@@ -416,33 +416,243 @@ def _identity(data: CustomerData) -> str:
     return data.external_id or normalise_email(data.email or "")
 
 
-def orders_ingest_many(*, merchant: Merchant, orders: Sequence[OrderData]) -> list[Ingested]:
-    """All or nothing: one bad order rolls the batch back and is named by its position.
-    Customers are locked in one global order (by their identity) so two batches that share
-    customers cannot deadlock."""
-    results: dict[int, Ingested] = {}
-    with transaction.atomic():
-        for index in sorted(range(len(orders)), key=lambda i: _identity(orders[i].customer)):
+# --- Many at once -------------------------------------------------------------------------
+# The bulk doors (API batches, CSV imports, the demo) store a batch in a fixed number of
+# statements whatever its size, with the same rules as the one-at-a-time services above.
+
+
+def customer_check(data: CustomerData) -> None:
+    """Raises a ValidationError naming each field of the customer that can't be stored."""
+    if not data.external_id and not data.email:
+        raise ValidationError({"customer": _("A customer needs an external_id or an email.")})
+    values = _profile_values(data)
+    probe = Customer(external_id=data.external_id or "", **values)
+    sent = {"external_id", *values}
+    probe.clean_fields(exclude=[f.name for f in Customer._meta.fields if f.name not in sent])
+
+
+def orders_check(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[int, ValidationError]:
+    """The orders of a batch that can't be stored, by position, each error naming its fields."""
+    problems = {}
+    for index, data in enumerate(orders):
+        try:
+            _order_validate(merchant=merchant, data=data)
             try:
-                results[index] = order_ingest(merchant=merchant, data=orders[index])
+                customer_check(data.customer)
             except ValidationError as error:
-                raise _prefixed(error, f"orders[{index}]") from error
-    return [results[index] for index in range(len(orders))]
+                raise _prefixed(error, "customer") from error
+        except ValidationError as error:
+            problems[index] = error
+    return problems
+
+
+def _merged(first: CustomerData | None, later: CustomerData) -> CustomerData:
+    """One person sent twice in a batch: what the later copy sent wins, as it would one by one."""
+    if first is None:
+        return later
+    sent = {f.name: getattr(later, f.name) for f in fields(later)}
+    return replace(first, **{name: value for name, value in sent.items() if value is not None})
+
+
+def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> dict[str, Customer]:
+    """The stored customer of each identity that has one, matched as customer_upsert does:
+    by external id, then by an email whose profile has no other external id."""
+    external_ids = [d.external_id for d in wanted.values() if d.external_id]
+    emails = [normalise_email(d.email) for d in wanted.values() if d.email]
+    found = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).filter(
+        Q(external_id__in=external_ids) | Q(email__in=emails)
+    )
+    by_external: dict[str, Customer] = {}
+    by_email: dict[str, list[Customer]] = {}
+    for customer in found.order_by("pk"):
+        if customer.external_id:
+            by_external[customer.external_id] = customer
+        by_email.setdefault(customer.email, []).append(customer)
+    matched: dict[str, Customer] = {}
+    claimed: set[int] = set()
+    # In identity order, the order one-by-one ingest would have matched them in.
+    for key in sorted(wanted):
+        data = wanted[key]
+        customer = by_external.get(data.external_id) if data.external_id else None
+        if customer is None and data.email:
+            candidates = by_email.get(normalise_email(data.email), [])
+            customer = next(
+                (
+                    c
+                    for c in candidates
+                    if not data.external_id or (not c.external_id and c.pk not in claimed)
+                ),
+                None,
+            )
+            if customer is not None and data.external_id:
+                claimed.add(customer.pk)
+        if customer is not None:
+            matched[key] = customer
+    return matched
+
+
+def _customers_resolve(
+    *, merchant: Merchant, people: Iterable[CustomerData], source: str, at: datetime
+) -> dict[str, tuple[Customer, bool]]:
+    """Finds or creates every customer of a batch, keyed by identity, with whether this call
+    created them, and locks them all in id order (so batches can't deadlock) before updating
+    what was sent. New ones are created in one INSERT; when another batch created some of
+    them a moment ago, the match is made again and the rest created."""
+    wanted: dict[str, CustomerData] = {}
+    for data in people:
+        key = _identity(data)
+        wanted[key] = _merged(wanted.get(key), data)
+    created: dict[str, Customer] = {}
+    for _attempt in range(3):
+        matched = _customers_match(merchant=merchant, wanted=wanted)
+        fresh = {key: data for key, data in wanted.items() if key not in matched}
+        try:
+            with transaction.atomic():
+                created = _customers_create(merchant=merchant, fresh=fresh, source=source, at=at)
+            break
+        except IntegrityError:
+            continue
+    else:
+        raise IntegrityError("Customers kept being created by another batch; send it again.")
+    ids = sorted({c.pk for c in matched.values()} | {c.pk for c in created.values()})
+    locked = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").in_bulk()
+    resolved = {key: (customer, True) for key, customer in created.items()}
+    for key, customer in matched.items():
+        current = locked[customer.pk]
+        _customer_update(customer=current, data=wanted[key], source=source, at=at)
+        resolved[key] = (current, False)
+    return resolved
+
+
+def _customers_create(
+    *, merchant: Merchant, fresh: dict[str, CustomerData], source: str, at: datetime
+) -> dict[str, Customer]:
+    if not fresh:
+        return {}
+    rows = {}
+    for key in sorted(fresh):
+        data = fresh[key]
+        customer = Customer(
+            merchant=merchant,
+            external_id=data.external_id or "",
+            created_at=at,
+            updated_at=at,
+            **_profile_values(data),
+        )
+        if data.marketing_consent is not None:
+            customer.marketing_consent = data.marketing_consent
+            customer.marketing_consent_at = at
+            customer.marketing_consent_source = source[:60]
+        rows[key] = customer
+    Customer.objects.bulk_create(rows.values())
+    activities = []
+    consents = []
+    for key, customer in rows.items():
+        activities.append(
+            Activity(
+                merchant=merchant,
+                customer=customer,
+                kind=Activity.Kind.PROFILE_CREATED,
+                occurred_at=at,
+                data={"source": source},
+            )
+        )
+        granted = fresh[key].marketing_consent
+        if granted is not None:
+            consents.append(
+                ConsentRecord(
+                    merchant=merchant,
+                    customer=customer,
+                    granted=granted,
+                    source=source[:60],
+                    recorded_at=at,
+                )
+            )
+            activities.append(
+                Activity(
+                    merchant=merchant,
+                    customer=customer,
+                    kind=Activity.Kind.CONSENT_CHANGED,
+                    occurred_at=at,
+                    data={"granted": granted, "source": source},
+                )
+            )
+    ConsentRecord.objects.bulk_create(consents)
+    Activity.objects.bulk_create(activities)
+    return rows
 
 
 def customers_upsert_many(
     *, merchant: Merchant, customers: Sequence[CustomerData], source: str
 ) -> list[tuple[Customer, bool]]:
-    results: dict[int, tuple[Customer, bool]] = {}
+    """All or nothing: a bad customer is named by its position and nothing is stored."""
+    for index, data in enumerate(customers):
+        try:
+            customer_check(data)
+        except ValidationError as error:
+            raise _prefixed(error, f"customers[{index}]") from error
     with transaction.atomic():
-        for index in sorted(range(len(customers)), key=lambda i: _identity(customers[i])):
-            try:
-                results[index] = customer_upsert(
-                    merchant=merchant, data=customers[index], source=source
-                )
-            except ValidationError as error:
-                raise _prefixed(error, f"customers[{index}]") from error
-    return [results[index] for index in range(len(customers))]
+        resolved = _customers_resolve(merchant=merchant, people=customers, source=source, at=now())
+    return [resolved[_identity(data)] for data in customers]
+
+
+def _orders_stored(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[tuple, Order]:
+    keys = {(o.source, o.external_id) for o in orders}
+    stored = Order.objects.filter(
+        merchant=merchant,
+        source__in={source for source, _id in keys},
+        external_id__in={external_id for _source, external_id in keys},
+    ).select_related("customer")
+    return {(o.source, o.external_id): o for o in stored if (o.source, o.external_id) in keys}
+
+
+def orders_ingest_many(*, merchant: Merchant, orders: Sequence[OrderData]) -> list[Ingested]:
+    """Stores a batch of orders, their lines, timeline entries and customers in a fixed
+    number of statements, with the same rules as order_ingest. All or nothing: a bad order
+    is named by its position and nothing is stored. An order already stored (or sent twice
+    in the batch) answers with the first one and writes nothing."""
+    problems = orders_check(merchant=merchant, orders=orders)
+    if problems:
+        index = min(problems)
+        raise _prefixed(problems[index], f"orders[{index}]")
+    stored = _orders_stored(merchant=merchant, orders=orders)
+    pending = [o for o in orders if (o.source, o.external_id) not in stored]
+    rows: dict[tuple, tuple[Order, OrderData]] = {}
+    if pending:
+        with transaction.atomic():
+            people = _customers_resolve(
+                merchant=merchant,
+                people=(data.customer for data in pending),
+                source=pending[0].source,
+                at=now(),
+            )
+            # Customers are locked now: anything stored meanwhile is visible, and stays.
+            stored.update(_orders_stored(merchant=merchant, orders=pending))
+            for data in pending:
+                key = (data.source, data.external_id)
+                if key not in stored and key not in rows:
+                    customer = people[_identity(data.customer)][0]
+                    rows[key] = (_order_row(merchant=merchant, customer=customer, data=data), data)
+            created = Order.objects.bulk_create([order for order, _data in rows.values()])
+            OrderLine.objects.bulk_create(
+                [
+                    line
+                    for order, data in rows.values()
+                    for line in _line_rows(order=order, data=data)
+                ]
+            )
+            Activity.objects.bulk_create([_placed_activity(order=order) for order in created])
+            customer_stats_refresh(customer_ids={order.customer_id for order in created})
+    results = []
+    answered: set[tuple] = set()
+    for data in orders:
+        key = (data.source, data.external_id)
+        if key in rows and key not in answered:
+            results.append(Ingested(order=rows[key][0], created=True))
+            answered.add(key)
+        else:
+            results.append(Ingested(order=stored.get(key) or rows[key][0], created=False))
+    return results
 
 
 def event_record(
@@ -491,53 +701,3 @@ def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order 
         )
         customer_stats_refresh(customer_ids=[order.customer_id])
     return order
-
-
-def orders_load_bulk(*, merchant: Merchant, orders: Sequence[OrderData]) -> int:
-    """Stores many orders in a few statements: the same checks and stats as order_ingest,
-    for imports of history and demo data. Orders already stored are skipped; returns how
-    many were created. All or nothing: a bad order raises and nothing is written."""
-    for index, data in enumerate(orders):
-        try:
-            _order_validate(merchant=merchant, data=data)
-        except ValidationError as error:
-            raise _prefixed(error, f"orders[{index}]") from error
-    with transaction.atomic():
-        customers: dict[str, Customer] = {}
-        for data in orders:
-            key = _identity(data.customer)
-            if key not in customers:
-                customers[key], _created = customer_upsert(
-                    merchant=merchant, data=data.customer, source=data.source
-                )
-        # Lock the customers in id order, as order_ingest does one at a time.
-        ids = sorted({customer.pk for customer in customers.values()})
-        list(
-            Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk")
-        )
-        stored = set(
-            Order.objects.filter(
-                merchant=merchant, external_id__in=[o.external_id for o in orders]
-            ).values_list("source", "external_id")
-        )
-        fresh = [o for o in orders if (o.source, o.external_id) not in stored]
-        created = Order.objects.bulk_create(
-            [
-                _order_row(merchant=merchant, customer=customers[_identity(o.customer)], data=o)
-                for o in fresh
-            ],
-            batch_size=500,
-        )
-        OrderLine.objects.bulk_create(
-            [
-                line
-                for order, data in zip(created, fresh, strict=True)
-                for line in _line_rows(order=order, data=data)
-            ],
-            batch_size=1000,
-        )
-        Activity.objects.bulk_create(
-            [_placed_activity(order=order) for order in created], batch_size=1000
-        )
-        customer_stats_refresh(customer_ids={order.customer_id for order in created})
-    return len(created)

@@ -16,6 +16,7 @@ from customers.services import (
     RefundData,
     customer_upsert,
     order_ingest,
+    orders_ingest_many,
     refund_record,
 )
 from tests.customers.factories import CustomerFactory, order_data
@@ -290,9 +291,7 @@ def test_different_orders_for_a_new_customer_at_once_all_count():
     assert customer.average_order_value == Decimal("10.00")
 
 
-def test_bulk_load_matches_one_by_one_ingest_and_skips_what_is_stored(shop):
-    from customers.services import orders_load_bulk
-
+def test_bulk_ingest_matches_one_by_one_ingest_and_skips_what_is_stored(shop):
     other = MerchantFactory(base_currency="USD")
     batch = [
         order_data(f"b-{n}", total=f"{10 + n}.00", customer=CustomerData(external_id=f"c-{n % 3}"))
@@ -300,7 +299,9 @@ def test_bulk_load_matches_one_by_one_ingest_and_skips_what_is_stored(shop):
     ]
     order_ingest(merchant=shop, data=batch[0])
 
-    assert orders_load_bulk(merchant=shop, orders=batch) == 8
+    results = orders_ingest_many(merchant=shop, orders=batch)
+    assert [r.created for r in results] == [False] + [True] * 8
+    assert results[0].order.pk == Order.objects.get(merchant=shop, external_id="b-0").pk
     for data in batch:
         order_ingest(merchant=other, data=data)
 
@@ -319,14 +320,79 @@ def test_bulk_load_matches_one_by_one_ingest_and_skips_what_is_stored(shop):
     assert stats(shop) == stats(other)
     assert OrderLine.objects.filter(order__merchant=shop).count() == 9
     assert Activity.objects.filter(merchant=shop, kind="order.placed").count() == 9
-    assert orders_load_bulk(merchant=shop, orders=batch) == 0
+    assert not any(r.created for r in orders_ingest_many(merchant=shop, orders=batch))
+    assert Order.objects.filter(merchant=shop).count() == 9
 
 
-def test_bulk_load_is_all_or_nothing(shop):
-    from customers.services import orders_load_bulk
-
+def test_bulk_ingest_is_all_or_nothing(shop):
     batch = [order_data("ok"), order_data("bad", currency="EUR")]
     with pytest.raises(ValidationError) as error:
-        orders_load_bulk(merchant=shop, orders=batch)
+        orders_ingest_many(merchant=shop, orders=batch)
     assert list(error.value.message_dict) == ["orders[1].currency"]
     assert _counts() == (0, 0, 0, 0, 0)
+
+
+def test_a_batch_stores_each_order_once_even_when_it_is_sent_twice_in_it(shop):
+    batch = [order_data("twice"), order_data("other"), order_data("twice", total="99.00")]
+    results = orders_ingest_many(merchant=shop, orders=batch)
+    assert [r.created for r in results] == [True, True, False]
+    assert results[2].order.pk == results[0].order.pk
+    assert results[2].order.total == Decimal("50.00")
+    customer = Customer.objects.get()
+    assert (customer.orders_count, customer.total_spent) == (2, Decimal("100.00"))
+
+
+def test_a_batch_creates_new_customers_with_their_consent_and_claims_a_known_email(shop):
+    known = CustomerFactory(merchant=shop, external_id="", email="known@example.test")
+    batch = [
+        order_data("a", customer=CustomerData(external_id="x-1", email="Known@Example.test")),
+        order_data(
+            "b",
+            customer=CustomerData(
+                external_id="x-2", email="new@example.test", marketing_consent=True
+            ),
+        ),
+        order_data("c", customer=CustomerData(external_id="x-2", first_name="Ines")),
+    ]
+    results = orders_ingest_many(merchant=shop, orders=batch)
+
+    assert results[0].order.customer_id == known.pk
+    known.refresh_from_db()
+    assert known.external_id == "x-1"
+    fresh = Customer.objects.get(merchant=shop, external_id="x-2")
+    assert (fresh.email, fresh.first_name, fresh.orders_count) == ("new@example.test", "Ines", 2)
+    assert fresh.marketing_consent is True
+    assert ConsentRecord.objects.get(customer=fresh).granted is True
+    kinds = set(Activity.objects.filter(customer=fresh).values_list("kind", flat=True))
+    assert kinds == {"profile.created", "consent.changed", "order.placed"}
+
+
+def test_a_batch_names_a_bad_customer_field_and_writes_nothing(shop):
+    batch = [order_data("ok"), order_data("bad", customer=CustomerData(email="not-an-email"))]
+    with pytest.raises(ValidationError) as error:
+        orders_ingest_many(merchant=shop, orders=batch)
+    assert list(error.value.message_dict) == ["orders[1].customer.email"]
+    assert _counts() == (0, 0, 0, 0, 0)
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_batches_at_once_store_every_order_once_with_true_stats():
+    """Four batches over the same new customers, each sharing half its orders with the
+    next: no deadlock, no duplicate customer or order, and stats that add up."""
+    shop = MerchantFactory()
+    people = [CustomerData(external_id=f"p-{n}", email=f"p{n}@example.test") for n in range(6)]
+
+    def batch(index: int) -> list:
+        numbers = range(index * 10, index * 10 + 20)
+        return [order_data(f"o-{n}", total="10.00", customer=people[n % 6]) for n in numbers]
+
+    errors = _race(lambda i: orders_ingest_many(merchant=shop, orders=batch(i)), 4)
+    assert errors == []
+    assert Order.objects.filter(merchant=shop).count() == 50
+    assert Customer.objects.filter(merchant=shop).count() == 6
+    assert Activity.objects.filter(merchant=shop, kind="order.placed").count() == 50
+    for customer in Customer.objects.filter(merchant=shop):
+        mine = Order.objects.filter(customer=customer).count()
+        assert customer.orders_count == mine
+        assert customer.total_spent == Decimal("10.00") * mine
