@@ -33,8 +33,9 @@ CHANNELS = ["web", "web", "web", "mobile", "mobile", "pos"]
 BATCH = 5000
 
 
-class _Table:
-    """Rows for one table, written in batches: COPY on PostgreSQL, INSERT elsewhere."""
+class Table:
+    """Rows for one table, written in batches: COPY on PostgreSQL, INSERT elsewhere. Unset
+    columns take the model's defaults, so a row is what the ORM would have stored."""
 
     def __init__(self, model: type[models.Model], cursor, *, explicit_ids: bool = True) -> None:
         self.fields = [f for f in model._meta.concrete_fields if explicit_ids or not f.primary_key]
@@ -62,21 +63,24 @@ class _Table:
     def flush(self) -> None:
         if not self.rows:
             return
+        self.write(self.rows)
+        self.written += len(self.rows)
+        self.rows = []
+
+    def write(self, rows: list[tuple]) -> None:
         quoted = ", ".join(connection.ops.quote_name(c) for c in self.columns)
         if connection.vendor == "postgresql":
             with self.cursor.copy(
                 f"COPY {connection.ops.quote_name(self.table)} ({quoted}) FROM STDIN"
             ) as copy:
-                for row in self.rows:
+                for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join(["%s"] * len(self.columns))
             self.cursor.executemany(
                 f"INSERT INTO {connection.ops.quote_name(self.table)} ({quoted}) VALUES ({marks})",
-                self.rows,
+                rows,
             )
-        self.written += len(self.rows)
-        self.rows = []
 
 
 def _next_id(model: type[models.Model]) -> int:
@@ -123,10 +127,10 @@ def dataset_generate(
     with transaction.atomic(), connection.cursor() as cursor:
         customer_id, order_id = _next_id(Customer), _next_id(Order)
         tables = {
-            "customers": _Table(Customer, cursor),
-            "orders": _Table(Order, cursor),
-            "lines": _Table(OrderLine, cursor, explicit_ids=False),
-            "activities": _Table(Activity, cursor, explicit_ids=False),
+            "customers": Table(Customer, cursor),
+            "orders": Table(Order, cursor),
+            "lines": Table(OrderLine, cursor, explicit_ids=False),
+            "activities": Table(Activity, cursor, explicit_ids=False),
         }
         stamp = f"s{seed}-{customer_id}"
         for index, count in enumerate(counts):

@@ -20,6 +20,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers.expressions import FractionalOnSQLite
+from customers.inserts import rows_insert
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order, OrderLine, Refund
 from merchants.models import Merchant, normalise_email
 
@@ -229,7 +230,7 @@ def customer_stats_refresh(*, customer_ids: Iterable[int]) -> int:
     money = DecimalField(max_digits=12, decimal_places=2)
     net = Sum(F("total") - F("refunded_amount"), output_field=money)
     average = FractionalOnSQLite(net, output_field=money) / Count("id")
-    return Customer.objects.filter(pk__in=list(customer_ids)).update(
+    return Customer.objects.filter(pk__any=list(customer_ids)).update(
         orders_count=Coalesce(Subquery(per_customer.annotate(n=Count("id")).values("n")), 0),
         total_spent=Coalesce(
             Subquery(per_customer.annotate(s=net).values("s")), Value(ZERO), output_field=money
@@ -426,9 +427,16 @@ def customer_check(data: CustomerData) -> None:
     if not data.external_id and not data.email:
         raise ValidationError({"customer": _("A customer needs an external_id or an email.")})
     values = _profile_values(data)
-    probe = Customer(external_id=data.external_id or "", **values)
-    sent = {"external_id", *values}
-    probe.clean_fields(exclude=[f.name for f in Customer._meta.fields if f.name not in sent])
+    if data.external_id:
+        values["external_id"] = data.external_id
+    errors = {}
+    for name, value in values.items():
+        try:
+            Customer._meta.get_field(name).clean(value, None)
+        except ValidationError as error:
+            errors[name] = error.messages
+    if errors:
+        raise ValidationError(errors)
 
 
 def orders_check(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[int, ValidationError]:
@@ -460,7 +468,7 @@ def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> 
     external_ids = [d.external_id for d in wanted.values() if d.external_id]
     emails = [normalise_email(d.email) for d in wanted.values() if d.email]
     found = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).filter(
-        Q(external_id__in=external_ids) | Q(email__in=emails)
+        Q(external_id__any=external_ids) | Q(email__any=emails)
     )
     by_external: dict[str, Customer] = {}
     by_email: dict[str, list[Customer]] = {}
@@ -515,7 +523,7 @@ def _customers_resolve(
     else:
         raise IntegrityError("Customers kept being created by another batch; send it again.")
     ids = sorted({c.pk for c in matched.values()} | {c.pk for c in created.values()})
-    locked = Customer.objects.select_for_update().filter(pk__in=ids).order_by("pk").in_bulk()
+    locked = Customer.objects.select_for_update().filter(pk__any=ids).order_by("pk").in_bulk()
     resolved = {key: (customer, True) for key, customer in created.items()}
     for key, customer in matched.items():
         current = locked[customer.pk]
@@ -544,7 +552,7 @@ def _customers_create(
             customer.marketing_consent_at = at
             customer.marketing_consent_source = source[:60]
         rows[key] = customer
-    Customer.objects.bulk_create(rows.values())
+    rows_insert(Customer, list(rows.values()))
     activities = []
     consents = []
     for key, customer in rows.items():
@@ -577,8 +585,8 @@ def _customers_create(
                     data={"granted": granted, "source": source},
                 )
             )
-    ConsentRecord.objects.bulk_create(consents)
-    Activity.objects.bulk_create(activities)
+    rows_insert(ConsentRecord, consents)
+    rows_insert(Activity, activities)
     return rows
 
 
@@ -600,8 +608,8 @@ def _orders_stored(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[t
     keys = {(o.source, o.external_id) for o in orders}
     stored = Order.objects.filter(
         merchant=merchant,
-        source__in={source for source, _id in keys},
-        external_id__in={external_id for _source, external_id in keys},
+        source__any={source for source, _id in keys},
+        external_id__any={external_id for _source, external_id in keys},
     ).select_related("customer")
     return {(o.source, o.external_id): o for o in stored if (o.source, o.external_id) in keys}
 
@@ -633,15 +641,17 @@ def orders_ingest_many(*, merchant: Merchant, orders: Sequence[OrderData]) -> li
                 if key not in stored and key not in rows:
                     customer = people[_identity(data.customer)][0]
                     rows[key] = (_order_row(merchant=merchant, customer=customer, data=data), data)
-            created = Order.objects.bulk_create([order for order, _data in rows.values()])
-            OrderLine.objects.bulk_create(
+            created = [order for order, _data in rows.values()]
+            rows_insert(Order, created)
+            rows_insert(
+                OrderLine,
                 [
                     line
                     for order, data in rows.values()
                     for line in _line_rows(order=order, data=data)
-                ]
+                ],
             )
-            Activity.objects.bulk_create([_placed_activity(order=order) for order in created])
+            rows_insert(Activity, [_placed_activity(order=order) for order in created])
             customer_stats_refresh(customer_ids={order.customer_id for order in created})
     results = []
     answered: set[tuple] = set()

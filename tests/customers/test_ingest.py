@@ -396,3 +396,45 @@ def test_overlapping_batches_at_once_store_every_order_once_with_true_stats():
         mine = Order.objects.filter(customer=customer).count()
         assert customer.orders_count == mine
         assert customer.total_spent == Decimal("10.00") * mine
+
+
+@pytest.mark.needs_postgres
+def test_copy_and_bulk_create_store_the_same_batch(monkeypatch):
+    """The PostgreSQL COPY path of bulk ingest against the portable one, on one batch."""
+    from customers import inserts
+
+    people = [
+        CustomerData(external_id=f"p-{n}", email=f"p{n}@example.test", marketing_consent=n == 1)
+        for n in range(3)
+    ]
+    batch = [
+        order_data(f"o-{n}", total=f"{10 + n}.00", customer=people[n % 3], placed_at=now())
+        for n in range(7)
+    ]
+
+    def stored(merchant) -> dict:
+        def rows(model, *names):
+            return sorted(model.objects.filter(merchant=merchant).values_list(*names))
+
+        return {
+            "customers": rows(
+                Customer, "external_id", "email", "orders_count", "total_spent",
+                "average_order_value", "marketing_consent", "marketing_consent_source",
+            ),
+            "orders": rows(
+                Order, "external_id", "customer__external_id", "total", "discount_codes",
+                "placed_at", "status", "currency",
+            ),
+            "lines": rows(OrderLine, "order__external_id", "sku", "quantity", "price"),
+            "timeline": rows(Activity, "customer__external_id", "kind", "data__total"),
+            "consents": rows(ConsentRecord, "customer__external_id", "granted", "source"),
+        }  # fmt: skip
+
+    copied, portable = MerchantFactory(base_currency="USD"), MerchantFactory(base_currency="USD")
+    orders_ingest_many(merchant=copied, orders=batch)
+    monkeypatch.setattr(inserts, "USE_COPY", False)
+    orders_ingest_many(merchant=portable, orders=batch)
+
+    assert stored(copied) == stored(portable)
+    assert len(stored(copied)["lines"]) == 7
+    assert Order.objects.filter(merchant=copied).first().lines.count() == 1

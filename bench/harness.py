@@ -1,0 +1,210 @@
+"""What every scenario uses: a result row, medians, a gunicorn server on loopback, the
+wrk load generator, and the BENCHMARKS.md table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+BASE_URL = f"http://127.0.0.1:{PORT}"
+WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+
+
+@dataclass
+class Row:
+    """One line of the table. `ratio` is ours ÷ baseline for times and baseline ÷ ours for
+    throughputs, so lower is always better."""
+
+    scenario: str
+    data: str
+    ours: str
+    baseline: str
+    ratio: float
+    budget: str
+    holds: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(function: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# --- gunicorn ------------------------------------------------------------------------------
+
+
+@contextmanager
+def web_server(env: dict[str, str]) -> Iterator[str]:
+    """gunicorn with the bench settings (production settings on plain HTTP) on loopback."""
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{PORT}",
+        "--workers",
+        str(WORKERS),
+        "--log-level",
+        "warning",
+    ]
+    log = open(ROOT / "var/bench-gunicorn.log", "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{BASE_URL}/healthz/", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start: see var/bench-gunicorn.log")
+            time.sleep(0.3)
+        yield BASE_URL
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+# --- wrk -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    bad_responses: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    lua: str | None = None,
+    connections: int = 8,
+    seconds: int = 10,
+) -> Load:
+    """Runs wrk (2 threads, `connections` keep-alive connections) and reads its report. Any
+    non-2xx/3xx answer or socket error fails the run: a fast error page measures nothing."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    script = None
+    if lua:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115
+        script.write(lua)
+        script.close()
+        command += ["-s", script.name]
+    command.append(url)
+    try:
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        if script:
+            os.unlink(script.name)
+    bad = (
+        int(re.search(r"Non-2xx or 3xx responses: (\d+)", output)[1]) if "Non-2xx" in output else 0
+    )
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    if bad or socket_errors:
+        raise RuntimeError(f"wrk saw errors on {url}:\n{output}")
+    return Load(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        p50_ms=_ms(re.search(r"\s50%\s+(\S+)", output)[1]),
+        p99_ms=_ms(re.search(r"\s99%\s+(\S+)", output)[1]),
+        requests=int(re.search(r"(\d+) requests in", output)[1]),
+        bad_responses=bad,
+    )
+
+
+def loads_compared(
+    ours: Callable[[], Load], baseline: Callable[[], Load], rounds: int
+) -> tuple[list[Load], list[Load]]:
+    """Alternates ours and the baseline, so drift on a shared machine hits both alike."""
+    mine, theirs = [], []
+    for _ in range(rounds):
+        mine.append(ours())
+        theirs.append(baseline())
+    return mine, theirs
+
+
+# --- The table -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {system}"
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| scenario | data | ours | baseline | ratio | budget | holds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.scenario} | {row.data} | {row.ours} | {row.baseline} | "
+            f"{row.ratio:.2f} | {row.budget} | {'yes' if row.holds else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def report(rows: list[Row], *, started: str, dataset: str, postgres: str) -> str:
+    command = "make bench" + (
+        f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else ""
+    )
+    notes = [f"- **{row.scenario}**: {note}" for row in rows for note in row.notes]
+    return "\n".join(
+        [
+            f"Run of {started}, `{command}`.",
+            "",
+            f"- Machine: {machine()}; {postgres}.",
+            f"- Data: {dataset}",
+            "",
+            table(rows),
+            "",
+            *notes,
+        ]
+    )

@@ -1,0 +1,144 @@
+"""The product's URLs plus the bare views the benchmarks compare with: the same server and
+middleware, but no sign-in check, no ORM and no templates; raw SQL and an f-string."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.utils.timezone import now
+from django.views.decorators.csrf import csrf_exempt
+
+from config.urls import urlpatterns as product_urlpatterns
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _table(rows: list[tuple]) -> str:
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(value))}</td>" for value in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table>{cells}</table>"
+
+
+def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    rows = _rows(
+        "SELECT id, first_name, last_name, email, orders_count, total_spent, last_order_at, "
+        "segment FROM customers_customer WHERE merchant_id = %s ORDER BY id DESC LIMIT 50",
+        [merchant_id],
+    )
+    return HttpResponse(f"<html><body>{_table(rows)}</body></html>")
+
+
+def bare_customer_detail(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse:
+    customer = _rows(
+        "SELECT id, first_name, last_name, email, orders_count, total_spent, "
+        "average_order_value, segment FROM customers_customer WHERE merchant_id = %s AND id = %s",
+        [merchant_id, pk],
+    )
+    orders = _rows(
+        "SELECT o.id, o.external_id, o.placed_at, o.total, l.sku, l.name, l.quantity, l.price "
+        "FROM (SELECT * FROM customers_order WHERE customer_id = %s "
+        "ORDER BY placed_at DESC, id DESC LIMIT 20) o "
+        "JOIN customers_orderline l ON l.order_id = o.id ORDER BY o.placed_at DESC, l.id",
+        [pk],
+    )
+    timeline = _rows(
+        "SELECT kind, occurred_at, data FROM customers_activity WHERE customer_id = %s "
+        "ORDER BY occurred_at DESC, id DESC LIMIT 50",
+        [pk],
+    )
+    return HttpResponse(
+        f"<html><body>{_table(customer)}{_table(orders)}{_table(timeline)}</body></html>"
+    )
+
+
+@csrf_exempt
+def bare_order_create(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    """One order, its lines, its timeline entry and the customer's stats in five statements;
+    the customer is the one with the sent external id, created if new."""
+    body = json.loads(request.body)
+    stamp = now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO customers_customer (merchant_id, external_id, email, first_name, "
+            "last_name, phone, gender, city, country, language, acquisition_channel, tags, "
+            "marketing_consent, marketing_consent_source, orders_count, total_spent, "
+            "average_order_value, spent_last_365_days, segment, discount_order_share, "
+            "express_order_share, main_channel, top_category, created_at, updated_at) "
+            "VALUES (%s, %s, %s, '', '', '', '', '', '', '', '', '[]', false, '', 0, 0, 0, 0, "
+            "'', 0, 0, '', '', %s, %s) ON CONFLICT (merchant_id, external_id) "
+            "WHERE external_id <> '' DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id",
+            [
+                merchant_id,
+                body["customer"]["external_id"],
+                body["customer"].get("email", ""),
+                stamp,
+                stamp,
+            ],
+        )
+        (customer_id,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO customers_order (merchant_id, customer_id, source, external_id, "
+            "placed_at, status, currency, subtotal, discount, shipping, tax, total, "
+            "refunded_amount, channel, shipping_method, discount_codes, created_at) VALUES "
+            "(%s, %s, 'api', %s, %s, 'paid', %s, %s, 0, 0, 0, %s, 0, '', '', '[]', %s) "
+            "RETURNING id",
+            [
+                merchant_id,
+                customer_id,
+                body["external_id"],
+                body["placed_at"],
+                body["currency"],
+                body["total"],
+                body["total"],
+                stamp,
+            ],
+        )
+        (order_id,) = cursor.fetchone()
+        cursor.executemany(
+            "INSERT INTO customers_orderline (merchant_id, order_id, sku, name, category, "
+            "quantity, price) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                [
+                    merchant_id,
+                    order_id,
+                    line["sku"],
+                    line["name"],
+                    line.get("category", ""),
+                    line["quantity"],
+                    line["price"],
+                ]
+                for line in body["lines"]
+            ],
+        )
+        cursor.execute(
+            "UPDATE customers_customer SET orders_count = orders_count + 1, "
+            "total_spent = total_spent + %s, "
+            "average_order_value = round((total_spent + %s) / (orders_count + 1), 2), "
+            "first_order_at = least(first_order_at, %s), "
+            "last_order_at = greatest(last_order_at, %s) WHERE id = %s",
+            [body["total"], body["total"], body["placed_at"], body["placed_at"], customer_id],
+        )
+        cursor.execute(
+            "INSERT INTO customers_activity (merchant_id, customer_id, kind, occurred_at, data) "
+            "VALUES (%s, %s, 'order.placed', %s, %s)",
+            [merchant_id, customer_id, body["placed_at"], json.dumps({"order_id": order_id})],
+        )
+    return JsonResponse({"id": order_id}, status=201)
+
+
+urlpatterns = [
+    *product_urlpatterns,
+    path("bench/bare/<int:merchant_id>/customers/", bare_customer_list),
+    path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
+    path("bench/bare/<int:merchant_id>/orders/", bare_order_create),
+]
