@@ -12,11 +12,12 @@ MANAGE := $(PY) manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install install-dev run worker test lint format messages clean
+.PHONY: help install install-dev run worker test bench lint format messages clean
 
 help:
 	@echo "make run          install, migrate, seed the demo and start web + Celery worker/beat"
 	@echo "make test         install dev dependencies and run the whole suite"
+	@echo "make bench        the benchmarks on PostgreSQL (BENCH_DATABASE_URL), written to BENCHMARKS.md"
 	@echo "make lint         ruff (lint and format check) and makemigrations --check"
 	@echo "make messages     refresh the translation catalogues (needs GNU gettext)"
 
@@ -55,6 +56,13 @@ worker: install
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The first run loads 1M customers and 10M orders into the bench database (about 25 min);
+# later runs reuse them. BENCH_ARGS="--only pages --rounds 5" and so on: python -m bench -h.
+bench: install-dev
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -qq wrk; } \
+		|| { echo "wrk (the HTTP load generator) is needed: apt-get install wrk"; exit 1; }
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
-SCENARIOS = ("pages", "segments", "bulk")
+SCENARIOS = ("pages", "one-order", "segments", "bulk")
 
 
 def _environment() -> dict[str, str]:
@@ -120,7 +120,8 @@ def main() -> None:
         ingest_orders=args.ingest,
     )
     runs = {
-        "pages": scenarios.run_pages_and_one_order,
+        "pages": scenarios.run_pages,
+        "one-order": scenarios.run_one_order,
         "segments": scenarios.run_segments,
         "bulk": scenarios.run_bulk_ingest,
     }

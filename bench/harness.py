@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 BASE_URL = f"http://127.0.0.1:{PORT}"
-WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "4"))
+WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))
 
 
 @dataclass

@@ -30,10 +30,16 @@ def _table(rows: list[tuple]) -> str:
 
 
 def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    """The first page, newest first; with ?q=, names starting with it (as the list searches)."""
+    search, params = "", [merchant_id]
+    if q := request.GET.get("q", "").upper():
+        search = " AND (upper(first_name::text) LIKE %s OR upper(last_name::text) LIKE %s)"
+        params += [f"{q}%", f"{q}%"]
     rows = _rows(
         "SELECT id, first_name, last_name, email, orders_count, total_spent, last_order_at, "
-        "segment FROM customers_customer WHERE merchant_id = %s ORDER BY id DESC LIMIT 50",
-        [merchant_id],
+        f"segment FROM customers_customer WHERE merchant_id = %s{search} "
+        "ORDER BY id DESC LIMIT 50",
+        params,
     )
     return HttpResponse(f"<html><body>{_table(rows)}</body></html>")
 

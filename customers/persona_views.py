@@ -21,12 +21,12 @@ RULES_PREFIX = "rules"
 
 @staff_view(Perm.CUSTOMERS_VIEW)
 def persona_list(request: HttpRequest) -> HttpResponse:
-    figures = selectors.persona_figures(merchant=request.merchant)
+    figures, counted_at = selectors.persona_figures(merchant=request.merchant)
     rows = [(p, figures.get(p.pk)) for p in selectors.persona_list(merchant=request.merchant)]
     return render(
         request,
         "customers/persona_list.html",
-        {"rows": rows, "unassigned": figures.get(None)},
+        {"rows": rows, "unassigned": figures.get(None), "counted_at": counted_at},
     )
 
 
@@ -101,14 +101,20 @@ def persona_preview(request: HttpRequest) -> HttpResponse:
 @staff_view(Perm.CUSTOMERS_VIEW)
 def persona_detail(request: HttpRequest, pk: int) -> HttpResponse:
     persona = selectors.persona_get(merchant=request.merchant, pk=pk)
-    figures = selectors.persona_figures(merchant=request.merchant).get(persona.pk)
+    figures, counted_at = selectors.persona_figures(merchant=request.merchant)
     sample = list(
         persona.customers.filter(erased_at__isnull=True).order_by("-total_spent", "-id")[:10]
     )
     return render(
         request,
         "customers/persona_detail.html",
-        {"persona": persona, "figures": figures, "sample": sample, "fields": personas.RULE_FIELDS},
+        {
+            "persona": persona,
+            "figures": figures.get(persona.pk),
+            "counted_at": counted_at,
+            "sample": sample,
+            "fields": personas.RULE_FIELDS,
+        },
     )
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, DecimalField, FloatField, OuterRef, Q, Subquery, Sum, Value
@@ -22,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from customers.models import Customer, Order, OrderLine, Persona, Segment
 from customers.segments import segments_refresh
+from customers.selectors import persona_figures_key
 from merchants.models import Merchant
 
 NUMBER, CHOICE, TEXT = "number", "choice", "text"
@@ -223,6 +225,8 @@ def personas_assign(*, merchant: Merchant, at: datetime | None = None) -> dict[i
             .filter(rules_q(persona.rules, at))
             .update(persona=persona)
         )
+    # Count the figures again once this assignment is what everyone sees.
+    transaction.on_commit(lambda: cache.delete(persona_figures_key(merchant.pk)))
     return counts
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 
 from customers.models import Order
 from customers.services import CustomerData, OrderData, OrderLineData, RefundData
@@ -37,7 +37,12 @@ def _email(value: str) -> str:
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 
 
-class CustomerIn(Schema):
+class Incoming(BaseModel):
+    """A request body: plain pydantic, since ninja's Schema wraps every value in a getter
+    for reading ORM objects, which a thousand-order batch pays for forty thousand times."""
+
+
+class CustomerIn(Incoming):
     external_id: str | None = Field(None, max_length=128)
     email: Email | None = None
     first_name: str | None = Field(None, max_length=100)
@@ -56,7 +61,7 @@ class CustomerIn(Schema):
         return CustomerData(**self.model_dump())
 
 
-class OrderLineIn(Schema):
+class OrderLineIn(Incoming):
     sku: str = Field("", max_length=100)
     name: str = Field("", max_length=255)
     category: str = Field("", max_length=100)
@@ -67,7 +72,7 @@ class OrderLineIn(Schema):
         return OrderLineData(**self.model_dump())
 
 
-class OrderIn(Schema):
+class OrderIn(Incoming):
     external_id: str = Field(..., min_length=1, max_length=128)
     placed_at: AwareDatetime
     status: Order.Status = Order.Status.PAID
@@ -93,21 +98,21 @@ class OrderIn(Schema):
         )
 
 
-class OrdersBulkIn(Schema):
+class OrdersBulkIn(Incoming):
     orders: list[OrderIn] = Field(..., min_length=1, max_length=1000)
 
 
-class CustomersBulkIn(Schema):
+class CustomersBulkIn(Incoming):
     customers: list[CustomerIn] = Field(..., min_length=1, max_length=1000)
 
 
-class RefundLineIn(Schema):
+class RefundLineIn(Incoming):
     sku: str = Field("", max_length=100)
     quantity: int = Field(1, ge=1)
     amount: Money = Decimal("0")
 
 
-class RefundIn(Schema):
+class RefundIn(Incoming):
     external_id: str = Field(..., min_length=1, max_length=128)
     order_external_id: str = Field(..., min_length=1, max_length=128)
     amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
@@ -121,7 +126,7 @@ class RefundIn(Schema):
         return RefundData(source=source, lines=lines, **values)
 
 
-class EventIn(Schema):
+class EventIn(Incoming):
     key: str = Field(..., min_length=1, max_length=60, pattern=r"^[a-z0-9_.:-]+$")
     customer: CustomerIn
     occurred_at: AwareDatetime | None = None

@@ -123,7 +123,7 @@ def segments_refresh(*, merchant: Merchant, at: datetime | None = None) -> int:
     )
     scored = everyone.filter(erased_at__isnull=True, last_order_at__isnull=False)
     count = scored.count()
-    everyone.exclude(pk__in=scored.values("pk")).update(
+    everyone.filter(Q(erased_at__isnull=False) | Q(last_order_at__isnull=True)).update(
         recency_score=None, frequency_score=None, monetary_score=None, segment=""
     )
     if count == 0:

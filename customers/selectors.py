@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
+from django.core.cache import cache
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.timezone import now
 
 from customers.models import Customer, ImportJob, Order, OrderLine, Persona
 from merchants.models import Merchant
@@ -145,9 +147,27 @@ def persona_get(*, merchant: Merchant, pk: int) -> Persona:
     return get_object_or_404(persona_list(merchant=merchant), pk=pk)
 
 
-def persona_figures(*, merchant: Merchant) -> dict:
+# Persona figures are counted again after every reassignment, and at least this often, since
+# orders keep changing what the customers spent.
+PERSONA_FIGURES_SECONDS = 60 * 60
+
+
+def persona_figures(*, merchant: Merchant) -> tuple[dict, datetime]:
+    """Each persona's figures (key None: customers without one) and when they were counted.
+    Personas change only when they are reassigned, so the figures are counted once after
+    each assignment (a grouped pass over every customer) and read from the cache after."""
     from customers.metrics import audience_figures
 
-    return audience_figures(
-        Customer.objects.filter(merchant=merchant, erased_at__isnull=True), group_by="persona"
-    )
+    key = persona_figures_key(merchant.pk)
+    cached = cache.get(key)
+    if cached is None:
+        figures = audience_figures(
+            Customer.objects.filter(merchant=merchant, erased_at__isnull=True), group_by="persona"
+        )
+        cached = (figures, now())
+        cache.set(key, cached, timeout=PERSONA_FIGURES_SECONDS)
+    return cached
+
+
+def persona_figures_key(merchant_id: int) -> str:
+    return f"customers:persona-figures:{merchant_id}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -101,10 +101,14 @@ class Ingested:
 # --- Customers --------------------------------------------------------------------------
 
 
-def _customer_find(*, merchant: Merchant, data: CustomerData) -> Customer | None:
+def _customer_find(
+    *, merchant: Merchant, data: CustomerData, lock: bool = False
+) -> Customer | None:
     customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    if lock:
+        customers = customers.select_for_update()
     if data.external_id:
-        found = customers.filter(external_id=data.external_id).first()
+        found = next(iter(customers.filter(external_id=data.external_id)[:1]), None)
         if found is not None:
             return found
     if data.email:
@@ -117,15 +121,21 @@ def _customer_find(*, merchant: Merchant, data: CustomerData) -> Customer | None
 
 
 def customer_upsert(
-    *, merchant: Merchant, data: CustomerData, source: str, at: datetime | None = None
+    *,
+    merchant: Merchant,
+    data: CustomerData,
+    source: str,
+    at: datetime | None = None,
+    lock: bool = False,
 ) -> tuple[Customer, bool]:
     """Finds the customer by external id, then by email, and updates what was sent; or
-    creates them. Safe when two requests create the same customer at once."""
+    creates them. Safe when two requests create the same customer at once. With `lock`, the
+    customer's row stays locked until the caller's transaction ends."""
     if not data.external_id and not data.email:
         raise ValidationError({"customer": _("A customer needs an external_id or an email.")})
     at = at or now()
-    with transaction.atomic():
-        customer = _customer_find(merchant=merchant, data=data)
+    with transaction.atomic(savepoint=False):
+        customer = _customer_find(merchant=merchant, data=data, lock=lock)
         if customer is None:
             try:
                 with transaction.atomic():
@@ -133,7 +143,7 @@ def customer_upsert(
                     return customer, True
             except IntegrityError:
                 # Another request created them a moment ago: update that one instead.
-                customer = _customer_find(merchant=merchant, data=data)
+                customer = _customer_find(merchant=merchant, data=data, lock=lock)
                 if customer is None:
                     raise
         _customer_update(customer=customer, data=data, source=source, at=at)
@@ -319,7 +329,8 @@ def _placed_activity(*, order: Order) -> Activity:
 
 
 def order_get_by_source(*, merchant: Merchant, source: str, external_id: str) -> Order | None:
-    return Order.objects.filter(merchant=merchant, source=source, external_id=external_id).first()
+    found = Order.objects.filter(merchant=merchant, source=source, external_id=external_id)
+    return next(iter(found[:1]), None)  # unique: no ordering to add
 
 
 def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
@@ -332,23 +343,48 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
     if existing is not None:
         return Ingested(order=existing, created=False)
     _order_validate(merchant=merchant, data=data)
-    with transaction.atomic():
-        customer, _created = customer_upsert(
-            merchant=merchant, data=data.customer, source=data.source
-        )
-        # One order at a time per customer, so stats see every committed order.
-        Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+    try:
+        with transaction.atomic():
+            # One order at a time per customer, so the stats count every order exactly once.
+            customer, _created = customer_upsert(
+                merchant=merchant, data=data.customer, source=data.source, lock=True
+            )
+            order = _order_row(merchant=merchant, customer=customer, data=data)
+            order.save()
+            OrderLine.objects.bulk_create(_line_rows(order=order, data=data))
+            _placed_activity(order=order).save()
+            _customer_stats_add(customer=customer, order=order)
+    except IntegrityError:
+        # The same order arrived by another request since the check above: all of this
+        # one is rolled back, and the first one answers.
         existing = order_get_by_source(
             merchant=merchant, source=data.source, external_id=data.external_id
         )
-        if existing is not None:
-            return Ingested(order=existing, created=False)
-        order = _order_row(merchant=merchant, customer=customer, data=data)
-        order.save()
-        OrderLine.objects.bulk_create(_line_rows(order=order, data=data))
-        _placed_activity(order=order).save()
-        customer_stats_refresh(customer_ids=[customer.pk])
+        if existing is None:
+            raise
+        return Ingested(order=existing, created=False)
     return Ingested(order=order, created=True)
+
+
+def _customer_stats_add(*, customer: Customer, order: Order) -> None:
+    """Counts one new order in the stats of its customer, who is locked and was read after
+    the lock, so the stats it holds count every order before this one."""
+    if order.status == Order.Status.CANCELLED:
+        return
+    customer.orders_count += 1
+    customer.total_spent += order.total
+    customer.average_order_value = (customer.total_spent / customer.orders_count).quantize(
+        ZERO, ROUND_HALF_UP
+    )
+    customer.first_order_at = min(customer.first_order_at or order.placed_at, order.placed_at)
+    customer.last_order_at = max(customer.last_order_at or order.placed_at, order.placed_at)
+    Customer.objects.filter(pk=customer.pk).update(
+        orders_count=customer.orders_count,
+        total_spent=customer.total_spent,
+        average_order_value=customer.average_order_value,
+        first_order_at=customer.first_order_at,
+        last_order_at=customer.last_order_at,
+    )
 
 
 def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool]:

@@ -86,7 +86,7 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(KEY_PREFIX):
         return None
     prefix = raw_key[len(KEY_PREFIX) :].split("_", 1)[0]
-    key = ApiKey.objects.select_related("merchant").filter(prefix=prefix).first()
+    key = next(iter(ApiKey.objects.select_related("merchant").filter(prefix=prefix)[:1]), None)
     if key is None or not hmac.compare_digest(key.key_hash, _digest(raw_key)):
         return None
     if key.revoked_at is not None:

@@ -438,3 +438,23 @@ def test_copy_and_bulk_create_store_the_same_batch(monkeypatch):
     assert stored(copied) == stored(portable)
     assert len(stored(copied)["lines"]) == 7
     assert Order.objects.filter(merchant=copied).first().lines.count() == 1
+
+
+def test_counting_orders_one_at_a_time_equals_recounting_them(shop):
+    """Single orders add to the stats in place; a full recount must find the same figures."""
+    from customers.services import customer_stats_refresh
+
+    start = now() - timedelta(days=30)
+    for n, (total, days) in enumerate([("10.01", 5), ("0.00", 1), ("33.33", 20), ("7.50", 9)]):
+        order_ingest(
+            merchant=shop,
+            data=order_data(f"s-{n}", total=total, placed_at=start + timedelta(days=days)),
+        )
+    order_ingest(merchant=shop, data=order_data("gone", total="99.00", status="cancelled"))
+    fields = ("orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at")
+    added = Customer.objects.values_list(*fields).get()
+    customer_stats_refresh(customer_ids=[Customer.objects.get().pk])
+    assert Customer.objects.values_list(*fields).get() == added
+    assert added[:3] == (4, Decimal("50.84"), Decimal("12.71"))
+    assert added[3] == start + timedelta(days=1)
+    assert added[4] == start + timedelta(days=20)

@@ -219,6 +219,28 @@ def test_persona_figures_follow_the_one_definition(shop):
     assert (rest.size, rest.revenue) == (2, Decimal("160.00"))
 
 
+@pytest.mark.django_db(transaction=True)
+def test_persona_figures_are_counted_once_and_again_after_each_reassignment(shop):
+    """Pages read the figures from the cache; a reassignment makes the next read count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers.selectors import persona_figures
+
+    segments_and_personas_refresh(merchant=shop)
+    busy = persona_save(merchant=shop, name="Busy", description="", offers="", rules=BUSY)
+    figures, first_counted = persona_figures(merchant=shop)
+    assert figures[busy.pk].size == 2
+    with CaptureQueriesContext(connection) as queries:
+        again, counted = persona_figures(merchant=shop)
+    assert (len(queries), counted, again[busy.pk].size) == (0, first_counted, 2)
+
+    persona_save(merchant=shop, name="Busy", description="", offers="", rules=[], persona=busy)
+    figures, counted = persona_figures(merchant=shop)
+    assert counted > first_counted
+    assert figures[busy.pk].size == 4
+
+
 def _formset(rules, extra=None):
     data = {"rules-TOTAL_FORMS": str(len(rules)), "rules-INITIAL_FORMS": "0"}
     for index, rule in enumerate(rules):
