@@ -451,7 +451,13 @@ def test_counting_orders_one_at_a_time_equals_recounting_them(shop):
             data=order_data(f"s-{n}", total=total, placed_at=start + timedelta(days=days)),
         )
     order_ingest(merchant=shop, data=order_data("gone", total="99.00", status="cancelled"))
-    fields = ("orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at")
+    fields = (
+        "orders_count",
+        "total_spent",
+        "average_order_value",
+        "first_order_at",
+        "last_order_at",
+    )
     added = Customer.objects.values_list(*fields).get()
     customer_stats_refresh(customer_ids=[Customer.objects.get().pk])
     assert Customer.objects.values_list(*fields).get() == added
