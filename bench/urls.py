@@ -1,5 +1,5 @@
-"""The product's URLs plus the bare views the benchmarks compare with: the same server and
-middleware, but no sign-in check, no ORM and no templates; raw SQL and an f-string."""
+"""The product's URLs plus the baselines the benchmarks compare with, served by the same
+server behind the same middleware."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from html import escape
 
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import path
 from django.utils.timezone import now
 from django.views.decorators.csrf import csrf_exempt
 
 from config.urls import urlpatterns as product_urlpatterns
+from customers.forms import CustomerFilterForm
+from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Persona
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
@@ -29,42 +32,99 @@ def _table(rows: list[tuple]) -> str:
     return f"<table>{cells}</table>"
 
 
+# The staff pages' bare views: the same rows fetched by raw SQL and rendered by the same
+# template, with no permission check, no selectors and no query building.
+
+LIST_SQL = """
+SELECT c.*, p.name AS persona_name FROM customers_customer c
+LEFT JOIN customers_persona p ON p.id = c.persona_id
+WHERE c.merchant_id = %s AND c.erased_at IS NULL{where}
+ORDER BY {order} LIMIT 51
+"""
+
+
+def _with_persona(customer: Customer) -> Customer:
+    if customer.persona_id:
+        customer.persona = Persona(pk=customer.persona_id, name=customer.persona_name)
+    return customer
+
+
 def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
-    """The first page, newest first; with ?q=, names starting with it (as the list searches)."""
-    search, params = "", [merchant_id]
+    """The first page, newest first or by spend (?sort=spent); ?q= for names starting with it
+    and ?segment= for one segment, as the list filters."""
+    where, params = "", [merchant_id]
     if q := request.GET.get("q", "").upper():
-        search = " AND (upper(first_name::text) LIKE %s OR upper(last_name::text) LIKE %s)"
+        where += " AND (upper(c.first_name::text) LIKE %s OR upper(c.last_name::text) LIKE %s)"
         params += [f"{q}%", f"{q}%"]
-    rows = _rows(
-        "SELECT id, first_name, last_name, email, orders_count, total_spent, last_order_at, "
-        f"segment FROM customers_customer WHERE merchant_id = %s{search} "
-        "ORDER BY id DESC LIMIT 50",
-        params,
-    )
-    return HttpResponse(f"<html><body>{_table(rows)}</body></html>")
+    if segment := request.GET.get("segment", ""):
+        where += " AND c.segment = %s"
+        params.append(segment)
+    order = "c.total_spent DESC, c.id DESC" if request.GET.get("sort") == "spent" else "c.id DESC"
+    sql = LIST_SQL.format(where=where, order=order)
+    rows = [_with_persona(c) for c in Customer.objects.raw(sql, params)]
+    context = {
+        "form": CustomerFilterForm(None, merchant=request.merchant),
+        "customers": rows[:50],
+        "next_query": f"after=%5B{rows[-1].pk}%5D" if len(rows) > 50 else "",
+        "first_query": "",
+        "is_first_page": True,
+    }
+    return render(request, "customers/customer_list.html", context)
 
 
 def bare_customer_detail(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse:
-    customer = _rows(
-        "SELECT id, first_name, last_name, email, orders_count, total_spent, "
-        "average_order_value, segment FROM customers_customer WHERE merchant_id = %s AND id = %s",
-        [merchant_id, pk],
+    customer = Customer.objects.raw(
+        "SELECT * FROM customers_customer WHERE merchant_id = %s AND id = %s", [merchant_id, pk]
+    )[0]
+    orders = list(
+        Order.objects.raw(
+            "SELECT * FROM customers_order WHERE customer_id = %s "
+            "ORDER BY placed_at DESC, id DESC LIMIT 20",
+            [pk],
+        )
     )
-    orders = _rows(
-        "SELECT o.id, o.external_id, o.placed_at, o.total, l.sku, l.name, l.quantity, l.price "
-        "FROM (SELECT * FROM customers_order WHERE customer_id = %s "
-        "ORDER BY placed_at DESC, id DESC LIMIT 20) o "
-        "JOIN customers_orderline l ON l.order_id = o.id ORDER BY o.placed_at DESC, l.id",
-        [pk],
+    lines: dict[int, list] = {order.pk: [] for order in orders}
+    if orders:
+        for line in OrderLine.objects.raw(
+            "SELECT * FROM customers_orderline WHERE order_id = ANY(%s) ORDER BY id",
+            [list(lines)],
+        ):
+            lines[line.order_id].append(line)
+    for order in orders:
+        prefetched = OrderLine.objects.none()
+        prefetched._result_cache = lines[order.pk]
+        order._prefetched_objects_cache = {"lines": prefetched}
+    context = {
+        "customer": customer,
+        "orders": orders,
+        "timeline": list(
+            Activity.objects.raw(
+                "SELECT * FROM customers_activity WHERE customer_id = %s "
+                "ORDER BY occurred_at DESC, id DESC LIMIT 50",
+                [pk],
+            )
+        ),
+        "consents": list(
+            ConsentRecord.objects.raw(
+                "SELECT * FROM customers_consentrecord WHERE customer_id = %s "
+                "ORDER BY recorded_at DESC LIMIT 10",
+                [pk],
+            )
+        ),
+    }
+    return render(request, "customers/customer_detail.html", context)
+
+
+# The floor: the same rows as text in an f-string, no template at all.
+
+
+def floor_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    rows = _rows(
+        "SELECT id, first_name, last_name, email, orders_count, total_spent, last_order_at, "
+        "segment FROM customers_customer WHERE merchant_id = %s ORDER BY id DESC LIMIT 50",
+        [merchant_id],
     )
-    timeline = _rows(
-        "SELECT kind, occurred_at, data FROM customers_activity WHERE customer_id = %s "
-        "ORDER BY occurred_at DESC, id DESC LIMIT 50",
-        [pk],
-    )
-    return HttpResponse(
-        f"<html><body>{_table(customer)}{_table(orders)}{_table(timeline)}</body></html>"
-    )
+    return HttpResponse(f"<html><body>{_table(rows)}</body></html>")
 
 
 @csrf_exempt
@@ -147,4 +207,5 @@ urlpatterns = [
     path("bench/bare/<int:merchant_id>/customers/", bare_customer_list),
     path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
     path("bench/bare/<int:merchant_id>/orders/", bare_order_create),
+    path("bench/floor/<int:merchant_id>/customers/", floor_customer_list),
 ]

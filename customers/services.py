@@ -131,8 +131,7 @@ def customer_upsert(
     """Finds the customer by external id, then by email, and updates what was sent; or
     creates them. Safe when two requests create the same customer at once. With `lock`, the
     customer's row stays locked until the caller's transaction ends."""
-    if not data.external_id and not data.email:
-        raise ValidationError({"customer": _("A customer needs an external_id or an email.")})
+    customer_check(data)
     at = at or now()
     with transaction.atomic(savepoint=False):
         customer = _customer_find(merchant=merchant, data=data, lock=lock)
@@ -168,7 +167,6 @@ def _customer_create(
     )
     for name, value in _profile_values(data).items():
         setattr(customer, name, value)
-    customer.full_clean(exclude=["merchant"], validate_unique=False, validate_constraints=False)
     customer.save()
     Activity.objects.create(
         merchant=merchant,
@@ -193,7 +191,6 @@ def _customer_update(*, customer: Customer, data: CustomerData, source: str, at:
         for name, value in changed.items():
             setattr(customer, name, value)
         customer.updated_at = at
-        customer.full_clean(exclude=["merchant"], validate_unique=False, validate_constraints=False)
         customer.save(update_fields=[*changed, "updated_at"])
         Activity.objects.create(
             merchant_id=customer.merchant_id,
