@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
-SCENARIOS = ("pages", "one-order", "segments", "bulk")
+SCENARIOS = ("pages", "one-order", "bulk", "segments")
 
 
 def _environment() -> dict[str, str]:
@@ -49,6 +49,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--ingest", type=int, default=1_000_000, help="orders for bulk ingest")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--refresh-rounds",
+        type=int,
+        default=1,
+        help="rounds of the segment refresh: each is several minutes at 1M customers",
+    )
     parser.add_argument("--seconds", type=int, default=10, help="per HTTP load run")
     parser.add_argument("--no-write", action="store_true", help="don't touch BENCHMARKS.md")
     args = parser.parse_args()
@@ -116,6 +122,7 @@ def main() -> None:
         merchant=merchant,
         env=env,
         rounds=args.rounds,
+        refresh_rounds=args.refresh_rounds,
         seconds=args.seconds,
         ingest_orders=args.ingest,
     )

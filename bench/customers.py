@@ -37,6 +37,7 @@ class Context:
     merchant: Merchant
     env: dict[str, str]
     rounds: int
+    refresh_rounds: int
     seconds: int
     ingest_orders: int
 
@@ -695,7 +696,7 @@ def run_segments(ctx: Context) -> list[Row]:
             cursor.execute(RAW_PERSONAS, params)
 
     mine, theirs, outcomes = [], [], set()
-    for round_ in range(ctx.rounds):
+    for round_ in range(ctx.refresh_rounds):
         for label, function, times in (("ours", ours, mine), ("raw SQL", raw, theirs)):
             fresh_start()
             times.append(timed(function))
