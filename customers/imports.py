@@ -359,7 +359,7 @@ def _store_batch(
     if kind == ImportJob.Kind.CUSTOMERS:
         customers_upsert_many(merchant=merchant, customers=[d for _g, d in good], source=SOURCE)
     else:
-        orders_ingest_many(merchant=merchant, orders=[d for _g, d in good])
+        orders_ingest_many(merchant=merchant, orders=[d for _g, d in good], checked=True)
     progress.rows_ok += sum(len(group) for group, _data in good)
 
 

@@ -647,12 +647,15 @@ def _orders_stored(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[t
     return {(o.source, o.external_id): o for o in stored if (o.source, o.external_id) in keys}
 
 
-def orders_ingest_many(*, merchant: Merchant, orders: Sequence[OrderData]) -> list[Ingested]:
+def orders_ingest_many(
+    *, merchant: Merchant, orders: Sequence[OrderData], checked: bool = False
+) -> list[Ingested]:
     """Stores a batch of orders, their lines, timeline entries and customers in a fixed
     number of statements, with the same rules as order_ingest. All or nothing: a bad order
     is named by its position and nothing is stored. An order already stored (or sent twice
-    in the batch) answers with the first one and writes nothing."""
-    problems = orders_check(merchant=merchant, orders=orders)
+    in the batch) answers with the first one and writes nothing. `checked` says the caller
+    has just run orders_check on these very orders and kept only the good ones."""
+    problems = {} if checked else orders_check(merchant=merchant, orders=orders)
     if problems:
         index = min(problems)
         raise _prefixed(problems[index], f"orders[{index}]")
