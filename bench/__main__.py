@@ -70,7 +70,7 @@ def main() -> None:
     from django.db import connection
 
     from bench import customers as scenarios
-    from bench.harness import report, say, table
+    from bench.harness import command, report, say, table
     from customers.dataset import dataset_generate
     from customers.models import Customer, Order
     from merchants.models import Merchant
@@ -141,9 +141,30 @@ def main() -> None:
             say(f"  ({time.monotonic() - began:.0f} s)")
     say("")
     say(table(rows))
-    text = report(rows, started=started, dataset=dataset, postgres=postgres)
-    if not args.no_write:
-        _benchmarks_write(text)
+    if args.no_write:
+        return
+    for row in rows:
+        row.measured = f"{started} by `{command()}`"
+    rows = _rows_merged(rows)
+    _benchmarks_write(report(rows, dataset=dataset, postgres=postgres))
+
+
+def _rows_merged(fresh: list) -> list:
+    """This run's rows, plus the last figures of scenarios it did not run (var/)."""
+    from dataclasses import asdict
+
+    from bench.harness import Row
+
+    store = ROOT / "var" / "bench-rows.json"
+    kept = [Row(**row) for row in json.loads(store.read_text())] if store.exists() else []
+    names = {row.scenario for row in fresh}
+    order = [row.scenario for row in kept] + [r.scenario for r in fresh if r.scenario not in
+             {k.scenario for k in kept}]  # fmt: skip
+    merged = {row.scenario: row for row in kept if row.scenario not in names}
+    merged.update({row.scenario: row for row in fresh})
+    rows = [merged[name] for name in order if name in merged]
+    store.write_text(json.dumps([asdict(row) for row in rows], indent=1))
+    return rows
 
 
 def _benchmarks_write(run: str) -> None:

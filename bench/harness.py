@@ -37,6 +37,7 @@ class Row:
     budget: str
     holds: bool
     notes: list[str] = field(default_factory=list)
+    measured: str = ""  # when, and by which command
 
 
 def median(values: list[float]) -> float:
@@ -191,14 +192,26 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def report(rows: list[Row], *, started: str, dataset: str, postgres: str) -> str:
-    command = "make bench" + (
-        f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else ""
-    )
+def command() -> str:
+    args = " ".join(sys.argv[1:])
+    return "make bench" + (f" BENCH_ARGS={shlex.quote(args)}" if args else "")
+
+
+def report(rows: list[Row], *, dataset: str, postgres: str) -> str:
+    """The table, then how each row was measured. Rows of scenarios a run skipped (`--only`)
+    are kept from the run that last measured them, and say so."""
+    runs = sorted({row.measured for row in rows})
     notes = [f"- **{row.scenario}**: {note}" for row in rows for note in row.notes]
+    if len(runs) == 1:
+        measured = [f"Measured {runs[0]}."]
+    else:
+        measured = ["Measured in more than one run:"] + [
+            f"- {run}: {', '.join(row.scenario for row in rows if row.measured == run)}"
+            for run in runs
+        ]
     return "\n".join(
         [
-            f"Run of {started}, `{command}`.",
+            *measured,
             "",
             f"- Machine: {machine()}; {postgres}.",
             f"- Data: {dataset}",
