@@ -61,6 +61,7 @@ def main() -> None:
 
     env = _environment()
     os.environ.update(env)
+    (ROOT / "var").mkdir(exist_ok=True)
     _database_create(env["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
     import django
