@@ -168,13 +168,7 @@ def _customer_create(
     for name, value in _profile_values(data).items():
         setattr(customer, name, value)
     customer.save()
-    Activity.objects.create(
-        merchant=merchant,
-        customer=customer,
-        kind=Activity.Kind.PROFILE_CREATED,
-        occurred_at=at,
-        data={"source": source},
-    )
+    _created_activity(customer=customer, source=source, at=at).save()
     if data.marketing_consent is not None:
         consent_set(customer=customer, granted=data.marketing_consent, source=source, at=at)
     return customer
@@ -213,20 +207,41 @@ def consent_set(
     customer.marketing_consent = granted
     customer.marketing_consent_at = at
     customer.marketing_consent_source = source[:60]
-    ConsentRecord.objects.create(
+    record, activity = _consent_rows(customer=customer, granted=granted, source=source, at=at)
+    record.save()
+    activity.save()
+
+
+def _created_activity(*, customer: Customer, source: str, at: datetime) -> Activity:
+    """The timeline entry of a new profile: one shape for single and bulk creation."""
+    return Activity(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        kind=Activity.Kind.PROFILE_CREATED,
+        occurred_at=at,
+        data={"source": source},
+    )
+
+
+def _consent_rows(
+    *, customer: Customer, granted: bool, source: str, at: datetime
+) -> tuple[ConsentRecord, Activity]:
+    """The consent record and its timeline entry, not yet saved."""
+    record = ConsentRecord(
         merchant_id=customer.merchant_id,
         customer=customer,
         granted=granted,
         source=source[:60],
         recorded_at=at,
     )
-    Activity.objects.create(
+    activity = Activity(
         merchant_id=customer.merchant_id,
         customer=customer,
         kind=Activity.Kind.CONSENT_CHANGED,
         occurred_at=at,
         data={"granted": granted, "source": source},
     )
+    return record, activity
 
 
 def customer_stats_refresh(*, customer_ids: Iterable[int]) -> int:
@@ -589,35 +604,14 @@ def _customers_create(
     activities = []
     consents = []
     for key, customer in rows.items():
-        activities.append(
-            Activity(
-                merchant=merchant,
-                customer=customer,
-                kind=Activity.Kind.PROFILE_CREATED,
-                occurred_at=at,
-                data={"source": source},
-            )
-        )
+        activities.append(_created_activity(customer=customer, source=source, at=at))
         granted = fresh[key].marketing_consent
         if granted is not None:
-            consents.append(
-                ConsentRecord(
-                    merchant=merchant,
-                    customer=customer,
-                    granted=granted,
-                    source=source[:60],
-                    recorded_at=at,
-                )
+            record, activity = _consent_rows(
+                customer=customer, granted=granted, source=source, at=at
             )
-            activities.append(
-                Activity(
-                    merchant=merchant,
-                    customer=customer,
-                    kind=Activity.Kind.CONSENT_CHANGED,
-                    occurred_at=at,
-                    data={"granted": granted, "source": source},
-                )
-            )
+            consents.append(record)
+            activities.append(activity)
     rows_insert(ConsentRecord, consents)
     rows_insert(Activity, activities)
     return rows
