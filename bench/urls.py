@@ -36,7 +36,10 @@ def _table(rows: list[tuple]) -> str:
 # template, with no permission check, no selectors and no query building.
 
 LIST_SQL = """
-SELECT c.*, p.name AS persona_name FROM customers_customer c
+SELECT c.id, c.first_name, c.last_name, c.email, c.external_id, c.orders_count,
+  c.total_spent, c.average_order_value, c.last_order_at, c.segment, c.marketing_consent,
+  c.persona_id, p.name AS persona_name
+FROM customers_customer c
 LEFT JOIN customers_persona p ON p.id = c.persona_id
 WHERE c.merchant_id = %s AND c.erased_at IS NULL{where}
 ORDER BY {order} LIMIT 51

@@ -47,8 +47,8 @@ class CustomerFilterForm(forms.Form):
     segment = forms.ChoiceField(
         label=_("Segment"), required=False, choices=[("", _("Any")), *Segment.choices]
     )
-    persona = forms.ModelChoiceField(
-        label=_("Persona"), required=False, queryset=Persona.objects.none(), empty_label=_("Any")
+    persona = forms.TypedChoiceField(
+        label=_("Persona"), required=False, coerce=int, empty_value=None
     )
     consent = forms.ChoiceField(
         label=_("Marketing consent"),
@@ -58,8 +58,13 @@ class CustomerFilterForm(forms.Form):
 
     def __init__(self, *args, merchant=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Only this merchant's personas: another merchant's id is "not a valid choice".
-        self.fields["persona"].queryset = Persona.objects.filter(merchant=merchant)
+        # Only this merchant's personas: another merchant's id is "not a valid choice". One
+        # plain query (a model choice field would count, then open a server-side cursor).
+        personas = Persona.objects.filter(merchant=merchant).order_by("priority", "id")
+        self.fields["persona"].choices = [
+            ("", _("Any")),
+            *personas.values_list("id", "name"),
+        ]
 
 
 class CustomerProfileForm(forms.ModelForm):

@@ -110,6 +110,11 @@ class Customer(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
     @property
+    def segment_label(self) -> str:
+        """The segment's name: one lookup, where get_segment_display hashes every choice."""
+        return Segment(self.segment).label if self.segment else ""
+
+    @property
     def since(self) -> datetime:
         """A customer since their first order, or since the shop told us of them."""
         if self.first_order_at and self.first_order_at < self.created_at:

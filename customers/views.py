@@ -80,7 +80,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             last_order_to=data["last_order_to"],
             consent=consent,
             segment=data["segment"],
-            persona_id=data["persona"].pk if data["persona"] else None,
+            persona_id=data["persona"],
         )
     after = _parse_cursor(request.GET.get("after", ""), filters.sort)
     rows = selectors.customer_list(merchant=request.merchant, filters=filters, after=after)
