@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
-SCENARIOS = ("pages", "one-order", "bulk", "segments")
+SCENARIOS = ("segments", "pages", "one-order", "bulk")
 
 
 def _environment() -> dict[str, str]:

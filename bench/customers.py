@@ -246,6 +246,11 @@ def _one_order_rows(ctx: Context, base: str) -> list[Row]:
 
 
 def run_pages(ctx: Context) -> list[Row]:
+    if not Customer.objects.filter(merchant=ctx.merchant).exclude(segment="").exists():
+        # A fresh dataset has no segments yet: the segment page would show nothing.
+        say("  assigning segments and personas first (not timed)…")
+        _personas(ctx.merchant)
+        segments_and_personas_refresh(merchant=ctx.merchant, at=now())
     with web_server(ctx.env) as base:
         return _page_rows(ctx, base)
 

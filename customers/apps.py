@@ -8,6 +8,7 @@ class CustomersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from customers import expressions  # noqa: F401 - registers the `field__any` lookup
         from customers.demo import demo_customers_seed
         from merchants.demo import demo_step_register
 

@@ -14,9 +14,9 @@ from itertools import chain
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, DecimalField, F, Max, Min, OuterRef, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
@@ -247,25 +247,39 @@ def _consent_rows(
 
 def customer_stats_refresh(*, customer_ids: Iterable[int]) -> int:
     """Recomputes first/last order, orders count, total spent and AOV from the orders, in
-    one UPDATE. Cancelled orders don't count; refunds come off the total spent."""
-    counted = Order.objects.filter(customer=OuterRef("pk")).exclude(status=Order.Status.CANCELLED)
-    per_customer = counted.order_by().values("customer")
+    one UPDATE from one grouped pass over these customers' orders (five correlated
+    subqueries per customer cost a bitmap scan each). Cancelled orders don't count; refunds
+    come off the total spent."""
     money = DecimalField(max_digits=12, decimal_places=2)
-    net = Sum(F("total") - F("refunded_amount"), output_field=money)
-    average = FractionalOnSQLite(net, output_field=money) / Count("id")
-    return Customer.objects.filter(pk__any=list(customer_ids)).update(
-        orders_count=Coalesce(Subquery(per_customer.annotate(n=Count("id")).values("n")), 0),
-        total_spent=Coalesce(
-            Subquery(per_customer.annotate(s=net).values("s")), Value(ZERO), output_field=money
-        ),
-        average_order_value=Coalesce(
-            Subquery(per_customer.annotate(a=average).values("a"), output_field=money),
-            Value(ZERO),
-            output_field=money,
-        ),
-        first_order_at=Subquery(per_customer.annotate(m=Min("placed_at")).values("m")),
-        last_order_at=Subquery(per_customer.annotate(m=Max("placed_at")).values("m")),
+    counted = ~Q(orders__status=Order.Status.CANCELLED)
+    net = Sum(F("orders__total") - F("orders__refunded_amount"), filter=counted, output_field=money)
+    orders = Count("orders", filter=counted)
+    per_customer = (
+        Customer.objects.filter(pk__any=list(customer_ids))
+        .order_by()
+        .values(customer=F("pk"))
+        .annotate(
+            n=orders,
+            spent=Coalesce(net, Value(ZERO), output_field=money),
+            average=Coalesce(
+                FractionalOnSQLite(net, output_field=money) / NullIf(orders, 0),
+                Value(ZERO),
+                output_field=money,
+            ),
+            first_at=Min("orders__placed_at", filter=counted),
+            last_at=Max("orders__placed_at", filter=counted),
+        )
     )
+    inner, params = per_customer.query.sql_with_params()
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET orders_count = a.n, total_spent = a.spent, "
+            "average_order_value = a.average, first_order_at = a.first_at, "
+            f"last_order_at = a.last_at FROM ({inner}) AS a WHERE {table}.id = a.customer",
+            params,
+        )
+        return cursor.rowcount
 
 
 # --- Orders -----------------------------------------------------------------------------
@@ -519,7 +533,9 @@ def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> 
     # Two lookups, each answered by its own index; as one `OR` the planner may walk all the
     # merchant's customers instead. `<> ''` is spelled out because the external id index is
     # partial, and PostgreSQL can't tell on its own that a long `= ANY(…)` list excludes ''.
-    live = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    live = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).only(
+        "external_id", "email"
+    )
     found = {
         customer.pk: customer
         for customer in chain(
