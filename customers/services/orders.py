@@ -1,0 +1,243 @@
+"""Orders one at a time: ingest, refunds and cancellations, each with the customer's stats
+in the same transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from customers.models import ZERO, Activity, Customer, Order, OrderLine, Refund
+from customers.services.data import (
+    Ingested,
+    OrderData,
+    RefundData,
+    customer_check,
+    prefixed,
+)
+from customers.services.profiles import customer_stats_refresh, customer_upsert
+from merchants.models import Merchant
+
+
+def order_validate(*, merchant: Merchant, data: OrderData) -> None:
+    errors: dict[str, str] = {}
+    if data.source not in Order.Source.values:
+        errors["source"] = _("Unknown source.")
+    if not data.external_id:
+        errors["external_id"] = _("This field is required.")
+    if data.currency.upper() != merchant.base_currency:
+        errors["currency"] = _("Orders must be in the store's currency, %(currency)s.") % {
+            "currency": merchant.base_currency
+        }
+    if data.status not in Order.Status.values:
+        errors["status"] = _("Unknown order status.")
+    for name in ("total", "subtotal", "discount", "shipping", "tax"):
+        if getattr(data, name) < 0:
+            errors[name] = _("Must not be negative.")
+    for index, line in enumerate(data.lines):
+        if line.quantity <= 0:
+            errors[f"lines[{index}].quantity"] = _("Must be at least 1.")
+        if line.price < 0:
+            errors[f"lines[{index}].price"] = _("Must not be negative.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def orders_check(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[int, ValidationError]:
+    """The orders of a batch that can't be stored, by position, each error naming its fields."""
+    problems = {}
+    for index, data in enumerate(orders):
+        try:
+            order_validate(merchant=merchant, data=data)
+            try:
+                customer_check(data.customer)
+            except ValidationError as error:
+                raise prefixed(error, "customer") from error
+        except ValidationError as error:
+            problems[index] = error
+    return problems
+
+
+def order_row(*, merchant: Merchant, customer: Customer, data: OrderData) -> Order:
+    """The order as stored, not yet saved: one shape for single and bulk ingest."""
+    return Order(
+        merchant=merchant,
+        customer=customer,
+        source=data.source,
+        external_id=data.external_id,
+        placed_at=data.placed_at,
+        status=data.status,
+        currency=data.currency.upper(),
+        subtotal=data.subtotal,
+        discount=data.discount,
+        shipping=data.shipping,
+        tax=data.tax,
+        total=data.total,
+        channel=data.channel,
+        shipping_method=data.shipping_method,
+        discount_codes=list(data.discount_codes),
+    )
+
+
+def line_rows(*, order: Order, data: OrderData) -> list[OrderLine]:
+    return [
+        OrderLine(
+            merchant_id=order.merchant_id,
+            order=order,
+            sku=line.sku,
+            name=line.name,
+            category=line.category,
+            quantity=line.quantity,
+            price=line.price,
+        )
+        for line in data.lines
+    ]
+
+
+def placed_activity(*, order: Order) -> Activity:
+    return Activity(
+        merchant_id=order.merchant_id,
+        customer_id=order.customer_id,
+        kind=Activity.Kind.ORDER_PLACED,
+        occurred_at=order.placed_at,
+        data={"order_id": order.pk, "external_id": order.external_id, "total": str(order.total)},
+    )
+
+
+def order_get_by_source(*, merchant: Merchant, source: str, external_id: str) -> Order | None:
+    found = Order.objects.filter(merchant=merchant, source=source, external_id=external_id)
+    return next(iter(found[:1]), None)  # unique: no ordering to add
+
+
+def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
+    """Stores an order with its lines and updates the customer's stats in the same
+    transaction. The same (source, external_id) again, even concurrently, returns the
+    first order and writes nothing."""
+    existing = order_get_by_source(
+        merchant=merchant, source=data.source, external_id=data.external_id
+    )
+    if existing is not None:
+        return Ingested(order=existing, created=False)
+    order_validate(merchant=merchant, data=data)
+    try:
+        with transaction.atomic():
+            # One order at a time per customer, so the stats count every order exactly once.
+            customer, _created = customer_upsert(
+                merchant=merchant, data=data.customer, source=data.source, lock=True
+            )
+            order = order_row(merchant=merchant, customer=customer, data=data)
+            order.save()
+            OrderLine.objects.bulk_create(line_rows(order=order, data=data))
+            placed_activity(order=order).save()
+            _customer_stats_add(customer=customer, order=order)
+    except IntegrityError:
+        # The same order arrived by another request since the check above: all of this
+        # one is rolled back, and the first one answers.
+        existing = order_get_by_source(
+            merchant=merchant, source=data.source, external_id=data.external_id
+        )
+        if existing is None:
+            raise
+        return Ingested(order=existing, created=False)
+    return Ingested(order=order, created=True)
+
+
+def _customer_stats_add(*, customer: Customer, order: Order) -> None:
+    """Counts one new order in the stats of its customer, who is locked and was read after
+    the lock, so the stats it holds count every order before this one."""
+    if order.status == Order.Status.CANCELLED:
+        return
+    customer.orders_count += 1
+    customer.total_spent += order.total
+    customer.average_order_value = (customer.total_spent / customer.orders_count).quantize(
+        ZERO, ROUND_HALF_UP
+    )
+    customer.first_order_at = min(customer.first_order_at or order.placed_at, order.placed_at)
+    customer.last_order_at = max(customer.last_order_at or order.placed_at, order.placed_at)
+    Customer.objects.filter(pk=customer.pk).update(
+        orders_count=customer.orders_count,
+        total_spent=customer.total_spent,
+        average_order_value=customer.average_order_value,
+        first_order_at=customer.first_order_at,
+        last_order_at=customer.last_order_at,
+    )
+
+
+def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool]:
+    """Records a refund against an order (once per source and external id), lowers what
+    the customer spent, and marks the order refunded or partially refunded."""
+    if data.amount <= 0:
+        raise ValidationError({"amount": _("Must be more than zero.")})
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(merchant=merchant, source=data.source, external_id=data.order_external_id)
+            .first()
+        )
+        if order is None:
+            raise ValidationError({"order_external_id": _("No such order.")})
+        existing = Refund.objects.filter(
+            merchant=merchant, source=data.source, external_id=data.external_id
+        ).first()
+        if existing is not None:
+            return existing, False
+        refundable = order.total - order.refunded_amount
+        if data.amount > refundable:
+            raise ValidationError(
+                {
+                    "amount": _("Only %(amount)s of this order is left to refund.")
+                    % {"amount": refundable}
+                }
+            )
+        refund = Refund.objects.create(
+            merchant=merchant,
+            order=order,
+            source=data.source,
+            external_id=data.external_id,
+            amount=data.amount,
+            lines=list(data.lines),
+            reason=data.reason[:255],
+            refunded_at=data.refunded_at,
+        )
+        order.refunded_amount += data.amount
+        order.status = (
+            Order.Status.REFUNDED
+            if order.refunded_amount >= order.total
+            else Order.Status.PARTIALLY_REFUNDED
+        )
+        order.save(update_fields=["refunded_amount", "status"])
+        Activity.objects.create(
+            merchant=merchant,
+            customer_id=order.customer_id,
+            kind=Activity.Kind.ORDER_REFUNDED,
+            occurred_at=data.refunded_at,
+            data={"order_id": order.pk, "refund_id": refund.pk, "amount": str(data.amount)},
+        )
+        customer_stats_refresh(customer_ids=[order.customer_id])
+    return refund, True
+
+
+def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order | None:
+    """Marks an order cancelled (it stops counting in the customer's stats); None when the
+    order was never received."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(merchant=merchant, source=source, external_id=external_id)
+            .first()
+        )
+        if order is None or order.status == Order.Status.CANCELLED:
+            return order
+        order.status = Order.Status.CANCELLED
+        order.save(update_fields=["status"])
+        Activity.objects.create(
+            merchant=merchant,
+            customer_id=order.customer_id,
+            kind=Activity.Kind.ORDER_CANCELLED,
+            data={"order_id": order.pk, "external_id": order.external_id},
+        )
+        customer_stats_refresh(customer_ids=[order.customer_id])
+    return order

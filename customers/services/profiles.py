@@ -1,0 +1,213 @@
+"""Customers one at a time: find or create, update what was sent, consent, and the
+stats kept from their orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum, Value
+from django.db.models.functions import Coalesce, NullIf
+from django.utils.timezone import now
+
+from customers.expressions import FractionalOnSQLite
+from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
+from customers.services.data import CustomerData, customer_check, profile_values
+from merchants.models import Merchant, normalise_email
+
+
+def _customer_find(
+    *, merchant: Merchant, data: CustomerData, lock: bool = False
+) -> Customer | None:
+    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    if lock:
+        customers = customers.select_for_update()
+    if data.external_id:
+        found = next(iter(customers.filter(external_id=data.external_id)[:1]), None)
+        if found is not None:
+            return found
+    if data.email:
+        # Matched by email only when that profile has no other external id.
+        by_email = customers.filter(email=normalise_email(data.email))
+        if data.external_id:
+            by_email = by_email.filter(external_id="")
+        return by_email.order_by("id").first()
+    return None
+
+
+def customer_upsert(
+    *,
+    merchant: Merchant,
+    data: CustomerData,
+    source: str,
+    at: datetime | None = None,
+    lock: bool = False,
+) -> tuple[Customer, bool]:
+    """Finds the customer by external id, then by email, and updates what was sent; or
+    creates them. Safe when two requests create the same customer at once. With `lock`, the
+    customer's row stays locked until the caller's transaction ends."""
+    customer_check(data)
+    at = at or now()
+    with transaction.atomic(savepoint=False):
+        customer = _customer_find(merchant=merchant, data=data, lock=lock)
+        if customer is None:
+            try:
+                with transaction.atomic():
+                    customer = _customer_create(merchant=merchant, data=data, source=source, at=at)
+                    return customer, True
+            except IntegrityError:
+                # Another request created them a moment ago: update that one instead.
+                customer = _customer_find(merchant=merchant, data=data, lock=lock)
+                if customer is None:
+                    raise
+        customer_update(customer=customer, data=data, source=source, at=at)
+        return customer, False
+
+
+def _customer_create(
+    *, merchant: Merchant, data: CustomerData, source: str, at: datetime
+) -> Customer:
+    customer = Customer(
+        merchant=merchant, external_id=data.external_id or "", created_at=at, updated_at=at
+    )
+    for name, value in profile_values(data).items():
+        setattr(customer, name, value)
+    customer.save()
+    created_activity(customer=customer, source=source, at=at).save()
+    if data.marketing_consent is not None:
+        consent_set(customer=customer, granted=data.marketing_consent, source=source, at=at)
+    return customer
+
+
+def customer_update(*, customer: Customer, data: CustomerData, source: str, at: datetime) -> None:
+    changed = {}
+    for name, value in profile_values(data).items():
+        if getattr(customer, name) != value:
+            changed[name] = value
+    if data.external_id and not customer.external_id:
+        changed["external_id"] = data.external_id
+    if changed:
+        for name, value in changed.items():
+            setattr(customer, name, value)
+        customer.updated_at = at
+        customer.save(update_fields=[*changed, "updated_at"])
+        Activity.objects.create(
+            merchant_id=customer.merchant_id,
+            customer=customer,
+            kind=Activity.Kind.PROFILE_UPDATED,
+            occurred_at=at,
+            data={"source": source, "fields": sorted(changed)},
+        )
+    if data.marketing_consent is not None and data.marketing_consent != customer.marketing_consent:
+        consent_set(customer=customer, granted=data.marketing_consent, source=source, at=at)
+
+
+def consent_set(
+    *, customer: Customer, granted: bool, source: str, at: datetime | None = None
+) -> None:
+    at = at or now()
+    Customer.objects.filter(pk=customer.pk).update(
+        marketing_consent=granted, marketing_consent_at=at, marketing_consent_source=source[:60]
+    )
+    customer.marketing_consent = granted
+    customer.marketing_consent_at = at
+    customer.marketing_consent_source = source[:60]
+    record, activity = consent_rows(customer=customer, granted=granted, source=source, at=at)
+    record.save()
+    activity.save()
+
+
+def created_activity(*, customer: Customer, source: str, at: datetime) -> Activity:
+    """The timeline entry of a new profile: one shape for single and bulk creation."""
+    return Activity(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        kind=Activity.Kind.PROFILE_CREATED,
+        occurred_at=at,
+        data={"source": source},
+    )
+
+
+def consent_rows(
+    *, customer: Customer, granted: bool, source: str, at: datetime
+) -> tuple[ConsentRecord, Activity]:
+    """The consent record and its timeline entry, not yet saved."""
+    record = ConsentRecord(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        granted=granted,
+        source=source[:60],
+        recorded_at=at,
+    )
+    activity = Activity(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        kind=Activity.Kind.CONSENT_CHANGED,
+        occurred_at=at,
+        data={"granted": granted, "source": source},
+    )
+    return record, activity
+
+
+def customer_stats_refresh(*, customer_ids: Iterable[int]) -> int:
+    """Recomputes first/last order, orders count, total spent and AOV from the orders, in
+    one UPDATE from one grouped pass over these customers' orders (five correlated
+    subqueries per customer cost a bitmap scan each). Cancelled orders don't count; refunds
+    come off the total spent."""
+    money = DecimalField(max_digits=12, decimal_places=2)
+    counted = ~Q(orders__status=Order.Status.CANCELLED)
+    net = Sum(F("orders__total") - F("orders__refunded_amount"), filter=counted, output_field=money)
+    orders = Count("orders", filter=counted)
+    per_customer = (
+        Customer.objects.filter(pk__any=list(customer_ids))
+        .order_by()
+        .values(customer=F("pk"))
+        .annotate(
+            n=orders,
+            spent=Coalesce(net, Value(ZERO), output_field=money),
+            average=Coalesce(
+                FractionalOnSQLite(net, output_field=money) / NullIf(orders, 0),
+                Value(ZERO),
+                output_field=money,
+            ),
+            first_at=Min("orders__placed_at", filter=counted),
+            last_at=Max("orders__placed_at", filter=counted),
+        )
+    )
+    inner, params = per_customer.query.sql_with_params()
+    table = connection.ops.quote_name(Customer._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET orders_count = a.n, total_spent = a.spent, "
+            "average_order_value = a.average, first_order_at = a.first_at, "
+            f"last_order_at = a.last_at FROM ({inner}) AS a WHERE {table}.id = a.customer",
+            params,
+        )
+        return cursor.rowcount
+
+
+def event_record(
+    *,
+    merchant: Merchant,
+    customer: CustomerData,
+    key: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Activity:
+    """A custom event (review posted, social follow, newsletter signup, any merchant key)
+    on the customer's timeline, where loyalty's event rules and campaigns' flows see it."""
+    occurred_at = occurred_at or now()
+    with transaction.atomic():
+        person, _created = customer_upsert(
+            merchant=merchant, data=customer, source=source, at=occurred_at
+        )
+        return Activity.objects.create(
+            merchant=merchant,
+            customer=person,
+            kind=Activity.Kind.EVENT,
+            occurred_at=occurred_at,
+            data={"key": key, "source": source, "data": data or {}},
+        )
