@@ -247,6 +247,16 @@ class Activity(models.Model):
         PROFILE_UPDATED = "profile.updated", _("Profile updated")
         CONSENT_CHANGED = "consent.changed", _("Marketing consent changed")
         EVENT = "event", _("Event")
+        # Written by loyalty/ on the customer's timeline.
+        POINTS_EARNED = "points.earned", _("Points earned")
+        POINTS_REDEEMED = "points.redeemed", _("Points redeemed")
+        POINTS_ADJUSTED = "points.adjusted", _("Points adjusted")
+        POINTS_REVERSED = "points.reversed", _("Points taken back")
+        POINTS_EXPIRING = "points.expiring", _("Points expiring soon")
+        POINTS_EXPIRED = "points.expired", _("Points expired")
+        TIER_CHANGED = "tier.changed", _("Tier changed")
+        MEMBERSHIP_CHANGED = "membership.changed", _("Membership changed")
+        REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="activities")

@@ -6,3 +6,14 @@ from django.apps import AppConfig
 class LoyaltyConfig(AppConfig):
     name = "loyalty"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from customers import reactions
+        from loyalty.services import earning
+
+        # Orders, refunds, cancellations and events earn or take back points in the
+        # transaction that stored them.
+        reactions.on_orders_stored(earning.orders_earn)
+        reactions.on_refund_recorded(earning.refund_reverse)
+        reactions.on_order_cancelled(earning.cancel_reverse)
+        reactions.on_event_recorded(earning.event_earn)

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 
+from customers import reactions
 from customers.inserts import rows_insert
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine
 from customers.services.data import (
@@ -226,6 +227,7 @@ def orders_ingest_many(
             )
             rows_insert(Activity, [placed_activity(order=order) for order in created])
             customer_stats_refresh(customer_ids={order.customer_id for order in created})
+            reactions.orders_stored(orders=created)
     results = []
     answered: set[tuple] = set()
     for data in orders:

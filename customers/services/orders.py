@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from customers import reactions
 from customers.models import ZERO, Activity, Customer, Order, OrderLine, Refund
 from customers.services.data import (
     Ingested,
@@ -133,6 +134,7 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
             OrderLine.objects.bulk_create(line_rows(order=order, data=data))
             placed_activity(order=order).save()
             _customer_stats_add(customer=customer, order=order)
+            reactions.orders_stored(orders=[order])
     except IntegrityError:
         # The same order arrived by another request since the check above: all of this
         # one is rolled back, and the first one answers.
@@ -217,6 +219,7 @@ def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool
             data={"order_id": order.pk, "refund_id": refund.pk, "amount": str(data.amount)},
         )
         customer_stats_refresh(customer_ids=[order.customer_id])
+        reactions.refund_recorded(refund=refund)
     return refund, True
 
 
@@ -240,4 +243,5 @@ def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order 
             data={"order_id": order.pk, "external_id": order.external_id},
         )
         customer_stats_refresh(customer_ids=[order.customer_id])
+        reactions.order_cancelled(order=order)
     return order

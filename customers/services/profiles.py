@@ -12,6 +12,7 @@ from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
+from customers import reactions
 from customers.expressions import FractionalOnSQLite
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
 from customers.services.data import CustomerData, customer_check, profile_values
@@ -204,10 +205,12 @@ def event_record(
         person, _created = customer_upsert(
             merchant=merchant, data=customer, source=source, at=occurred_at
         )
-        return Activity.objects.create(
+        activity = Activity.objects.create(
             merchant=merchant,
             customer=person,
             kind=Activity.Kind.EVENT,
             occurred_at=occurred_at,
             data={"key": key, "source": source, "data": data or {}},
         )
+        reactions.event_recorded(activity=activity)
+        return activity

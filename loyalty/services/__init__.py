@@ -1,0 +1,2 @@
+"""Everything that writes the loyalty program: the ledger, earning, rewards, tiers,
+memberships and referrals."""

@@ -1,0 +1,290 @@
+"""Earning: the points an order or an event is worth under the merchant's rules, written
+to the ledger as orders, refunds, cancellations and events arrive from customers/."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from django.db.models import Q, Sum
+from django.utils.timezone import now
+
+from customers.models import Activity, Customer, Order, OrderLine, Refund
+from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
+from loyalty.services.dates import months_after
+from loyalty.services.ledger import (
+    account_locked,
+    accounts_for,
+    accounts_locked,
+    entry_write,
+    program_of,
+)
+from loyalty.services.tiers import tier_upgrade
+
+LIVE_MEMBERSHIP = [
+    Membership.State.TRIALING,
+    Membership.State.ACTIVE,
+    Membership.State.PAST_DUE,
+    Membership.State.CANCELLED,
+]
+ROUNDING = {
+    Program.Rounding.DOWN: ROUND_FLOOR,
+    Program.Rounding.NEAREST: ROUND_HALF_UP,
+    Program.Rounding.UP: ROUND_CEILING,
+}
+
+
+def lot_expiry(*, program: Program, available_at: datetime, zone) -> datetime | None:
+    """When a lot of points earned (available) at `available_at` expires, by the program's
+    mode; None when lots don't expire on their own (never, or by inactivity)."""
+    if program.expiry_mode == Program.Expiry.AFTER_EARNING:
+        return months_after(available_at.astimezone(zone), program.expiry_months)
+    if program.expiry_mode == Program.Expiry.CALENDAR_YEAR:
+        local = available_at.astimezone(zone)
+        return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0,
+                             microsecond=0)  # fmt: skip
+    return None
+
+
+def _active(rule: EarningRule, at: datetime) -> bool:
+    return (rule.starts_at is None or rule.starts_at <= at) and (
+        rule.ends_at is None or at < rule.ends_at
+    )
+
+
+def order_points(
+    *,
+    program: Program,
+    order: Order,
+    lines: Sequence[OrderLine],
+    rules: Sequence[EarningRule],
+    tier: Tier | None,
+    plan_multiplier: Decimal,
+    first_order: bool,
+) -> tuple[int, list[str]]:
+    """The points an order earns, and the names of what made them: the base rate on the
+    earning base, times the best multiplier that applies to each line (tier, membership,
+    a bonus campaign, the line's category or SKU), rounded once; plus fixed bonuses."""
+    if program.earn_base == Program.Base.TOTAL:
+        base = order.total
+    else:
+        base = order.total - order.shipping - order.tax
+    base = max(base, Decimal(0))
+    placed = order.placed_at
+    order_wide = [(Decimal(1), "")]
+    if tier is not None and tier.multiplier > 1:
+        order_wide.append((tier.multiplier, tier.name))
+    if plan_multiplier > 1:
+        order_wide.append((plan_multiplier, "membership"))
+    for rule in rules:
+        if rule.kind == EarningRule.Kind.CAMPAIGN_MULTIPLIER and _active(rule, placed):
+            order_wide.append((rule.multiplier, rule.name))
+    best_order_wide = max(order_wide, key=lambda pair: pair[0])
+    by_line = [
+        r for r in rules if r.kind == EarningRule.Kind.CATEGORY_MULTIPLIER and _active(r, placed)
+    ]
+    excluded = set(program.excluded_skus or [])
+    gross = sum((line.price * line.quantity for line in lines), Decimal(0))
+    used: set[str] = set()
+    raw = Decimal(0)
+    if gross <= 0:
+        raw = base * program.points_per_unit * best_order_wide[0]
+        used.add(best_order_wide[1])
+    else:
+        for line in lines:
+            if line.sku in excluded:
+                continue
+            # Each line's share of the base, so order discounts spread over the lines.
+            share = base * (line.price * line.quantity) / gross
+            best = best_order_wide
+            for rule in by_line:
+                if (rule.sku and rule.sku == line.sku) or (
+                    rule.category and rule.category == line.category
+                ):
+                    best = max(best, (rule.multiplier, rule.name), key=lambda pair: pair[0])
+            raw += share * program.points_per_unit * best[0]
+            used.add(best[1])
+    points = int(raw.quantize(Decimal(1), rounding=ROUNDING[program.rounding]))
+    skus = {line.sku for line in lines}
+    for rule in rules:
+        if not _active(rule, placed):
+            continue
+        if (rule.kind == EarningRule.Kind.FIRST_ORDER and first_order) or (
+            rule.kind == EarningRule.Kind.PRODUCT_BONUS and rule.sku in skus
+        ):
+            points += rule.points
+            used.add(rule.name)
+    return points, sorted(name for name in used if name)
+
+
+def orders_earn(*, orders: Sequence[Order]) -> None:
+    """customers/ stored these orders: each earns its points (pending for the return
+    window), in the order's transaction. Reacts to one order or a whole batch."""
+    program = program_of(merchant_id=orders[0].merchant_id)
+    if program is None:
+        return
+    merchant = program.merchant
+    zone = merchant.zone
+    orders = sorted(
+        (o for o in orders if o.status != Order.Status.CANCELLED), key=lambda o: o.placed_at
+    )
+    if not orders:
+        return
+    rules = list(
+        EarningRule.objects.filter(merchant=merchant, is_active=True).exclude(
+            kind=EarningRule.Kind.EVENT
+        )
+    )
+    customers = Customer.objects.in_bulk({o.customer_id for o in orders})
+    accounts = accounts_for(customers=customers.values())
+    locked = accounts_locked(account_ids=[a.pk for a in accounts.values()])
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in OrderLine.objects.filter(order_id__in=[o.pk for o in orders]).order_by("id"):
+        lines[line.order_id].append(line)
+    plan_multipliers = dict(
+        Membership.objects.filter(customer_id__in=customers, state__in=LIVE_MEMBERSHIP)
+        .values_list("customer_id", "plan__multiplier")
+    )  # fmt: skip
+    tiers = Tier.objects.in_bulk([a.tier_id for a in locked.values() if a.tier_id])
+    pending_for = timedelta(days=program.pending_days)
+    touched: dict[int, PointsAccount] = {}
+    for order in orders:
+        account = locked[accounts[order.customer_id].pk]
+        customer = customers[order.customer_id]
+        points, reasons = order_points(
+            program=program,
+            order=order,
+            lines=lines[order.pk],
+            rules=rules,
+            tier=tiers.get(account.tier_id),
+            plan_multiplier=plan_multipliers.get(order.customer_id) or Decimal(1),
+            first_order=customer.first_order_at == order.placed_at,
+        )
+        if points <= 0:
+            continue
+        available_at = max(order.placed_at + pending_for, order.placed_at)
+        entry_write(
+            account=account,
+            kind=PointsEntry.Kind.EARN,
+            points=points,
+            key=f"order:{order.pk}:earn",
+            available_at=available_at,
+            expires_at=lot_expiry(program=program, available_at=available_at, zone=zone),
+            order=order,
+            note=", ".join(reasons)[:200],
+            activity=Activity.Kind.POINTS_EARNED,
+        )
+        touched[account.pk] = account
+    for account in touched.values():
+        tier_upgrade(account=account, program=program)
+
+
+def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
+    """Takes back the points the order earned down to `target_share` of them, referencing
+    the earn entry; what was taken back before counts."""
+    program = program_of(merchant_id=order.merchant_id)
+    earn = PointsEntry.objects.filter(
+        merchant_id=order.merchant_id, order=order, kind=PointsEntry.Kind.EARN
+    ).first()
+    if program is None or earn is None:
+        return
+    account = account_locked(account=earn.account)
+    taken = -(
+        PointsEntry.objects.filter(reverses=earn).aggregate(total=Sum("points"))["total"] or 0
+    )
+    owed = int((earn.points * target_share).quantize(Decimal(1), rounding=ROUND_FLOOR)) - taken
+    if owed <= 0:
+        return
+    at = now()
+    still_pending = earn.available_at > at
+    allow_negative = program.refund_policy == Program.RefundPolicy.ALLOW_NEGATIVE
+    if not still_pending and not allow_negative:
+        # Only what is still there: spent points stay spent.
+        account.refresh_from_db()
+        owed = min(owed, max(account.available, 0))
+        if owed <= 0:
+            return
+    entry_write(
+        account=account,
+        kind=PointsEntry.Kind.REVERSE,
+        points=-owed,
+        key=key,
+        at=at,
+        # A pending lot shrinks while still pending; an available one at once.
+        available_at=earn.available_at if still_pending else at,
+        expires_at=earn.expires_at,
+        reverses=earn,
+        order=order,
+        allow_negative=allow_negative,
+        activity=Activity.Kind.POINTS_REVERSED,
+    )
+
+
+def refund_reverse(*, refund: Refund) -> None:
+    """A refund takes back the order's points in proportion to the amount refunded."""
+    order = refund.order
+    if order.total <= 0:
+        return
+    share = min(order.refunded_amount / order.total, Decimal(1))
+    _reverse(order=order, target_share=share, key=f"refund:{refund.pk}:reverse")
+
+
+def cancel_reverse(*, order: Order) -> None:
+    _reverse(order=order, target_share=Decimal(1), key=f"cancel:{order.pk}:reverse")
+
+
+def _period_start(per: str, at: datetime, zone) -> datetime:
+    local = at.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    if per == EarningRule.Per.WEEK:
+        return local - timedelta(days=local.weekday())
+    if per == EarningRule.Per.MONTH:
+        return local.replace(day=1)
+    return local
+
+
+def event_earn(*, activity: Activity) -> None:
+    """A custom event (review, social follow, newsletter, any key) earns the points of the
+    active rules for it, within each rule's limit per day, week or month."""
+    program = program_of(merchant_id=activity.merchant_id)
+    if program is None:
+        return
+    key = str(activity.data.get("key", ""))
+    at = activity.occurred_at
+    rules = [
+        rule
+        for rule in EarningRule.objects.filter(
+            Q(event=key) | Q(event=EarningRule.Event.CUSTOM, event_key=key),
+            merchant_id=activity.merchant_id,
+            kind=EarningRule.Kind.EVENT,
+            is_active=True,
+        ).order_by("pk")
+        if _active(rule, at) and rule.points > 0
+    ]
+    if not rules:
+        return
+    account = account_locked(account=account_for_customer(activity.customer))
+    zone = program.merchant.zone
+    for rule in rules:
+        if rule.limit_count is not None and rule.limit_per:
+            since = _period_start(rule.limit_per, at, zone)
+            earned = PointsEntry.objects.filter(account=account, rule=rule, created_at__gte=since)
+            if earned.count() >= rule.limit_count:
+                continue
+        entry_write(
+            account=account,
+            kind=PointsEntry.Kind.EARN,
+            points=rule.points,
+            key=f"event:{activity.pk}:rule:{rule.pk}",
+            at=at,
+            expires_at=lot_expiry(program=program, available_at=at, zone=zone),
+            rule=rule,
+            note=rule.name[:200],
+            activity=Activity.Kind.POINTS_EARNED,
+        )
+    tier_upgrade(account=account, program=program)
+
+
+def account_for_customer(customer: Customer) -> PointsAccount:
+    return accounts_for(customers=[customer])[customer.pk]

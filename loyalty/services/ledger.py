@@ -1,0 +1,184 @@
+"""The points ledger: accounts, the one way an entry is written, and the balances it moves.
+
+Every write locks the customer's account row first (several accounts: in id order), so
+writes to one account happen one after another and the balances can be checked and moved
+in Python without a race. An entry's idempotency key is unique per merchant: writing the
+same key again returns the first entry and moves nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils.timezone import now
+from django.utils.translation import gettext as _
+
+from customers.models import Activity, Customer
+from loyalty.models import PointsAccount, PointsEntry, Program
+
+# No look-alike characters (0/O, 1/I/L): codes are read aloud and typed from paper.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def code_make(length: int, prefix: str = "") -> str:
+    return prefix + "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def accounts_for(*, customers: Iterable[Customer]) -> dict[int, PointsAccount]:
+    """Each customer's account by customer id, created on first use."""
+    customers = list(customers)
+    if not customers:
+        return {}
+    ids = [c.pk for c in customers]
+    found = {a.customer_id: a for a in PointsAccount.objects.filter(customer_id__in=ids)}
+    for _attempt in range(5):
+        missing = [c for c in customers if c.pk not in found]
+        if not missing:
+            break
+        # A clashing referral code (or a concurrent creation) skips that row; the next
+        # attempt reads what exists and tries the rest with new codes.
+        PointsAccount.objects.bulk_create(
+            [
+                PointsAccount(
+                    merchant_id=c.merchant_id, customer_id=c.pk, referral_code=code_make(8)
+                )
+                for c in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(
+            {
+                a.customer_id: a
+                for a in PointsAccount.objects.filter(customer_id__in=[c.pk for c in missing])
+            }
+        )
+    else:
+        raise IntegrityError("Could not create points accounts; try again.")
+    return found
+
+
+def account_for(*, customer: Customer) -> PointsAccount:
+    return accounts_for(customers=[customer])[customer.pk]
+
+
+def accounts_locked(*, account_ids: Iterable[int]) -> dict[int, PointsAccount]:
+    """Locks the accounts in id order (so two writers can't deadlock) and reads them after
+    the lock, so their balances are current."""
+    locked = (
+        PointsAccount.objects.select_for_update(of=("self",))
+        .filter(pk__in=sorted(set(account_ids)))
+        .order_by("pk")
+    )
+    return {account.pk: account for account in locked}
+
+
+def account_locked(*, account: PointsAccount) -> PointsAccount:
+    return accounts_locked(account_ids=[account.pk])[account.pk]
+
+
+def _catch_up(account: PointsAccount, at: datetime) -> None:
+    """Moves points that became available since the account was last confirmed from
+    pending to available (in memory; the caller saves)."""
+    if at <= account.confirmed_through:
+        return
+    due = (
+        account.entries.filter(
+            available_at__gt=account.confirmed_through, available_at__lte=at
+        ).aggregate(total=Sum("points"))["total"]
+        or 0
+    )
+    account.available += due
+    account.pending -= due
+    account.confirmed_through = at
+
+
+def entry_get(*, merchant_id: int, key: str) -> PointsEntry | None:
+    return PointsEntry.objects.filter(merchant_id=merchant_id, idempotency_key=key).first()
+
+
+def entry_write(
+    *,
+    account: PointsAccount,
+    kind: str,
+    points: int,
+    key: str,
+    at: datetime | None = None,
+    available_at: datetime | None = None,
+    allow_negative: bool = False,
+    activity: str | None = None,
+    **fields,
+) -> tuple[PointsEntry, bool]:
+    """Writes one ledger entry on a locked account and moves its balance in the same
+    transaction. Returns (entry, created): the same key again returns the first entry.
+    A spend that would take the available balance below zero is refused unless
+    `allow_negative` (a refund under the merchant's negative-balance policy)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("entry_write needs the caller's transaction and account lock.")
+    existing = entry_get(merchant_id=account.merchant_id, key=key)
+    if existing is not None:
+        return existing, False
+    at = at or now()
+    available_at = available_at or at
+    _catch_up(account, at)
+    counts_now = available_at <= account.confirmed_through
+    if points < 0 and counts_now and account.available + points < 0 and not allow_negative:
+        raise ValidationError(
+            {"points": _("Not enough points: %(available)s available.")
+             % {"available": account.available}}
+        )  # fmt: skip
+    entry = PointsEntry.objects.create(
+        merchant_id=account.merchant_id,
+        account=account,
+        kind=kind,
+        points=points,
+        available_at=available_at,
+        idempotency_key=key,
+        created_at=at,
+        **fields,
+    )
+    if counts_now:
+        account.available += points
+    else:
+        account.pending += points
+    if kind in (PointsEntry.Kind.EARN, PointsEntry.Kind.REDEEM):
+        account.last_activity_at = at
+    account.save(update_fields=["available", "pending", "confirmed_through", "last_activity_at"])
+    if activity:
+        Activity.objects.create(
+            merchant_id=account.merchant_id,
+            customer_id=account.customer_id,
+            kind=activity,
+            occurred_at=at,
+            data={
+                "entry_id": entry.pk,
+                "points": points,
+                "pending": not counts_now,
+                "note": entry.note,
+                "order_id": entry.order_id,
+            },
+        )
+    return entry, True
+
+
+def program_of(*, merchant_id: int) -> Program | None:
+    """The merchant's running program, or None: no program, no points."""
+    return Program.objects.filter(merchant_id=merchant_id, is_active=True).first()
+
+
+def balance_from_ledger(*, account: PointsAccount) -> tuple[int, int]:
+    """(available, pending) summed from the ledger, as of the account's confirmation."""
+    entries = account.entries.all()
+    available = (
+        entries.filter(available_at__lte=account.confirmed_through).aggregate(s=Sum("points"))["s"]
+        or 0
+    )
+    pending = (
+        entries.filter(available_at__gt=account.confirmed_through).aggregate(s=Sum("points"))["s"]
+        or 0
+    )
+    return available, pending

@@ -1,0 +1,243 @@
+"""Tiers: upgrade at once when an order or earning crosses a threshold; downgrade only at
+the scheduled recalculation, after the grace period; a staff-set tier is a floor until a
+date. Every change is a TierChange row and a timeline Activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Sum
+from django.utils.timezone import now
+from django.utils.translation import gettext as _
+
+from customers.models import Activity, Order
+from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
+from loyalty.services.dates import months_after
+from merchants.models import Merchant
+
+RECALCULATION_CHUNK = 1000
+
+
+def window_start(*, program: Program, at: datetime) -> datetime | None:
+    """Where the tier window begins: None for lifetime."""
+    if program.tier_window == Program.TierWindow.ROLLING_YEAR:
+        return months_after(at, -12)
+    if program.tier_window == Program.TierWindow.CALENDAR_YEAR:
+        local = at.astimezone(program.merchant.zone)
+        return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    return None
+
+
+def basis_values(
+    *, program: Program, customer_ids: Sequence[int], at: datetime
+) -> dict[int, object]:
+    """Each customer's value on the tier basis over the window: net amount spent, points
+    earned (available ones, less what refunds took back) or number of orders."""
+    start = window_start(program=program, at=at)
+    if program.tier_basis == Program.TierBasis.POINTS:
+        entries = PointsEntry.objects.filter(
+            account__customer_id__in=customer_ids,
+            kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSE],
+            available_at__lte=at,
+        )
+        if start is not None:
+            entries = entries.filter(available_at__gte=start)
+        rows = entries.values("account__customer_id").annotate(value=Sum("points"))
+        return {row["account__customer_id"]: row["value"] for row in rows}
+    orders = Order.objects.filter(customer_id__in=customer_ids, placed_at__lte=at).exclude(
+        status=Order.Status.CANCELLED
+    )
+    if start is not None:
+        orders = orders.filter(placed_at__gte=start)
+    if program.tier_basis == Program.TierBasis.ORDERS:
+        value = Count("id")
+    else:
+        value = Sum(F("total") - F("refunded_amount"))
+    rows = orders.values("customer_id").annotate(value=value)
+    return {row["customer_id"]: row["value"] for row in rows}
+
+
+def tier_reached(tiers: Sequence[Tier], value) -> Tier | None:
+    """The highest tier whose threshold the value reaches (tiers sorted by threshold)."""
+    reached = None
+    for tier in tiers:
+        if value is not None and value >= tier.threshold:
+            reached = tier
+    return reached
+
+
+def _threshold(tier: Tier | None):
+    return -1 if tier is None else tier.threshold
+
+
+def _change(
+    *,
+    account: PointsAccount,
+    to: Tier | None,
+    reason: str,
+    at: datetime,
+    note: str = "",
+    by=None,
+) -> tuple[TierChange, Activity]:
+    change = TierChange(
+        merchant_id=account.merchant_id,
+        account=account,
+        from_tier_id=account.tier_id,
+        to_tier=to,
+        reason=reason,
+        note=note,
+        created_by=by,
+        created_at=at,
+    )
+    activity = Activity(
+        merchant_id=account.merchant_id,
+        customer_id=account.customer_id,
+        kind=Activity.Kind.TIER_CHANGED,
+        occurred_at=at,
+        data={
+            "from": account.tier.name if account.tier_id else "",
+            "to": to.name if to else "",
+            "reason": reason,
+        },
+    )
+    account.tier = to
+    account.tier_since = at
+    return change, activity
+
+
+def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | None = None) -> bool:
+    """On a locked account: moves it up at once if its basis now reaches a higher tier."""
+    at = at or now()
+    tiers = list(Tier.objects.filter(merchant_id=account.merchant_id))
+    if not tiers:
+        return False
+    value = basis_values(program=program, customer_ids=[account.customer_id], at=at).get(
+        account.customer_id
+    )
+    reached = tier_reached(tiers, value)
+    if reached is None or _threshold(reached) <= _threshold(account.tier):
+        return False
+    change, activity = _change(account=account, to=reached, reason=TierChange.Reason.UPGRADE, at=at)
+    account.save(update_fields=["tier", "tier_since"])
+    change.save()
+    activity.save()
+    return True
+
+
+def grace_until(*, program: Program, since: datetime) -> datetime:
+    """A tier is kept until the end of the period after the one in which it was earned:
+    the next calendar year for calendar-year windows, else twelve months after earning."""
+    if program.tier_window == Program.TierWindow.CALENDAR_YEAR:
+        local = since.astimezone(program.merchant.zone)
+        return local.replace(year=local.year + 2, month=1, day=1, hour=0, minute=0, second=0,
+                             microsecond=0)  # fmt: skip
+    return months_after(since, 12)
+
+
+def tier_due(
+    *, account: PointsAccount, reached: Tier | None, program: Program, at: datetime
+) -> Tier | None:
+    """The tier the account should hold after a recalculation."""
+    current = account.tier
+    floor = None
+    if account.tier_floor_id and (
+        account.tier_floor_until is None
+        or account.tier_floor_until >= at.astimezone(program.merchant.zone).date()
+    ):
+        floor = account.tier_floor
+    due = reached
+    in_grace = account.tier_since is not None and at < grace_until(
+        program=program, since=account.tier_since
+    )
+    if _threshold(due) < _threshold(current) and in_grace:
+        due = current
+    if floor is not None and _threshold(floor) > _threshold(due):
+        due = floor
+    return due
+
+
+def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
+    """Every account of the merchant, a chunk of customers at a time (memory stays flat):
+    upgrades, downgrades after grace, floors. Only accounts whose tier changes are written,
+    so a run with nothing to change writes nothing. Returns how many changed."""
+    program = Program.objects.filter(merchant=merchant).select_related("merchant").first()
+    tiers = list(Tier.objects.filter(merchant=merchant))
+    if program is None:
+        return 0
+    at = at or now()
+    changed = 0
+    last_id = 0
+    while True:
+        with transaction.atomic():
+            accounts = list(
+                PointsAccount.objects.select_for_update(of=("self",))
+                .filter(merchant=merchant, pk__gt=last_id)
+                .select_related("tier", "tier_floor")
+                .order_by("pk")[:RECALCULATION_CHUNK]
+            )
+            if not accounts:
+                break
+            last_id = accounts[-1].pk
+            values = basis_values(
+                program=program, customer_ids=[a.customer_id for a in accounts], at=at
+            )
+            changed += _apply(accounts=accounts, values=values, tiers=tiers, program=program, at=at)
+    return changed
+
+
+def _apply(*, accounts: Iterable[PointsAccount], values: dict, tiers, program, at) -> int:
+    changes, activities, moved = [], [], []
+    for account in accounts:
+        due = tier_due(
+            account=account,
+            reached=tier_reached(tiers, values.get(account.customer_id)),
+            program=program,
+            at=at,
+        )
+        if (due.pk if due else None) == account.tier_id:
+            continue
+        reason = (
+            TierChange.Reason.OVERRIDE
+            if due is not None and due.pk == account.tier_floor_id
+            else TierChange.Reason.RECALCULATION
+        )
+        change, activity = _change(account=account, to=due, reason=reason, at=at)
+        changes.append(change)
+        activities.append(activity)
+        moved.append(account)
+    if moved:
+        PointsAccount.objects.bulk_update(moved, ["tier", "tier_since"])
+        TierChange.objects.bulk_create(changes)
+        Activity.objects.bulk_create(activities)
+    return len(moved)
+
+
+@transaction.atomic
+def tier_override(
+    *, account: PointsAccount, tier: Tier | None, until: date | None, by, note: str
+) -> PointsAccount:
+    """Staff set a tier as a floor until a date (None clears the floor). The account takes
+    the tier at once if it is higher than the one it holds."""
+    from loyalty.services.ledger import account_locked
+
+    if not note.strip():
+        raise ValidationError({"note": _("Say why.")})
+    if tier is not None and tier.merchant_id != account.merchant_id:
+        raise ValidationError({"tier": _("No such tier.")})
+    account = account_locked(account=account)
+    account.tier_floor = tier
+    account.tier_floor_until = until
+    fields = ["tier_floor", "tier_floor_until"]
+    if tier is not None and _threshold(tier) > _threshold(account.tier):
+        change, activity = _change(
+            account=account, to=tier, reason=TierChange.Reason.OVERRIDE, at=now(), note=note,
+            by=by,
+        )  # fmt: skip
+        change.save()
+        activity.save()
+        fields += ["tier", "tier_since"]
+    account.save(update_fields=fields)
+    return account
