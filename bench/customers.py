@@ -251,6 +251,7 @@ def run_pages(ctx: Context) -> list[Row]:
         say("  assigning segments and personas first (not timed)…")
         _personas(ctx.merchant)
         segments_and_personas_refresh(merchant=ctx.merchant, at=now())
+        _vacuum()
     with web_server(ctx.env) as base:
         return _page_rows(ctx, base)
 

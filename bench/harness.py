@@ -154,7 +154,11 @@ def wrk(
 def loads_compared(
     ours: Callable[[], Load], baseline: Callable[[], Load], rounds: int
 ) -> tuple[list[Load], list[Load]]:
-    """Alternates ours and the baseline, so drift on a shared machine hits both alike."""
+    """Alternates ours and the baseline, so drift on a shared machine hits both alike. Each
+    runs once unmeasured first: worker start-up, template compilation and a cold cache
+    would otherwise land in the first round's p99."""
+    ours()
+    baseline()
     mine, theirs = [], []
     for _ in range(rounds):
         mine.append(ours())
