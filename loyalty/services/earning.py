@@ -62,7 +62,6 @@ def order_points(
     rules: Sequence[EarningRule],
     tier: Tier | None,
     plan_multiplier: Decimal,
-    first_order: bool,
 ) -> tuple[int, list[str]]:
     """The points an order earns, and the names of what made them: the base rate on the
     earning base, times the best multiplier that applies to each line (tier, membership,
@@ -109,14 +108,18 @@ def order_points(
     points = int(raw.quantize(Decimal(1), rounding=ROUNDING[program.rounding]))
     skus = {line.sku for line in lines}
     for rule in rules:
-        if not _active(rule, placed):
-            continue
-        if (rule.kind == EarningRule.Kind.FIRST_ORDER and first_order) or (
-            rule.kind == EarningRule.Kind.PRODUCT_BONUS and rule.sku in skus
+        if (
+            rule.kind == EarningRule.Kind.PRODUCT_BONUS
+            and rule.sku in skus
+            and _active(rule, placed)
         ):
             points += rule.points
             used.add(rule.name)
     return points, sorted(name for name in used if name)
+
+
+def _first_order_rules(rules: Sequence[EarningRule], placed: datetime) -> list[EarningRule]:
+    return [r for r in rules if r.kind == EarningRule.Kind.FIRST_ORDER and _active(r, placed)]
 
 
 def orders_earn(*, orders: Sequence[Order]) -> None:
@@ -160,23 +163,38 @@ def orders_earn(*, orders: Sequence[Order]) -> None:
             rules=rules,
             tier=tiers.get(account.tier_id),
             plan_multiplier=plan_multipliers.get(order.customer_id) or Decimal(1),
-            first_order=customer.first_order_at == order.placed_at,
         )
-        if points <= 0:
-            continue
-        available_at = max(order.placed_at + pending_for, order.placed_at)
-        entry_write(
-            account=account,
-            kind=PointsEntry.Kind.EARN,
-            points=points,
-            key=f"order:{order.pk}:earn",
-            available_at=available_at,
-            expires_at=lot_expiry(program=program, available_at=available_at, zone=zone),
-            order=order,
-            note=", ".join(reasons)[:200],
-            activity=Activity.Kind.POINTS_EARNED,
-        )
-        touched[account.pk] = account
+        available_at = order.placed_at + pending_for
+        expires_at = lot_expiry(program=program, available_at=available_at, zone=zone)
+        if points > 0:
+            entry_write(
+                account=account,
+                kind=PointsEntry.Kind.EARN,
+                points=points,
+                key=f"order:{order.pk}:earn",
+                available_at=available_at,
+                expires_at=expires_at,
+                order=order,
+                note=", ".join(reasons)[:200],
+                activity=Activity.Kind.POINTS_EARNED,
+            )
+            touched[account.pk] = account
+        if customer.first_order_at == order.placed_at:
+            for rule in _first_order_rules(rules, order.placed_at):
+                # Once per customer, whichever of their orders arrives as the first.
+                entry_write(
+                    account=account,
+                    kind=PointsEntry.Kind.EARN,
+                    points=rule.points,
+                    key=f"first-order:{account.pk}:rule:{rule.pk}",
+                    available_at=available_at,
+                    expires_at=expires_at,
+                    order=order,
+                    rule=rule,
+                    note=rule.name[:200],
+                    activity=Activity.Kind.POINTS_EARNED,
+                )
+                touched[account.pk] = account
     for account in touched.values():
         tier_upgrade(account=account, program=program)
 
