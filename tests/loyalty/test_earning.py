@@ -49,7 +49,8 @@ def test_an_order_earns_pending_points_that_become_available_after_the_window(me
     account = _account()
     assert (account.available, account.pending) == (0, 85)
     earn = account.entries.get()
-    assert earn.kind == PointsEntry.Kind.EARN and earn.order.external_id == "o-1"
+    assert earn.kind == PointsEntry.Kind.EARN
+    assert earn.order.external_id == "o-1"
 
     assert pending_confirm(merchant_id=merchant.pk) == 0
     with time_machine.travel(now() + timedelta(days=31)):
@@ -66,7 +67,7 @@ def test_the_base_leaves_out_shipping_tax_and_excluded_skus(merchant):
         _line("TEA", "40.00"), _line("GIFT", "20.00")))  # fmt: skip
     data = type(data)(**{**data.__dict__, "shipping": Decimal("6.00"), "tax": Decimal("4.00")})
     order_ingest(merchant=merchant, data=data)
-    # Base 70 − 6 − 4 = 60, spread over the lines by price: the gift card's third earns nothing.
+    # Base 70 - 6 - 4 = 60, spread over the lines by price: the gift card's third earns nothing.
     assert _account().available == 40
 
 
@@ -86,12 +87,12 @@ def test_the_best_multiplier_wins_per_line_and_bonuses_add(merchant):
     lines = (_line("TEA", "10.00"), _line("BEAN", "10.00", category="coffee"))
     order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="20.00",
                  lines=lines, placed_at=now() - timedelta(hours=1)))  # fmt: skip
-    # Tea ×2 = 20, coffee ×3 = 30, first order +50.
+    # Tea x2 = 20, coffee x3 = 30, first order +50.
     assert _account().available == 100
     order_ingest(merchant=merchant, data=order_data(
         "o-2", customer=ADA, total="10.00",
         lines=(_line("POT", "10.00", category="teaware"),)))  # fmt: skip
-    # Second order: ×2 = 20, no welcome bonus again, teapot +25.
+    # Second order: x2 = 20, no welcome bonus again, teapot +25.
     assert _account().available == 145
     assert "Teapot bonus" in _account().entries.latest("pk").note
 

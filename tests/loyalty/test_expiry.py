@@ -111,7 +111,8 @@ def test_calendar_year_points_expire_on_new_years_day_in_the_merchants_zone(merc
     expires = lot_expiry(program=program, available_at=datetime(2025, 12, 31, 21, 0, tzinfo=UTC),
                          zone=merchant.zone)  # fmt: skip
     # 21:00 UTC on Dec 31 is already Jan 1 in Tehran: those points last until the next year.
-    assert expires.year == 2027 and expires.utcoffset() == timedelta(hours=3, minutes=30)
+    assert expires.year == 2027
+    assert expires.utcoffset() == timedelta(hours=3, minutes=30)
 
 
 def test_a_manual_adjustment_needs_a_reason_and_is_audited(merchant):
@@ -131,4 +132,5 @@ def test_a_manual_adjustment_needs_a_reason_and_is_audited(merchant):
     account.refresh_from_db()
     assert account.available == 25
     event = AuditEvent.objects.get(action="loyalty.points_adjusted")
-    assert event.after["reason"] == "Late delivery" and event.actor == staff
+    assert event.after["reason"] == "Late delivery"
+    assert event.actor == staff

@@ -57,7 +57,7 @@ def test_downgrade_waits_for_the_grace_period_then_happens_at_recalculation(merc
 
 
 def test_a_refund_does_not_downgrade_before_the_recalculation(merchant, tiers):
-    silver, gold = tiers
+    _silver, gold = tiers
     _buy(merchant, "o-1", "600.00", JAN)
     with time_machine.travel(JAN + timedelta(days=1), tick=False):
         refund_record(merchant=merchant, data=RefundData(
@@ -67,7 +67,7 @@ def test_a_refund_does_not_downgrade_before_the_recalculation(merchant, tiers):
 
 
 def test_a_staff_floor_holds_until_its_date(merchant, tiers):
-    silver, gold = tiers
+    _silver, gold = tiers
     _buy(merchant, "o-1", "120.00", JAN)
     staff = UserFactory()
     with time_machine.travel(JAN, tick=False):
@@ -85,7 +85,7 @@ def test_a_staff_floor_holds_until_its_date(merchant, tiers):
 
 
 def test_recalculation_upgrades_what_no_order_did(merchant, tiers):
-    silver, gold = tiers
+    silver, _gold = tiers
     _buy(merchant, "o-1", "120.00", JAN, who="bob")
     PointsAccount.objects.update(tier=None)
     with time_machine.travel(JAN + timedelta(days=10), tick=False):
