@@ -89,7 +89,7 @@ def test_racing_redemptions_spend_exactly_what_the_balance_covers():
                     lambda k=k, a=mixed: points_adjust(
                         account=a, points=COST, reason="Goodwill", by=staff, key=f"g{k}"
                     )
-                )  # fmt: skip
+                )
                 for k in range(2)
             ]
             results = _run_together(pool, jobs)
