@@ -9,11 +9,12 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from customers import reactions
-        from loyalty.services import earning
+        from loyalty.services import earning, referrals
 
         # Orders, refunds, cancellations and events earn or take back points in the
         # transaction that stored them.
         reactions.on_orders_stored(earning.orders_earn)
+        reactions.on_orders_stored(referrals.referrals_on_orders)
         reactions.on_refund_recorded(earning.refund_reverse)
         reactions.on_order_cancelled(earning.cancel_reverse)
         reactions.on_event_recorded(earning.event_earn)

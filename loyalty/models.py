@@ -351,7 +351,10 @@ class Redemption(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="redemptions")
     account = models.ForeignKey(PointsAccount, on_delete=models.CASCADE, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
-    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="redemption")
+    # None for a gift that cost no points (a referred friend's welcome reward).
+    entry = models.OneToOneField(
+        PointsEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption"
+    )
     points = models.PositiveIntegerField()
     amount = models.DecimalField(**MONEY, default=Decimal("0.00"))
     currency = models.CharField(max_length=3)
@@ -466,6 +469,9 @@ class Referral(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     referrer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="referrals_made")
     friend = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="referred_by")
+    welcome = models.OneToOneField(
+        Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.INVITED)
     flags = models.JSONField(default=list, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
