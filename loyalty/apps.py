@@ -10,6 +10,8 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         from customers import reactions
         from loyalty.services import earning, referrals
+        from merchants.panels import panel_register
+        from merchants.roles import Perm
 
         # Orders, refunds, cancellations and events earn or take back points in the
         # transaction that stored them.
@@ -18,3 +20,5 @@ class LoyaltyConfig(AppConfig):
         reactions.on_refund_recorded(earning.refund_reverse)
         reactions.on_order_cancelled(earning.cancel_reverse)
         reactions.on_event_recorded(earning.event_earn)
+        panel_register("customer-360", "loyalty:customer-panel", Perm.LOYALTY_VIEW, order=10)
+        panel_register("dashboard", "loyalty:figures-panel", Perm.LOYALTY_VIEW, order=10)

@@ -297,6 +297,7 @@ class PointsEntry(models.Model):
             models.Index(fields=["merchant", "available_at"], name="entry_merchant_available"),
             models.Index(fields=["merchant", "expires_at"], name="entry_merchant_expires"),
             models.Index(fields=["account", "rule", "created_at"], name="entry_account_rule"),
+            models.Index(fields=["merchant", "created_at"], name="entry_merchant_created"),
         ]
 
     def __str__(self) -> str:

@@ -92,3 +92,49 @@ def referrals_flagged(*, merchant: Merchant):
     return Referral.objects.filter(merchant=merchant, state=Referral.State.FLAGGED).select_related(
         "referrer", "friend"
     )
+
+
+def program_figures(*, merchant: Merchant, at=None) -> dict:
+    """The loyalty KPIs: members, points issued, redeemed and expired this month (merchant-
+    local), the redemption rate (points redeemed ÷ points issued, all time), what the points
+    still held are worth, and how many customers hold each tier."""
+    from django.db.models import Count, Q, Sum
+    from django.utils.timezone import now
+
+    at = at or now()
+    month_start = at.astimezone(merchant.zone).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    entries = PointsEntry.objects.filter(merchant=merchant)
+    issued_kinds = Q(kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.ADJUST], points__gt=0)
+    this_month = Q(created_at__gte=month_start)
+    sums = entries.aggregate(
+        issued_month=Sum("points", filter=issued_kinds & this_month),
+        redeemed_month=Sum("points", filter=Q(kind=PointsEntry.Kind.REDEEM) & this_month),
+        expired_month=Sum("points", filter=Q(kind=PointsEntry.Kind.EXPIRE) & this_month),
+        issued_all=Sum("points", filter=issued_kinds),
+        redeemed_all=Sum("points", filter=Q(kind=PointsEntry.Kind.REDEEM)),
+    )
+    accounts = PointsAccount.objects.filter(merchant=merchant).aggregate(
+        members=Count("id"), available=Sum("available"), pending=Sum("pending")
+    )
+    program = program_get(merchant=merchant)
+    outstanding = (accounts["available"] or 0) + (accounts["pending"] or 0)
+    issued_all = sums["issued_all"] or 0
+    tiers = dict(
+        PointsAccount.objects.filter(merchant=merchant)
+        .values_list("tier_id")
+        .annotate(n=Count("id"))
+        .values_list("tier_id", "n")
+    )
+    return {
+        "members": accounts["members"],
+        "issued_month": sums["issued_month"] or 0,
+        "redeemed_month": -(sums["redeemed_month"] or 0),
+        "expired_month": -(sums["expired_month"] or 0),
+        "redemption_rate": (-(sums["redeemed_all"] or 0) / issued_all) if issued_all else None,
+        "outstanding_points": outstanding,
+        "liability": outstanding * program.point_value if program else None,
+        "tiers": [(tier, tiers.get(tier.pk, 0)) for tier in tier_list(merchant=merchant)],
+        "no_tier": tiers.get(None, 0),
+    }
