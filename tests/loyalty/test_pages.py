@@ -135,7 +135,7 @@ def test_overview_figures(client, owner, merchant):
             f"o-{n}", customer=CustomerData(external_id=f"c-{n}"), total="40.00"))  # fmt: skip
     page = client.get("/loyalty/").content.decode()
     assert 'data-testid="figure-members">3<' in page
-    assert "6.00" in page  # 120 points held × 0.05
+    assert "6.00" in page  # 120 points held at 0.05
     assert "loyalty:figures-panel" in client.get("/").content.decode()
 
 

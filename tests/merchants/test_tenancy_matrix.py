@@ -126,9 +126,13 @@ def _a_flagged_referral(merchant: Merchant) -> dict:
     from loyalty.models import Referral
     from tests.customers.factories import CustomerFactory
 
-    referral = Referral.objects.create(merchant=merchant, referrer=CustomerFactory(merchant=merchant),
-                                       friend=CustomerFactory(merchant=merchant),
-                                       state=Referral.State.FLAGGED, flags=["same_email"])  # fmt: skip
+    referral = Referral.objects.create(
+        merchant=merchant,
+        referrer=CustomerFactory(merchant=merchant),
+        friend=CustomerFactory(merchant=merchant),
+        state=Referral.State.FLAGGED,
+        flags=["same_email"],
+    )
     return {"pk": referral.pk}
 
 
