@@ -45,7 +45,9 @@ def tier_get(*, merchant: Merchant, pk: int) -> Tier:
 
 
 def tier_list(*, merchant: Merchant):
-    return Tier.objects.filter(merchant=merchant)
+    from django.db.models import Count
+
+    return Tier.objects.filter(merchant=merchant).annotate(holders=Count("accounts"))
 
 
 def rule_get(*, merchant: Merchant, pk: int) -> EarningRule:

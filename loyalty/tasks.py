@@ -29,3 +29,12 @@ def loyalty_daily_job_task(job: str, merchant_id: int, local_date: str) -> None:
     from loyalty.services.schedule import daily_job_run
 
     daily_job_run(job=job, merchant_id=merchant_id, local_date=local_date)
+
+
+@shared_task(acks_late=True, time_limit=2 * 60 * 60, soft_time_limit=2 * 60 * 60 - 60)
+def tiers_recalculate_task(merchant_id: int) -> None:
+    """Asked for from the tiers page: the same recalculation as the nightly one."""
+    from loyalty.services.tiers import tiers_recalculate
+    from merchants.models import Merchant
+
+    tiers_recalculate(merchant=Merchant.objects.get(pk=merchant_id))

@@ -14,6 +14,7 @@ urlpatterns = [
     path("tiers/new/", views.tier_form, name="tier-create"),
     path("tiers/<int:pk>/edit/", views.tier_form, name="tier-update"),
     path("tiers/<int:pk>/delete/", views.tier_delete, name="tier-delete"),
+    path("tiers/recalculate/", views.tiers_recalculate, name="tier-recalculate"),
     path("rules/", views.rule_list, name="rule-list"),
     path("rules/new/", views.rule_form, name="rule-create"),
     path("rules/<int:pk>/edit/", views.rule_form, name="rule-update"),

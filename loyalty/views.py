@@ -152,6 +152,18 @@ def tier_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("loyalty:tier-list")
 
 
+@staff_view(Perm.LOYALTY_MANAGE)
+def tiers_recalculate(request: HttpRequest) -> HttpResponse:
+    """Runs the tier recalculation now, in the background, instead of waiting for the night."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    from loyalty.tasks import tiers_recalculate_task
+
+    tiers_recalculate_task.delay_on_commit(request.merchant.pk)
+    messages.info(request, _("Tiers are being recalculated: reload this page in a moment."))
+    return redirect("loyalty:tier-list")
+
+
 @staff_view(Perm.LOYALTY_VIEW)
 def rule_list(request: HttpRequest) -> HttpResponse:
     return _catalog_list(request, "rule")
