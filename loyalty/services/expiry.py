@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils.timezone import now
 
+from customers.inserts import rows_insert
 from customers.models import Activity
 from loyalty.models import PointsAccount, PointsEntry, Program
 from loyalty.services.dates import months_after
-from loyalty.services.ledger import entry_write, pending_catch_up
 
 CHUNK = 1000
 
@@ -34,6 +34,28 @@ def _chunks(accounts, *, lock: bool = True):
             yield chunk
 
 
+def _catch_up_many(accounts: list[PointsAccount], at: datetime) -> None:
+    """pending_catch_up for a chunk of locked accounts, in one grouped query."""
+    due = dict(
+        PointsEntry.objects.filter(
+            account_id__in=[a.pk for a in accounts],
+            available_at__lte=at,
+            available_at__gt=F("account__confirmed_through"),
+        )
+        .values("account_id")
+        .annotate(total=Sum("points"))
+        .values_list("account_id", "total")
+    )
+    for account in accounts:
+        moved = due.get(account.pk, 0)
+        account.available += moved
+        account.pending -= moved
+        account.confirmed_through = max(account.confirmed_through, at)
+
+
+BALANCE_FIELDS = ["available", "pending", "confirmed_through"]
+
+
 def pending_confirm(*, merchant_id: int, at: datetime | None = None) -> int:
     """Points whose return window has passed become available. Returns how many accounts
     moved points; running it again at once moves none."""
@@ -46,30 +68,26 @@ def pending_confirm(*, merchant_id: int, at: datetime | None = None) -> int:
     due = PointsAccount.objects.filter(pk__in=with_due_entries)
     moved = 0
     for chunk in _chunks(due):
-        for account in chunk:
-            before = account.pending
-            pending_catch_up(account, at)
-            if account.pending != before:
-                moved += 1
-            account.save(update_fields=["available", "pending", "confirmed_through"])
+        before = {a.pk: a.pending for a in chunk}
+        _catch_up_many(chunk, at)
+        moved += sum(1 for a in chunk if a.pending != before[a.pk])
+        PointsAccount.objects.bulk_update(chunk, BALANCE_FIELDS)
     return moved
 
 
-def _lots_left(account: PointsAccount, through: datetime) -> int:
-    """Points of lots expiring by `through` that nothing has spent yet. Spending takes the
-    oldest lots first, so of the lots due the part left is what they hold beyond everything
-    ever spent, expired or deducted (never less than nothing)."""
-    entries = account.entries.filter(available_at__lte=account.confirmed_through)
-    due = (
-        entries.filter(expires_at__isnull=False, expires_at__lte=through).aggregate(
-            s=Sum("points")
-        )["s"]
-        or 0
+def _lots_left_many(accounts: list[PointsAccount], through: datetime) -> dict[int, int]:
+    """_lots_left for a chunk of accounts (confirmed through `through` or later), in one
+    grouped query."""
+    rows = (
+        PointsEntry.objects.filter(account_id__in=[a.pk for a in accounts])
+        .filter(available_at__lte=F("account__confirmed_through"))
+        .values("account_id")
+        .annotate(
+            due=Sum("points", filter=Q(expires_at__isnull=False, expires_at__lte=through)),
+            spent=Sum("points", filter=Q(expires_at__isnull=True, points__lt=0)),
+        )
     )
-    spent = -(
-        entries.filter(expires_at__isnull=True, points__lt=0).aggregate(s=Sum("points"))["s"] or 0
-    )
-    return max(0, due - spent)
+    return {row["account_id"]: max(0, (row["due"] or 0) + (row["spent"] or 0)) for row in rows}
 
 
 def points_expire(*, program: Program, at: datetime | None = None) -> int:
@@ -95,24 +113,38 @@ def points_expire(*, program: Program, at: datetime | None = None) -> int:
     expired = 0
     day = at.astimezone(program.merchant.zone).date().isoformat()
     for chunk in _chunks(accounts):
+        _catch_up_many(chunk, at)
+        if program.expiry_mode == Program.Expiry.INACTIVITY:
+            left = {a.pk: max(a.available, 0) for a in chunk}
+        else:
+            left = _lots_left_many(chunk, at)
+        keys = {a.pk: f"expire:{a.pk}:{day}" for a in chunk}
+        done = set(
+            PointsEntry.objects.filter(
+                merchant_id=merchant_id, idempotency_key__in=keys.values()
+            ).values_list("account_id", flat=True)
+        )
+        entries, activities = [], []
         for account in chunk:
-            pending_catch_up(account, at)
-            if program.expiry_mode == Program.Expiry.INACTIVITY:
-                points = max(account.available, 0)
-            else:
-                points = min(_lots_left(account, at), max(account.available, 0))
-            if points <= 0:
-                account.save(update_fields=["available", "pending", "confirmed_through"])
+            points = min(left.get(account.pk, 0), max(account.available, 0))
+            if points <= 0 or account.pk in done:
                 continue
-            entry_write(
-                account=account,
-                kind=PointsEntry.Kind.EXPIRE,
-                points=-points,
-                key=f"expire:{account.pk}:{day}",
-                at=at,
-                activity=Activity.Kind.POINTS_EXPIRED,
-            )
+            account.available -= points
+            entry = PointsEntry(merchant_id=merchant_id, account=account,
+                                kind=PointsEntry.Kind.EXPIRE, points=-points, available_at=at,
+                                idempotency_key=keys[account.pk], created_at=at)  # fmt: skip
+            entries.append(entry)
             expired += points
+        # Entries first (ids from the sequence), then the timeline lines that name them.
+        rows_insert(PointsEntry, entries)
+        for entry in entries:
+            activities.append(Activity(
+                merchant_id=merchant_id, customer_id=entry.account.customer_id,
+                kind=Activity.Kind.POINTS_EXPIRED, occurred_at=at,
+                data={"entry_id": entry.pk, "points": entry.points, "pending": False,
+                      "note": "", "order_id": None}))  # fmt: skip
+        rows_insert(Activity, activities)
+        PointsAccount.objects.bulk_update(chunk, BALANCE_FIELDS)
     return expired
 
 
@@ -134,6 +166,15 @@ def expiry_reminders(*, program: Program, at: datetime | None = None) -> int:
     )
     written = 0
     for chunk in _chunks(accounts, lock=False):
+        left = _lots_left_many(chunk, through)
+        firsts = dict(
+            PointsEntry.objects.filter(
+                account_id__in=[a.pk for a in chunk], expires_at__gt=at, expires_at__lte=through
+            )
+            .values("account_id")
+            .annotate(first=Min("expires_at"))
+            .values_list("account_id", "first")
+        )
         reminded = set(
             Activity.objects.filter(
                 customer_id__in=[a.customer_id for a in chunk],
@@ -143,15 +184,10 @@ def expiry_reminders(*, program: Program, at: datetime | None = None) -> int:
         )
         rows = []
         for account in chunk:
-            points = min(_lots_left(account, through), max(account.available, 0))
+            points = min(left.get(account.pk, 0), max(account.available, 0))
             if points <= 0 or account.customer_id in reminded:
                 continue
-            first = (
-                account.entries.filter(expires_at__gt=at, expires_at__lte=through)
-                .order_by("expires_at")
-                .values_list("expires_at", flat=True)
-                .first()
-            )
+            first = firsts[account.pk]
             rows.append(
                 Activity(
                     merchant_id=account.merchant_id,
