@@ -201,8 +201,9 @@ def orders_earn(*, orders: Sequence[Order]) -> None:
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
     """Takes back the points the order earned down to `target_share` of them, referencing
-    the earn entry; what was taken back before counts."""
-    program = program_of(merchant_id=order.merchant_id)
+    the earn entry; what was taken back before counts. A paused program still takes back
+    what it gave."""
+    program = Program.objects.filter(merchant_id=order.merchant_id).first()
     earn = PointsEntry.objects.filter(
         merchant_id=order.merchant_id, order=order, kind=PointsEntry.Kind.EARN
     ).first()
