@@ -15,6 +15,7 @@ from customers.inserts import rows_insert
 from customers.models import Activity
 from loyalty.models import PointsAccount, PointsEntry, Program
 from loyalty.services.dates import months_after
+from loyalty.services.ledger import pending_catch_up_many
 
 CHUNK = 1000
 
@@ -34,25 +35,6 @@ def _chunks(accounts, *, lock: bool = True):
             yield chunk
 
 
-def _catch_up_many(accounts: list[PointsAccount], at: datetime) -> None:
-    """pending_catch_up for a chunk of locked accounts, in one grouped query."""
-    due = dict(
-        PointsEntry.objects.filter(
-            account_id__in=[a.pk for a in accounts],
-            available_at__lte=at,
-            available_at__gt=F("account__confirmed_through"),
-        )
-        .values("account_id")
-        .annotate(total=Sum("points"))
-        .values_list("account_id", "total")
-    )
-    for account in accounts:
-        moved = due.get(account.pk, 0)
-        account.available += moved
-        account.pending -= moved
-        account.confirmed_through = max(account.confirmed_through, at)
-
-
 BALANCE_FIELDS = ["available", "pending", "confirmed_through"]
 
 
@@ -69,7 +51,7 @@ def pending_confirm(*, merchant_id: int, at: datetime | None = None) -> int:
     moved = 0
     for chunk in _chunks(due):
         before = {a.pk: a.pending for a in chunk}
-        _catch_up_many(chunk, at)
+        pending_catch_up_many(chunk, at)
         moved += sum(1 for a in chunk if a.pending != before[a.pk])
         PointsAccount.objects.bulk_update(chunk, BALANCE_FIELDS)
     return moved
@@ -113,7 +95,7 @@ def points_expire(*, program: Program, at: datetime | None = None) -> int:
     expired = 0
     day = at.astimezone(program.merchant.zone).date().isoformat()
     for chunk in _chunks(accounts):
-        _catch_up_many(chunk, at)
+        pending_catch_up_many(chunk, at)
         if program.expiry_mode == Program.Expiry.INACTIVITY:
             left = {a.pk: max(a.available, 0) for a in chunk}
         else:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
@@ -95,6 +95,25 @@ def pending_catch_up(account: PointsAccount, at: datetime) -> None:
     account.available += due
     account.pending -= due
     account.confirmed_through = at
+
+
+def pending_catch_up_many(accounts: list[PointsAccount], at: datetime) -> None:
+    """pending_catch_up for a chunk of locked accounts, in one grouped query."""
+    due = dict(
+        PointsEntry.objects.filter(
+            account_id__in=[a.pk for a in accounts],
+            available_at__lte=at,
+            available_at__gt=F("account__confirmed_through"),
+        )
+        .values("account_id")
+        .annotate(total=Sum("points"))
+        .values_list("account_id", "total")
+    )
+    for account in accounts:
+        moved = due.get(account.pk, 0)
+        account.available += moved
+        account.pending -= moved
+        account.confirmed_through = max(account.confirmed_through, at)
 
 
 def entry_get(*, merchant_id: int, key: str) -> PointsEntry | None:

@@ -128,6 +128,32 @@ def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | Non
     return True
 
 
+def tiers_upgrade(*, accounts: list[PointsAccount], program: Program, at: datetime) -> int:
+    """tier_upgrade for many locked accounts: one basis query, one write of each kind."""
+    tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
+    if not tiers or not accounts:
+        return 0
+    values = basis_values(program=program, customer_ids=[a.customer_id for a in accounts], at=at)
+    by_id = {tier.pk: tier for tier in tiers}
+    changes, activities, moved = [], [], []
+    for account in accounts:
+        current = by_id.get(account.tier_id)
+        reached = tier_reached(tiers, values.get(account.customer_id))
+        if reached is None or _threshold(reached) <= _threshold(current):
+            continue
+        account.tier = current
+        change, activity = _change(account=account, to=reached, reason=TierChange.Reason.UPGRADE,
+                                   at=at)  # fmt: skip
+        changes.append(change)
+        activities.append(activity)
+        moved.append(account)
+    if moved:
+        PointsAccount.objects.bulk_update(moved, ["tier", "tier_since"])
+        TierChange.objects.bulk_create(changes)
+        Activity.objects.bulk_create(activities)
+    return len(moved)
+
+
 def grace_until(*, program: Program, since: datetime) -> datetime:
     """A tier is kept until the end of the period after the one in which it was earned:
     the next calendar year for calendar-year windows, else twelve months after earning."""
