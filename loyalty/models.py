@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import MONEY, Customer, Order
 from merchants.models import Merchant
@@ -34,7 +35,7 @@ class Program(models.Model):
         UP = "up", _("Round up")
 
     class Expiry(models.TextChoices):
-        NEVER = "never", _("Never")
+        NEVER = "never", pgettext_lazy("points expire", "Never")
         AFTER_EARNING = "after_earning", _("Months after earning (oldest first)")
         INACTIVITY = "inactivity", _("Months without earning or spending")
         CALENDAR_YEAR = "calendar_year", _("At the end of the calendar year")
