@@ -101,6 +101,8 @@ def test_a_batch_earns_the_same_as_one_by_one(merchant, other_merchant):
     for shop in (merchant, other_merchant):
         ProgramFactory(merchant=shop, points_per_unit=Decimal("1.5"), rounding="nearest")
         EarningRuleFactory(merchant=shop, kind=EarningRule.Kind.FIRST_ORDER, points=10)
+        TierFactory(merchant=shop, name="Silver", threshold=Decimal("40"))
+        TierFactory(merchant=shop, name="Gold", threshold=Decimal("45"))
     batch = [
         order_data(f"b-{n}", total=f"{11 + n}.33", placed_at=now() - timedelta(days=n),
                    customer=CustomerData(external_id=f"c-{n % 3}"))
@@ -112,9 +114,10 @@ def test_a_batch_earns_the_same_as_one_by_one(merchant, other_merchant):
 
     def balances(shop):
         return sorted(PointsAccount.objects.filter(merchant=shop).values_list(
-            "customer__external_id", "available", "pending"))  # fmt: skip
+            "customer__external_id", "available", "pending", "tier__name"))  # fmt: skip
 
     assert balances(merchant) == balances(other_merchant)
+    assert {tier for *_rest, tier in balances(merchant)} == {"Silver", "Gold"}
     # Nine orders, and one welcome bonus for each of the three customers.
     assert PointsEntry.objects.filter(merchant=merchant).count() == 12
 
