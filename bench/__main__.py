@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
-SCENARIOS = ("segments", "pages", "one-order", "bulk")
+SCENARIOS = ("segments", "pages", "one-order", "bulk", "tiers", "expiry", "loyalty-memory")
 
 
 def _environment() -> dict[str, str]:
@@ -127,7 +127,21 @@ def main() -> None:
         seconds=args.seconds,
         ingest_orders=args.ingest,
     )
+    from bench import loyalty
+
+    def loyalty_memory(ctx):
+        small, _made = Merchant.objects.get_or_create(
+            slug="bench-100k", defaults={"name": "Bench Tea (100k)", "base_currency": "USD"}
+        )
+        if not Customer.objects.filter(merchant=small).exists():
+            say("Generating 100,000 customers and 1,000,000 orders for the memory runs…")
+            dataset_generate(merchant=small, customers=100_000, orders=1_000_000, seed=2)
+        return loyalty.run_memory(ctx, small)
+
     runs = {
+        "tiers": loyalty.run_tiers,
+        "expiry": loyalty.run_expiry,
+        "loyalty-memory": loyalty_memory,
         "pages": scenarios.run_pages,
         "one-order": scenarios.run_one_order,
         "segments": scenarios.run_segments,

@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as SchemaValidationError
 
 from customers.api import router as customers_router
+from loyalty.api import router as loyalty_router
 from merchants.api import API_AUTH
 from merchants.api_keys import IdempotencyConflict
 
@@ -19,7 +20,8 @@ api = NinjaAPI(
     title="Regulars API",
     version="1",
     description=(
-        "Send customers, orders, refunds and events from your shop. Authenticate with an "
+        "Send customers, orders, refunds and events from your shop; redeem points for codes "
+        "and mark codes used; record membership payments and referrals. Authenticate with an "
         "API key from Settings → API keys, as `Authorization: Bearer rk_…` or `X-Api-Key`. "
         "Any POST may carry an `Idempotency-Key` header: its first answer is replayed for "
         "24 hours, and the same key with another body is answered 409."
@@ -28,6 +30,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("/", customers_router)
+api.add_router("/", loyalty_router)
 
 
 def _field_path(location: list) -> str:

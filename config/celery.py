@@ -55,6 +55,16 @@ def beat_schedule() -> dict:
             "task": "customers.tasks.segments_due_task",
             "schedule": crontab(minute=15),
         },
+        "loyalty-pending-hourly": {
+            "task": "loyalty.tasks.pending_confirm_task",
+            "schedule": crontab(minute=5),
+        },
+        # Hourly, so that each merchant's 02:00 is caught: expiry and reminders, tiers,
+        # memberships and birthdays, each once per merchant-day.
+        "loyalty-daily": {
+            "task": "loyalty.tasks.loyalty_daily_due_task",
+            "schedule": crontab(minute=25),
+        },
     }
 
 

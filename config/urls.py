@@ -34,6 +34,7 @@ urlpatterns = [
     path("healthz/", merchant_views.healthz, name="healthz"),
     path("merchants/", include("merchants.urls")),
     path("customers/", include("customers.urls")),
+    path("loyalty/", include("loyalty.urls")),
     path("api/v1/", api.urls),
     path("hooks/shopify/<uuid:connection>/", hooks.shopify_webhook, name="hook-shopify"),
     path(

@@ -30,6 +30,7 @@ from customers.services import (
     orders_check,
     orders_ingest_many,
 )
+from customers.services.orders import STATUSES
 from customers.tasks import import_run_task
 from merchants.models import Merchant
 
@@ -181,7 +182,7 @@ def order_from_rows(rows: list[tuple[int, dict]], merchant: Merchant) -> OrderDa
                 "customer_external_id", "an order needs customer_external_id or customer_email"
             )
         status = _cell(first, "status").lower() or Order.Status.PAID
-        if status not in Order.Status.values:
+        if status not in STATUSES:
             raise RowError("status", f"“{status}” is not one of {', '.join(Order.Status.values)}")
         data = {
             "placed_at": _moment(first, "placed_at", merchant),

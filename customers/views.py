@@ -21,7 +21,8 @@ from customers.forms import CustomerFilterForm, CustomerProfileForm, ImportForm
 from customers.imports import CUSTOMER_COLUMNS, ORDER_COLUMNS, import_job_create
 from merchants.access import staff_view
 from merchants.forms import form_add_service_errors
-from merchants.roles import Perm
+from merchants.panels import panels_for
+from merchants.roles import Perm, role_permissions
 
 # --- The list -----------------------------------------------------------------------------
 
@@ -113,6 +114,8 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "orders": selectors.customer_orders(customer=customer),
         "timeline": selectors.customer_timeline(customer=customer),
         "consents": list(customer.consents.order_by("-recorded_at")[:10]),
+        # Other apps' panels (loyalty's balances and ledger…), each loaded from its own URL.
+        "panels": panels_for("customer-360", role_permissions(request.staff_member.role)),
     }
     return render(request, "customers/customer_detail.html", context)
 

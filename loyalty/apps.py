@@ -9,11 +9,21 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from customers import reactions
-        from loyalty.services import earning
+        from loyalty.demo import demo_activity_seed, demo_program_seed
+        from loyalty.services import earning, referrals
+        from merchants.demo import demo_step_register
+        from merchants.panels import panel_register
+        from merchants.roles import Perm
 
         # Orders, refunds, cancellations and events earn or take back points in the
         # transaction that stored them.
         reactions.on_orders_stored(earning.orders_earn)
+        reactions.on_orders_stored(referrals.referrals_on_orders)
         reactions.on_refund_recorded(earning.refund_reverse)
         reactions.on_order_cancelled(earning.cancel_reverse)
         reactions.on_event_recorded(earning.event_earn)
+        panel_register("customer-360", "loyalty:customer-panel", Perm.LOYALTY_VIEW, order=10)
+        panel_register("dashboard", "loyalty:figures-panel", Perm.LOYALTY_VIEW, order=10)
+        # The program before the demo orders (so they earn), the rest after them.
+        demo_step_register(demo_program_seed, order=50)
+        demo_step_register(demo_activity_seed, order=150)

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import MONEY, Customer, Order
 from merchants.models import Merchant
@@ -34,7 +35,7 @@ class Program(models.Model):
         UP = "up", _("Round up")
 
     class Expiry(models.TextChoices):
-        NEVER = "never", _("Never")
+        NEVER = "never", pgettext_lazy("points expire", "Never")
         AFTER_EARNING = "after_earning", _("Months after earning (oldest first)")
         INACTIVITY = "inactivity", _("Months without earning or spending")
         CALENDAR_YEAR = "calendar_year", _("At the end of the calendar year")
@@ -297,6 +298,7 @@ class PointsEntry(models.Model):
             models.Index(fields=["merchant", "available_at"], name="entry_merchant_available"),
             models.Index(fields=["merchant", "expires_at"], name="entry_merchant_expires"),
             models.Index(fields=["account", "rule", "created_at"], name="entry_account_rule"),
+            models.Index(fields=["merchant", "created_at"], name="entry_merchant_created"),
         ]
 
     def __str__(self) -> str:
@@ -351,7 +353,10 @@ class Redemption(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="redemptions")
     account = models.ForeignKey(PointsAccount, on_delete=models.CASCADE, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
-    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="redemption")
+    # None for a gift that cost no points (a referred friend's welcome reward).
+    entry = models.OneToOneField(
+        PointsEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="redemption"
+    )
     points = models.PositiveIntegerField()
     amount = models.DecimalField(**MONEY, default=Decimal("0.00"))
     currency = models.CharField(max_length=3)
@@ -466,6 +471,9 @@ class Referral(models.Model):
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="referrals")
     referrer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="referrals_made")
     friend = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="referred_by")
+    welcome = models.OneToOneField(
+        Redemption, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.INVITED)
     flags = models.JSONField(default=list, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)

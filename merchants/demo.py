@@ -60,12 +60,14 @@ class SeedResult:
 
 # Apps above merchants add their demo data here from their AppConfig.ready(), so the one
 # `seed_demo` command seeds everything without merchants importing them.
-DEMO_STEPS: list[Callable[[], list[str]]] = []
+# Steps run by `order` (lower first): loyalty sets up its program before customers/
+# ingests the demo orders, so those orders earn their points through the real services.
+DEMO_STEPS: list[tuple[int, Callable[[], list[str]]]] = []
 
 
-def demo_step_register(step: Callable[[], list[str]]) -> None:
-    if step not in DEMO_STEPS:
-        DEMO_STEPS.append(step)
+def demo_step_register(step: Callable[[], list[str]], order: int = 100) -> None:
+    if all(registered is not step for _order, registered in DEMO_STEPS):
+        DEMO_STEPS.append((order, step))
 
 
 @transaction.atomic
@@ -96,6 +98,6 @@ def demo_seed() -> SeedResult:
             )
             if made:
                 created.append(f"{email} as {role} of {demo.slug}")
-    for step in DEMO_STEPS:
+    for _order, step in sorted(DEMO_STEPS, key=lambda pair: pair[0]):
         created += step()
     return SeedResult(created=created)

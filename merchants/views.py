@@ -31,6 +31,7 @@ from merchants.forms import (
 )
 from merchants.middleware import SESSION_MERCHANT
 from merchants.models import AuditEvent
+from merchants.panels import panels_for
 from merchants.roles import ROLE_PERMISSIONS, Perm, Role, role_permissions
 
 # --- Sign-in, sign-out, password reset ------------------------------------------------
@@ -147,6 +148,7 @@ class DashboardView(StaffPermissionMixin, TemplateView):
         if Perm.AUDIT_VIEW in context["role_permissions"]:
             context["recent_events"] = list(selectors.audit_event_list(merchant=self.merchant)[:8])
         context["team_size"] = selectors.staff_member_list(merchant=self.merchant).count()
+        context["panels"] = panels_for("dashboard", context["role_permissions"])
         return context
 
 

@@ -49,9 +49,9 @@ def test_translations_keep_their_placeholders(language):
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_compiled_catalogue_matches_its_source(language):
     mo = polib.mofile(str(LOCALE / language / "LC_MESSAGES" / "django.mo"))
-    compiled = {(e.msgid, e.msgid_plural): (e.msgstr, dict(e.msgstr_plural)) for e in mo}
+    compiled = {(e.msgctxt, e.msgid, e.msgid_plural): (e.msgstr, dict(e.msgstr_plural)) for e in mo}
     for entry in _catalogue(language).translated_entries():
-        key = (entry.msgid, entry.msgid_plural)
+        key = (entry.msgctxt, entry.msgid, entry.msgid_plural)
         assert key in compiled, f"{entry.msgid!r} missing: run `make messages`"
         msgstr, plural = compiled[key]
         if entry.msgid_plural:

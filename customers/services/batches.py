@@ -16,6 +16,7 @@ from customers import reactions
 from customers.inserts import rows_insert
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine
 from customers.services.data import (
+    PROFILE_FIELDS,
     CustomerData,
     Ingested,
     OrderData,
@@ -115,7 +116,14 @@ def _customers_resolve(
     else:
         raise IntegrityError("Customers kept being created by another batch; send it again.")
     ids = sorted({c.pk for c in matched.values()} | {c.pk for c in created.values()})
-    locked = Customer.objects.select_for_update().filter(pk__any=ids).order_by("pk").in_bulk()
+    # Only what the update compares and writes: a batch locks a thousand customers.
+    locked = (
+        Customer.objects.select_for_update()
+        .filter(pk__any=ids)
+        .only("merchant_id", "external_id", "marketing_consent", *PROFILE_FIELDS)
+        .order_by("pk")
+        .in_bulk()
+    )
     resolved = {key: (customer, True) for key, customer in created.items()}
     for key, customer in matched.items():
         current = locked[customer.pk]

@@ -11,6 +11,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from django.db.models import Q, Sum
 from django.utils.timezone import now
 
+from customers.inserts import rows_insert
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
 from loyalty.services.dates import months_after
@@ -19,9 +20,10 @@ from loyalty.services.ledger import (
     accounts_for,
     accounts_locked,
     entry_write,
+    pending_catch_up_many,
     program_of,
 )
-from loyalty.services.tiers import tier_upgrade
+from loyalty.services.tiers import tier_upgrade, tiers_upgrade
 
 LIVE_MEMBERSHIP = [
     Membership.State.TRIALING,
@@ -62,7 +64,6 @@ def order_points(
     rules: Sequence[EarningRule],
     tier: Tier | None,
     plan_multiplier: Decimal,
-    first_order: bool,
 ) -> tuple[int, list[str]]:
     """The points an order earns, and the names of what made them: the base rate on the
     earning base, times the best multiplier that applies to each line (tier, membership,
@@ -109,14 +110,18 @@ def order_points(
     points = int(raw.quantize(Decimal(1), rounding=ROUNDING[program.rounding]))
     skus = {line.sku for line in lines}
     for rule in rules:
-        if not _active(rule, placed):
-            continue
-        if (rule.kind == EarningRule.Kind.FIRST_ORDER and first_order) or (
-            rule.kind == EarningRule.Kind.PRODUCT_BONUS and rule.sku in skus
+        if (
+            rule.kind == EarningRule.Kind.PRODUCT_BONUS
+            and rule.sku in skus
+            and _active(rule, placed)
         ):
             points += rule.points
             used.add(rule.name)
     return points, sorted(name for name in used if name)
+
+
+def _first_order_rules(rules: Sequence[EarningRule], placed: datetime) -> list[EarningRule]:
+    return [r for r in rules if r.kind == EarningRule.Kind.FIRST_ORDER and _active(r, placed)]
 
 
 def orders_earn(*, orders: Sequence[Order]) -> None:
@@ -149,10 +154,14 @@ def orders_earn(*, orders: Sequence[Order]) -> None:
     )  # fmt: skip
     tiers = Tier.objects.in_bulk([a.tier_id for a in locked.values() if a.tier_id])
     pending_for = timedelta(days=program.pending_days)
-    touched: dict[int, PointsAccount] = {}
+    at = now()
+    # A batch is written in a fixed number of statements, whatever its size: the balances
+    # of every locked account are brought up to now at once, the entries and timeline
+    # lines go in one COPY each, and the balances in one update.
+    pending_catch_up_many(list(locked.values()), at)
+    wanted: list[tuple[PointsAccount, PointsEntry]] = []
     for order in orders:
         account = locked[accounts[order.customer_id].pk]
-        customer = customers[order.customer_id]
         points, reasons = order_points(
             program=program,
             order=order,
@@ -160,31 +169,69 @@ def orders_earn(*, orders: Sequence[Order]) -> None:
             rules=rules,
             tier=tiers.get(account.tier_id),
             plan_multiplier=plan_multipliers.get(order.customer_id) or Decimal(1),
-            first_order=customer.first_order_at == order.placed_at,
         )
-        if points <= 0:
+        available_at = order.placed_at + pending_for
+        earned = {"kind": PointsEntry.Kind.EARN, "available_at": available_at, "order": order,
+                  "expires_at": lot_expiry(program=program, available_at=available_at, zone=zone),
+                  "merchant_id": merchant.pk, "created_at": at}  # fmt: skip
+        if points > 0:
+            wanted.append(
+                (
+                    account,
+                    PointsEntry(
+                        account=account,
+                        points=points,
+                        idempotency_key=f"order:{order.pk}:earn",
+                        note=", ".join(reasons)[:200],
+                        **earned,
+                    ),
+                )
+            )
+        if customers[order.customer_id].first_order_at == order.placed_at:
+            # Once per customer, whichever of their orders arrives as the first.
+            wanted += [
+                (account, PointsEntry(account=account, points=rule.points, rule=rule,
+                                      idempotency_key=f"first-order:{account.pk}:rule:{rule.pk}",
+                                      note=rule.name[:200], **earned))
+                for rule in _first_order_rules(rules, order.placed_at)
+            ]  # fmt: skip
+    written = set(
+        PointsEntry.objects.filter(
+            merchant=merchant, idempotency_key__in=[entry.idempotency_key for _a, entry in wanted]
+        ).values_list("idempotency_key", flat=True)
+    )
+    entries = []
+    for account, entry in wanted:
+        if entry.idempotency_key in written:
             continue
-        available_at = max(order.placed_at + pending_for, order.placed_at)
-        entry_write(
-            account=account,
-            kind=PointsEntry.Kind.EARN,
-            points=points,
-            key=f"order:{order.pk}:earn",
-            available_at=available_at,
-            expires_at=lot_expiry(program=program, available_at=available_at, zone=zone),
-            order=order,
-            note=", ".join(reasons)[:200],
-            activity=Activity.Kind.POINTS_EARNED,
-        )
-        touched[account.pk] = account
-    for account in touched.values():
-        tier_upgrade(account=account, program=program)
+        written.add(entry.idempotency_key)
+        if entry.available_at <= account.confirmed_through:
+            account.available += entry.points
+        else:
+            account.pending += entry.points
+        account.last_activity_at = at
+        entries.append(entry)
+    rows_insert(PointsEntry, entries)
+    rows_insert(Activity, [
+        Activity(merchant_id=merchant.pk, customer_id=entry.account.customer_id,
+                 kind=Activity.Kind.POINTS_EARNED, occurred_at=at,
+                 data={"entry_id": entry.pk, "points": entry.points,
+                       "pending": entry.available_at > at, "note": entry.note,
+                       "order_id": entry.order_id})
+        for entry in entries
+    ])  # fmt: skip
+    PointsAccount.objects.bulk_update(
+        list(locked.values()), ["available", "pending", "confirmed_through", "last_activity_at"]
+    )
+    tiers_upgrade(accounts=list({e.account_id: e.account for e in entries}.values()),
+                  program=program, at=at)  # fmt: skip
 
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
     """Takes back the points the order earned down to `target_share` of them, referencing
-    the earn entry; what was taken back before counts."""
-    program = program_of(merchant_id=order.merchant_id)
+    the earn entry; what was taken back before counts. A paused program still takes back
+    what it gave."""
+    program = Program.objects.filter(merchant_id=order.merchant_id).first()
     earn = PointsEntry.objects.filter(
         merchant_id=order.merchant_id, order=order, kind=PointsEntry.Kind.EARN
     ).first()

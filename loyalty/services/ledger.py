@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
@@ -81,7 +81,7 @@ def account_locked(*, account: PointsAccount) -> PointsAccount:
     return accounts_locked(account_ids=[account.pk])[account.pk]
 
 
-def _catch_up(account: PointsAccount, at: datetime) -> None:
+def pending_catch_up(account: PointsAccount, at: datetime) -> None:
     """Moves points that became available since the account was last confirmed from
     pending to available (in memory; the caller saves)."""
     if at <= account.confirmed_through:
@@ -95,6 +95,25 @@ def _catch_up(account: PointsAccount, at: datetime) -> None:
     account.available += due
     account.pending -= due
     account.confirmed_through = at
+
+
+def pending_catch_up_many(accounts: list[PointsAccount], at: datetime) -> None:
+    """pending_catch_up for a chunk of locked accounts, in one grouped query."""
+    due = dict(
+        PointsEntry.objects.filter(
+            account_id__in=[a.pk for a in accounts],
+            available_at__lte=at,
+            available_at__gt=F("account__confirmed_through"),
+        )
+        .values("account_id")
+        .annotate(total=Sum("points"))
+        .values_list("account_id", "total")
+    )
+    for account in accounts:
+        moved = due.get(account.pk, 0)
+        account.available += moved
+        account.pending -= moved
+        account.confirmed_through = max(account.confirmed_through, at)
 
 
 def entry_get(*, merchant_id: int, key: str) -> PointsEntry | None:
@@ -124,7 +143,7 @@ def entry_write(
         return existing, False
     at = at or now()
     available_at = available_at or at
-    _catch_up(account, at)
+    pending_catch_up(account, at)
     counts_now = available_at <= account.confirmed_through
     if points < 0 and counts_now and account.available + points < 0 and not allow_negative:
         raise ValidationError(
@@ -182,3 +201,47 @@ def balance_from_ledger(*, account: PointsAccount) -> tuple[int, int]:
         or 0
     )
     return available, pending
+
+
+@transaction.atomic
+def points_adjust(
+    *, account: PointsAccount, points: int, reason: str, by, key: str, ip_address=None
+) -> PointsEntry:
+    """A manual adjustment by staff: a reason is required, the change is audited, and a
+    deduction can't take the balance below zero."""
+    from merchants.services import audit_record
+
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the points change.")})
+    if points == 0:
+        raise ValidationError({"points": _("Enter a number of points other than 0.")})
+    account = account_locked(account=account)
+    before = {"available": account.available, "pending": account.pending}
+    program = Program.objects.filter(merchant_id=account.merchant_id).first()
+    expires_at = None
+    if points > 0 and program is not None:
+        from loyalty.services.earning import lot_expiry
+
+        expires_at = lot_expiry(program=program, available_at=now(), zone=program.merchant.zone)
+    entry, created = entry_write(
+        account=account,
+        kind=PointsEntry.Kind.ADJUST,
+        points=points,
+        key=f"adjust:{account.pk}:{key}",
+        expires_at=expires_at,
+        note=reason.strip()[:200],
+        created_by=by,
+        activity=Activity.Kind.POINTS_ADJUSTED,
+    )
+    if created:
+        audit_record(
+            action="loyalty.points_adjusted",
+            merchant=account.merchant,
+            actor=by,
+            target=account.customer,
+            before=before,
+            after={"available": account.available, "pending": account.pending,
+                   "points": points, "reason": entry.note},
+            ip_address=ip_address,
+        )  # fmt: skip
+    return entry

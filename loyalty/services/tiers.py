@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
@@ -127,6 +128,32 @@ def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | Non
     return True
 
 
+def tiers_upgrade(*, accounts: list[PointsAccount], program: Program, at: datetime) -> int:
+    """tier_upgrade for many locked accounts: one basis query, one write of each kind."""
+    tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
+    if not tiers or not accounts:
+        return 0
+    values = basis_values(program=program, customer_ids=[a.customer_id for a in accounts], at=at)
+    by_id = {tier.pk: tier for tier in tiers}
+    changes, activities, moved = [], [], []
+    for account in accounts:
+        current = by_id.get(account.tier_id)
+        reached = tier_reached(tiers, values.get(account.customer_id))
+        if reached is None or _threshold(reached) <= _threshold(current):
+            continue
+        account.tier = current
+        change, activity = _change(account=account, to=reached, reason=TierChange.Reason.UPGRADE,
+                                   at=at)  # fmt: skip
+        changes.append(change)
+        activities.append(activity)
+        moved.append(account)
+    if moved:
+        PointsAccount.objects.bulk_update(moved, ["tier", "tier_since"])
+        TierChange.objects.bulk_create(changes)
+        Activity.objects.bulk_create(activities)
+    return len(moved)
+
+
 def grace_until(*, program: Program, since: datetime) -> datetime:
     """A tier is kept until the end of the period after the one in which it was earned:
     the next calendar year for calendar-year windows, else twelve months after earning."""
@@ -138,20 +165,22 @@ def grace_until(*, program: Program, since: datetime) -> datetime:
 
 
 def tier_due(
-    *, account: PointsAccount, reached: Tier | None, program: Program, at: datetime
+    *,
+    current: Tier | None,
+    since: datetime | None,
+    floor: Tier | None,
+    floor_until: date | None,
+    reached: Tier | None,
+    program: Program,
+    at: datetime,
 ) -> Tier | None:
-    """The tier the account should hold after a recalculation."""
-    current = account.tier
-    floor = None
-    if account.tier_floor_id and (
-        account.tier_floor_until is None
-        or account.tier_floor_until >= at.astimezone(program.merchant.zone).date()
-    ):
-        floor = account.tier_floor
+    """The tier an account should hold after a recalculation: what its basis reaches, but
+    not lower than its tier during the grace period, nor than a staff floor still valid."""
+    expired = floor_until is not None and floor_until < at.astimezone(program.merchant.zone).date()
+    if expired:
+        floor = None
     due = reached
-    in_grace = account.tier_since is not None and at < grace_until(
-        program=program, since=account.tier_since
-    )
+    in_grace = since is not None and at < grace_until(program=program, since=since)
     if _threshold(due) < _threshold(current) and in_grace:
         due = current
     if floor is not None and _threshold(floor) > _threshold(due):
@@ -159,28 +188,70 @@ def tier_due(
     return due
 
 
+def _basis_stream(*, program: Program, at: datetime):
+    """Every account of the merchant with its basis value, in id order, from one grouped
+    pass streamed through a server-side cursor: memory does not grow with the customers."""
+    start = window_start(program=program, at=at)
+    accounts = PointsAccount.objects.filter(merchant_id=program.merchant_id)
+    if program.tier_basis == Program.TierBasis.POINTS:
+        counted = Q(entries__kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSE],
+                    entries__available_at__lte=at)  # fmt: skip
+        if start is not None:
+            counted &= Q(entries__available_at__gte=start)
+        value = Sum("entries__points", filter=counted)
+    else:
+        counted = ~Q(customer__orders__status=Order.Status.CANCELLED) & Q(
+            customer__orders__placed_at__lte=at
+        )
+        if start is not None:
+            counted &= Q(customer__orders__placed_at__gte=start)
+        if program.tier_basis == Program.TierBasis.ORDERS:
+            value = Count("customer__orders", filter=counted)
+        else:
+            value = Sum(
+                F("customer__orders__total") - F("customer__orders__refunded_amount"),
+                filter=counted,
+            )
+    return (
+        accounts.values_list("pk", "tier_id", "tier_since", "tier_floor_id", "tier_floor_until")
+        .annotate(value=value)
+        .order_by("pk")
+        .iterator(chunk_size=RECALCULATION_CHUNK)
+    )
+
+
 def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
-    """Every account of the merchant, a chunk of customers at a time (memory stays flat):
-    upgrades, downgrades after grace, floors. Only accounts whose tier changes are written,
-    so a run with nothing to change writes nothing. Returns how many changed."""
+    """Every account of the merchant: upgrades, downgrades after grace, floors. The basis
+    comes from one grouped pass; only accounts whose tier changes are locked, read again
+    and written, so a run with nothing to change writes nothing. Returns how many changed."""
     program = Program.objects.filter(merchant=merchant).select_related("merchant").first()
-    tiers = list(Tier.objects.filter(merchant=merchant))
     if program is None:
         return 0
+    tiers = list(Tier.objects.filter(merchant=merchant))
+    by_id = {tier.pk: tier for tier in tiers}
     at = at or now()
     changed = 0
-    last_id = 0
-    while True:
+    stream = _basis_stream(program=program, at=at)
+    while rows := list(islice(stream, RECALCULATION_CHUNK)):
+        moving = [
+            pk
+            for pk, tier_id, since, floor_id, floor_until, value in rows
+            if _id(tier_due(current=by_id.get(tier_id), since=since,
+                            floor=by_id.get(floor_id), floor_until=floor_until,
+                            reached=tier_reached(tiers, value), program=program, at=at))
+            != tier_id
+        ]  # fmt: skip
+        if not moving:
+            continue
         with transaction.atomic():
+            # The stream was read before these locks: what changes is decided again on the
+            # locked rows, with their basis read again.
             accounts = list(
                 PointsAccount.objects.select_for_update(of=("self",))
-                .filter(merchant=merchant, pk__gt=last_id)
+                .filter(pk__in=moving)
                 .select_related("tier", "tier_floor")
-                .order_by("pk")[:RECALCULATION_CHUNK]
+                .order_by("pk")
             )
-            if not accounts:
-                break
-            last_id = accounts[-1].pk
             values = basis_values(
                 program=program, customer_ids=[a.customer_id for a in accounts], at=at
             )
@@ -188,11 +259,18 @@ def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
     return changed
 
 
+def _id(tier: Tier | None) -> int | None:
+    return tier.pk if tier is not None else None
+
+
 def _apply(*, accounts: Iterable[PointsAccount], values: dict, tiers, program, at) -> int:
     changes, activities, moved = [], [], []
     for account in accounts:
         due = tier_due(
-            account=account,
+            current=account.tier,
+            since=account.tier_since,
+            floor=account.tier_floor,
+            floor_until=account.tier_floor_until,
             reached=tier_reached(tiers, values.get(account.customer_id)),
             program=program,
             at=at,

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils.timezone import now
 
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Refund
@@ -21,6 +19,7 @@ from customers.services import (
 )
 from tests.customers.factories import CustomerFactory, order_data
 from tests.merchants.factories import MerchantFactory
+from tests.races import race
 
 pytestmark = pytest.mark.django_db
 
@@ -237,33 +236,12 @@ def test_a_refund_for_another_merchants_order_is_not_found(shop):
     assert "order_external_id" in error.value.message_dict
 
 
-def _race(target, count: int) -> list[BaseException]:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        barrier.wait()
-        try:
-            target(index)
-        except BaseException as error:  # reported by the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 @pytest.mark.needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_copies_sent_at_once_make_one_order_and_one_set_of_stats():
     shop = MerchantFactory()
     for attempt in range(5):
-        errors = _race(
+        errors = race(
             lambda _i, n=attempt: order_ingest(
                 merchant=shop, data=order_data(f"dup-{n}", total="40.00")
             ),
@@ -281,7 +259,7 @@ def test_two_copies_sent_at_once_make_one_order_and_one_set_of_stats():
 @pytest.mark.django_db(transaction=True)
 def test_different_orders_for_a_new_customer_at_once_all_count():
     shop = MerchantFactory()
-    errors = _race(
+    errors = race(
         lambda i: order_ingest(merchant=shop, data=order_data(f"o-{i}", total="10.00")), 8
     )
     assert errors == []
@@ -387,7 +365,7 @@ def test_overlapping_batches_at_once_store_every_order_once_with_true_stats():
         numbers = range(index * 10, index * 10 + 20)
         return [order_data(f"o-{n}", total="10.00", customer=people[n % 6]) for n in numbers]
 
-    errors = _race(lambda i: orders_ingest_many(merchant=shop, orders=batch(i)), 4)
+    errors = race(lambda i: orders_ingest_many(merchant=shop, orders=batch(i)), 4)
     assert errors == []
     assert Order.objects.filter(merchant=shop).count() == 50
     assert Customer.objects.filter(merchant=shop).count() == 6

@@ -96,7 +96,56 @@ def _a_persona(merchant: Merchant) -> dict:
     return {"pk": Persona.objects.create(merchant=merchant, name=f"P{Persona.objects.count()}").pk}
 
 
+def _a_tier(merchant: Merchant) -> dict:
+    from tests.loyalty.factories import TierFactory
+
+    return {"pk": TierFactory(merchant=merchant).pk}
+
+
+def _a_rule(merchant: Merchant) -> dict:
+    from tests.loyalty.factories import EarningRuleFactory
+
+    return {"pk": EarningRuleFactory(merchant=merchant).pk}
+
+
+def _a_reward(merchant: Merchant) -> dict:
+    from tests.loyalty.factories import RewardFactory
+
+    return {"pk": RewardFactory(merchant=merchant).pk}
+
+
+def _a_plan(merchant: Merchant) -> dict:
+    from loyalty.models import MembershipPlan
+
+    plan = MembershipPlan.objects.create(merchant=merchant, name="Club", price=5, currency="USD",
+                                         period="month")  # fmt: skip
+    return {"pk": plan.pk}
+
+
+def _a_flagged_referral(merchant: Merchant) -> dict:
+    from loyalty.models import Referral
+    from tests.customers.factories import CustomerFactory
+
+    referral = Referral.objects.create(
+        merchant=merchant,
+        referrer=CustomerFactory(merchant=merchant),
+        friend=CustomerFactory(merchant=merchant),
+        state=Referral.State.FLAGGED,
+        flags=["same_email"],
+    )
+    return {"pk": referral.pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "loyalty:tier-update": _a_tier,
+    "loyalty:tier-delete": _a_tier,
+    "loyalty:rule-update": _a_rule,
+    "loyalty:reward-update": _a_reward,
+    "loyalty:plan-update": _a_plan,
+    "loyalty:referral-review": _a_flagged_referral,
+    "loyalty:customer-panel": _a_customer,
+    "loyalty:customer-adjust": _a_customer,
+    "loyalty:customer-tier": _a_customer,
     "customers:persona-detail": _a_persona,
     "customers:persona-update": _a_persona,
     "customers:persona-move": _a_persona,

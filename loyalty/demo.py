@@ -1,0 +1,148 @@
+"""The demo merchant's loyalty program: set up before the demo orders arrive, so their
+points are earned by the real services, then a few redemptions, memberships and referrals
+on top. Seeding twice changes nothing."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils.timezone import now
+
+from customers.models import Customer
+from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
+from loyalty.models import EarningRule, MembershipPlan, PointsAccount, Program, Reward, Tier
+from loyalty.services.memberships import membership_payment_record
+from loyalty.services.referrals import referral_record
+from loyalty.services.rewards import reward_redeem
+from merchants.models import Merchant
+
+TIERS = (
+    ("Bronze", "50", "1.00", "Welcome gift on your birthday.", 50),
+    ("Silver", "250", "1.25", "Free standard shipping on every order.", 100),
+    ("Gold", "600", "1.50", "Free express shipping and early access to new harvests.", 200),
+    ("Platinum", "1200", "2.00", "A tasting box each season and a personal tea adviser.", 400),
+)
+REWARDS = (
+    ("$5 off your order", Reward.Kind.FIXED_AMOUNT, 500, "5.00", ""),
+    ("10% off your order", Reward.Kind.PERCENT, 900, "10.00", ""),
+    ("Free shipping", Reward.Kind.FREE_SHIPPING, 300, "0.00", ""),
+    ("A free tin of Sencha", Reward.Kind.FREE_PRODUCT, 1200, "0.00", "SEN-100"),
+    ("Points towards your order (100 points = $1)", Reward.Kind.POINTS_FOR_AMOUNT, 100, "0.00",
+     ""),
+)  # fmt: skip
+PLANS = (
+    ("Tea Club", "9.00", MembershipPlan.Period.MONTH, 14, "1.50", 100,
+     "A sample of a new tea each month."),
+    ("Tea Club Annual", "90.00", MembershipPlan.Period.YEAR, 0, "2.00", 1500,
+     "Two months free, and every sample of the year."),
+)  # fmt: skip
+
+
+def _demo_merchant() -> Merchant | None:
+    return Merchant.objects.filter(slug="demo-store").first()
+
+
+def demo_program_seed() -> list[str]:
+    """Before the demo orders: the program, its tiers, rules, rewards and plans."""
+    merchant = _demo_merchant()
+    if merchant is None or Program.objects.filter(merchant=merchant).exists():
+        return []
+    tiers = [
+        Tier.objects.create(merchant=merchant, name=name, threshold=Decimal(threshold),
+                            multiplier=Decimal(multiplier), perks=perks, birthday_points=birthday)
+        for name, threshold, multiplier, perks, birthday in TIERS
+    ]  # fmt: skip
+    rewards = []
+    for name, kind, cost, value, sku in REWARDS:
+        reward = Reward.objects.create(merchant=merchant, name=name, kind=kind, points_cost=cost,
+                                       value=Decimal(value), product_sku=sku,
+                                       max_units=50 if kind == Reward.Kind.POINTS_FOR_AMOUNT
+                                       else None)  # fmt: skip
+        rewards.append(reward)
+    rewards[3].tiers.set(tiers[2:])  # the free tin: Gold and Platinum only
+    for name, price, period, trial, multiplier, points, perks in PLANS:
+        MembershipPlan.objects.create(merchant=merchant, name=name, price=Decimal(price),
+                                      currency=merchant.base_currency, period=period,
+                                      trial_days=trial, multiplier=Decimal(multiplier),
+                                      recurring_points=points, perks=perks)  # fmt: skip
+    rules = (
+        ("Welcome: first order", EarningRule.Kind.FIRST_ORDER, {"points": 100}),
+        ("Teaware triple points", EarningRule.Kind.CATEGORY_MULTIPLIER,
+         {"category": "teaware", "multiplier": Decimal("3")}),
+        ("Double points weekend", EarningRule.Kind.CAMPAIGN_MULTIPLIER,
+         {"multiplier": Decimal("2"), "starts_at": now() - timedelta(days=200),
+          "ends_at": now() - timedelta(days=197)}),
+        ("Birthday", EarningRule.Kind.EVENT, {"event": EarningRule.Event.BIRTHDAY,
+                                              "points": 150}),
+        ("Product review", EarningRule.Kind.EVENT, {"event": EarningRule.Event.REVIEW,
+                                                    "points": 50, "limit_count": 3,
+                                                    "limit_per": EarningRule.Per.MONTH}),
+        ("Newsletter sign-up", EarningRule.Kind.EVENT, {"event": EarningRule.Event.NEWSLETTER,
+                                                        "points": 100, "limit_count": 1,
+                                                        "limit_per": EarningRule.Per.MONTH}),
+    )  # fmt: skip
+    for name, kind, values in rules:
+        EarningRule.objects.create(merchant=merchant, name=name, kind=kind, **values)
+    Program.objects.create(
+        merchant=merchant, points_per_unit=Decimal("10"), pending_days=30,
+        expiry_mode=Program.Expiry.AFTER_EARNING, expiry_months=12, reminder_days=14,
+        point_value=Decimal("0.01"), excluded_skus=["GIFT-CARD"], tier_basis="spent",
+        tier_window="rolling_year", referrer_points=500, friend_reward=rewards[0],
+    )  # fmt: skip
+    return [f"loyalty program for {merchant.slug}: 4 tiers, 5 rewards, 2 plans, 6 rules"]
+
+
+def demo_activity_seed() -> list[str]:
+    """After the demo orders: redemptions, memberships and referrals by the real services."""
+    merchant = _demo_merchant()
+    if merchant is None or not Program.objects.filter(merchant=merchant).exists():
+        return []
+    if PointsAccount.objects.filter(merchant=merchant, redemptions__isnull=False).exists():
+        return []
+    rng = random.Random(7)
+    rewards = list(Reward.objects.filter(merchant=merchant).exclude(
+        kind=Reward.Kind.FREE_PRODUCT))  # fmt: skip
+    rich = list(PointsAccount.objects.filter(merchant=merchant, available__gte=1500)
+                .select_related("customer").order_by("pk")[:60])  # fmt: skip
+    redeemed = 0
+    for account in rich:
+        reward = rng.choice(rewards)
+        units = 10 if reward.kind == Reward.Kind.POINTS_FOR_AMOUNT else None
+        reward_redeem(account=account, reward=reward, key=f"demo-{account.pk}", units=units)
+        redeemed += 1
+    plans = list(MembershipPlan.objects.filter(merchant=merchant))
+    customers = list(Customer.objects.filter(merchant=merchant, orders_count__gte=3)
+                     .order_by("pk")[:40])  # fmt: skip
+    for index, customer in enumerate(customers):
+        plan = plans[index % 2]
+        paid = now() - timedelta(days=rng.randint(5, 80))
+        for period in range(3 if plan.period == MembershipPlan.Period.MONTH else 1):
+            membership_payment_record(customer=customer, plan=plan,
+                                      external_id=f"demo-pay-{customer.pk}-{period}",
+                                      amount=plan.price, currency=plan.currency,
+                                      paid_at=paid + timedelta(days=30 * period))  # fmt: skip
+    referrers = list(PointsAccount.objects.filter(merchant=merchant).order_by("pk")[:12])
+    for index, account in enumerate(referrers):
+        friend = CustomerData(
+            external_id=f"demo-friend-{index:02d}",
+            email=f"friend{index}@demo-customer.test",
+            first_name=rng.choice(["Lina", "Omid", "Vera", "Karim"]),
+            last_name=rng.choice(["Haddad", "Rahimi", "Orlova", "Saleh"]),
+        )
+        referral_record(
+            merchant=merchant,
+            code=account.referral_code,
+            friend=friend,
+            ip_address="198.51.100.7" if index >= 8 else f"203.0.113.{index}",
+        )
+        if index < 6:
+            orders_ingest_many(merchant=merchant, orders=[OrderData(
+                source="api", external_id=f"demo-friend-order-{index:02d}",
+                placed_at=now() - timedelta(days=rng.randint(1, 60)), total=Decimal("42.00"),
+                subtotal=Decimal("42.00"), currency=merchant.base_currency, customer=friend,
+                lines=(OrderLineData(sku="SEN-100", name="Sencha", category="tea", quantity=2,
+                                     price=Decimal("21.00")),))])  # fmt: skip
+    return [f"{redeemed} redemptions, {len(customers)} memberships and {len(referrers)} "
+            f"referrals for {merchant.slug}"]  # fmt: skip

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from customers.services import CustomerData, order_ingest
+from loyalty.models import EarningRule, PointsAccount, Program, Referral, Reward, Tier
+from merchants.models import AuditEvent
+from tests.customers.factories import CustomerFactory, order_data
+from tests.loyalty.factories import ProgramFactory, RewardFactory, TierFactory
+from tests.merchants.factories import MerchantFactory, StaffMemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner(client, merchant):
+    member = StaffMemberFactory(merchant=merchant, role="owner")
+    client.force_login(member.user)
+    return member
+
+
+def test_program_settings_are_saved_and_audited(client, owner, merchant):
+    form = {
+        "is_active": "on", "points_per_unit": "2", "earn_base": "net", "rounding": "down",
+        "pending_days": "14", "expiry_mode": "after_earning", "expiry_months": "12",
+        "reminder_days": "7", "refund_policy": "available_only", "point_value": "0.01",
+        "excluded_skus": "GIFT-25, GIFT-50", "tier_basis": "spent", "tier_window": "rolling_year",
+        "referrer_points": "500",
+    }  # fmt: skip
+    response = client.post("/loyalty/program/", form)
+    assert response.status_code == 302
+    program = Program.objects.get(merchant=merchant)
+    assert program.excluded_skus == ["GIFT-25", "GIFT-50"]
+    assert program.pending_days == 14
+    event = AuditEvent.objects.get(action="loyalty.program_changed")
+    assert event.after["pending_days"] == 14
+    form["pending_days"] = "-3"
+    assert "pending_days" in client.post("/loyalty/program/", form).context["form"].errors
+
+
+def test_a_tier_is_created_and_a_held_one_cant_be_removed(client, owner, merchant):
+    ProgramFactory(merchant=merchant)
+    response = client.post(
+        "/loyalty/tiers/new/",
+        {"name": "Gold", "threshold": "500", "multiplier": "1.5", "birthday_points": "0"},
+    )
+    assert response.status_code == 302
+    gold = Tier.objects.get(merchant=merchant)
+    assert "Gold" in client.get("/loyalty/tiers/").content.decode()
+    PointsAccount.objects.create(merchant=merchant, customer=CustomerFactory(merchant=merchant),
+                                 referral_code="HOLDER01", tier=gold)  # fmt: skip
+    response = client.post(f"/loyalty/tiers/{gold.pk}/delete/", follow=True)
+    assert "Customers hold this tier" in response.content.decode()
+    assert Tier.objects.filter(pk=gold.pk).exists()
+
+
+def test_an_earning_rule_form_names_what_is_missing(client, owner, merchant):
+    response = client.post(
+        "/loyalty/rules/new/",
+        {"name": "Reviews", "kind": "event", "multiplier": "1", "points": "0"},
+    )
+    errors = response.context["form"].errors
+    assert "points" in errors
+    assert "event" in errors
+    assert not EarningRule.objects.exists()
+
+
+def test_a_reward_cant_be_limited_to_another_merchants_tier(client, owner, merchant):
+    foreign = TierFactory(merchant=MerchantFactory())
+    response = client.post("/loyalty/rewards/new/", {"name": "Tote", "kind": "free_product",
+                                                     "points_cost": "300", "value": "0",
+                                                     "product_sku": "TOTE",
+                                                     "tiers": [foreign.pk]})  # fmt: skip
+    assert "tiers" in response.context["form"].errors
+    assert not Reward.objects.exists()
+
+
+def test_the_customer_panel_shows_points_and_staff_adjust_them(client, owner, merchant):
+    ProgramFactory(merchant=merchant)
+    order_ingest(merchant=merchant, data=order_data(
+        "o-1", customer=CustomerData(external_id="ada"), total="80.00"))  # fmt: skip
+    account = PointsAccount.objects.get()
+    url = f"/loyalty/customers/{account.customer_id}/"
+    panel = client.get(url).content.decode()
+    assert 'data-testid="points-available">80<' in panel
+    assert "o-1" in panel
+    detail = client.get(f"/customers/{account.customer_id}/").content.decode()
+    assert f'hx-get="{url}"' in detail
+
+    refused = client.post(f"{url}adjust/", {"points": "-100", "reason": "Oops", "key": "k1"})
+    assert "Not enough points" in refused.content.decode()
+    done = client.post(f"{url}adjust/", {"points": "20", "reason": "Late parcel", "key": "k2"})
+    assert 'data-testid="points-available">100<' in done.content.decode()
+    again = client.post(f"{url}adjust/", {"points": "20", "reason": "Late parcel", "key": "k2"})
+    assert 'data-testid="points-available">100<' in again.content.decode()
+    assert AuditEvent.objects.filter(action="loyalty.points_adjusted").count() == 1
+
+
+def test_a_support_agent_adjusts_but_cant_set_tiers(client, merchant):
+    ProgramFactory(merchant=merchant)
+    TierFactory(merchant=merchant, name="Gold")
+    agent = StaffMemberFactory(merchant=merchant, role="support")
+    client.force_login(agent.user)
+    customer = CustomerFactory(merchant=merchant)
+    panel = client.get(f"/loyalty/customers/{customer.pk}/").content.decode()
+    assert 'data-testid="adjust-form"' in panel
+    assert 'data-testid="tier-form"' not in panel
+    assert not PointsAccount.objects.exists()  # looking writes nothing
+
+
+def test_a_flagged_referral_is_approved_from_the_queue(client, owner, merchant):
+    program = ProgramFactory(merchant=merchant)
+    program.friend_reward = RewardFactory(merchant=merchant, value=Decimal("5.00"))
+    program.save()
+    referral = Referral.objects.create(
+        merchant=merchant, referrer=CustomerFactory(merchant=merchant),
+        friend=CustomerFactory(merchant=merchant), state=Referral.State.FLAGGED,
+        flags=["busy_address"])  # fmt: skip
+    assert "Many referrals from one address" in client.get("/loyalty/referrals/").content.decode()
+    client.post(f"/loyalty/referrals/{referral.pk}/review/", {"decision": "approve"})
+    referral.refresh_from_db()
+    assert referral.state == Referral.State.INVITED
+    assert referral.welcome is not None
+    assert AuditEvent.objects.filter(action="loyalty.referral_reviewed").exists()
+
+
+def test_overview_figures(client, owner, merchant):
+    ProgramFactory(merchant=merchant, point_value=Decimal("0.05"))
+    for n in range(3):
+        order_ingest(merchant=merchant, data=order_data(
+            f"o-{n}", customer=CustomerData(external_id=f"c-{n}"), total="40.00"))  # fmt: skip
+    page = client.get("/loyalty/").content.decode()
+    assert 'data-testid="figure-members">3<' in page
+    assert "6.00" in page  # 120 points held at 0.05
+    assert "loyalty:figures-panel" in client.get("/").content.decode()
+
+
+def test_loyalty_pages_use_a_fixed_number_of_queries(client, owner, merchant):
+    ProgramFactory(merchant=merchant)
+
+    def grow(n):
+        for i in range(n):
+            tier = TierFactory(merchant=merchant)
+            reward = RewardFactory(merchant=merchant)
+            reward.tiers.add(tier)
+            EarningRule.objects.create(merchant=merchant, name=f"r{i}-{n}", kind="first_order",
+                                       points=5)  # fmt: skip
+            order_ingest(merchant=merchant, data=order_data(
+                f"{n}-{i}", customer=CustomerData(external_id="ada"), total="30.00"))  # fmt: skip
+
+    def counts():
+        customer_id = PointsAccount.objects.get().customer_id
+        result = {}
+        for url in (
+            "/loyalty/",
+            "/loyalty/tiers/",
+            "/loyalty/rules/",
+            "/loyalty/rewards/",
+            "/loyalty/plans/",
+            "/loyalty/referrals/",
+            f"/loyalty/customers/{customer_id}/",
+        ):
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            result[url] = len(queries)
+        return result
+
+    grow(2)
+    counts()  # the first visits also touch the session
+    small = counts()
+    grow(6)
+    assert counts() == small

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from customers.services import CustomerData, RefundData, order_ingest, refund_record
+from loyalty.models import PointsAccount, Program, TierChange
+from loyalty.services.tiers import tier_override, tiers_recalculate
+from tests.customers.factories import order_data
+from tests.loyalty.factories import ProgramFactory, TierFactory
+from tests.merchants.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+JAN = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def tiers(merchant):
+    ProgramFactory(merchant=merchant, tier_window=Program.TierWindow.ROLLING_YEAR)
+    return (
+        TierFactory(merchant=merchant, name="Silver", threshold=Decimal("100")),
+        TierFactory(merchant=merchant, name="Gold", threshold=Decimal("500")),
+    )
+
+
+def _buy(merchant, name, total, at, who="ada"):
+    with time_machine.travel(at, tick=False):
+        order_ingest(merchant=merchant, data=order_data(
+            name, customer=CustomerData(external_id=who), total=total, placed_at=at))  # fmt: skip
+
+
+def _account(who="ada"):
+    return PointsAccount.objects.select_related("tier").get(customer__external_id=who)
+
+
+def test_downgrade_waits_for_the_grace_period_then_happens_at_recalculation(merchant, tiers):
+    silver, gold = tiers
+    _buy(merchant, "o-1", "600.00", JAN)
+    assert _account().tier == gold
+    # The window has rolled past the order, but the grace period (12 months from earning
+    # Gold) keeps it until then.
+    with time_machine.travel(JAN + timedelta(days=300), tick=False):
+        assert tiers_recalculate(merchant=merchant) == 0
+    assert _account().tier == gold
+    _buy(merchant, "o-2", "150.00", JAN + timedelta(days=320))
+    with time_machine.travel(JAN + timedelta(days=400), tick=False):
+        assert tiers_recalculate(merchant=merchant) == 1
+        assert tiers_recalculate(merchant=merchant) == 0
+    account = _account()
+    assert account.tier == silver
+    change = account.tier_changes.first()
+    assert (change.from_tier, change.to_tier, change.reason) == (
+        gold, silver, TierChange.Reason.RECALCULATION)  # fmt: skip
+
+
+def test_a_refund_does_not_downgrade_before_the_recalculation(merchant, tiers):
+    _silver, gold = tiers
+    _buy(merchant, "o-1", "600.00", JAN)
+    with time_machine.travel(JAN + timedelta(days=1), tick=False):
+        refund_record(merchant=merchant, data=RefundData(
+            source="api", external_id="r-1", order_external_id="o-1",
+            amount=Decimal("550.00"), refunded_at=JAN + timedelta(days=1)))  # fmt: skip
+    assert _account().tier == gold
+
+
+def test_a_staff_floor_holds_until_its_date(merchant, tiers):
+    _silver, gold = tiers
+    _buy(merchant, "o-1", "120.00", JAN)
+    staff = UserFactory()
+    with time_machine.travel(JAN, tick=False):
+        tier_override(account=_account(), tier=gold, until=date(2025, 6, 30), by=staff,
+                      note="VIP from the launch event")  # fmt: skip
+    assert _account().tier == gold
+    with time_machine.travel(datetime(2025, 6, 1, tzinfo=UTC), tick=False):
+        assert tiers_recalculate(merchant=merchant) == 0
+    # After the floor's date and the grace period, the spend decides again.
+    with time_machine.travel(datetime(2026, 2, 1, tzinfo=UTC), tick=False):
+        tiers_recalculate(merchant=merchant)
+    assert _account().tier is None
+    reasons = list(_account().tier_changes.values_list("reason", flat=True))
+    assert TierChange.Reason.OVERRIDE in reasons
+
+
+def test_recalculation_upgrades_what_no_order_did(merchant, tiers):
+    silver, _gold = tiers
+    _buy(merchant, "o-1", "120.00", JAN, who="bob")
+    PointsAccount.objects.update(tier=None)
+    with time_machine.travel(JAN + timedelta(days=10), tick=False):
+        assert tiers_recalculate(merchant=merchant) == 1
+    assert _account("bob").tier == silver
