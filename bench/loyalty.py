@@ -161,13 +161,13 @@ def run_tiers(ctx) -> list[Row]:
 
 LOTS = """
 INSERT INTO loyalty_pointsentry (merchant_id, account_id, kind, points, available_at,
-  expires_at, idempotency_key, created_at)
+  expires_at, idempotency_key, note, created_at)
 SELECT merchant_id, id, 'earn', 100 + id %% 400, %(earned)s, %(expires)s,
-  'bench-lot:' || id, %(earned)s
+  'bench-lot:' || id, '', %(earned)s
 FROM loyalty_pointsaccount WHERE merchant_id = %(merchant)s
 UNION ALL
 SELECT merchant_id, id, 'redeem', -(50 + id %% 100), %(spent)s, NULL,
-  'bench-spend:' || id, %(spent)s
+  'bench-spend:' || id, '', %(spent)s
 FROM loyalty_pointsaccount WHERE merchant_id = %(merchant)s AND id %% 2 = 0
 """
 

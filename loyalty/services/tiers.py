@@ -4,6 +4,7 @@ date. Every change is a TierChange row and a timeline Activity."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from itertools import islice
@@ -14,12 +15,13 @@ from django.db.models import Count, F, Q, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
+from customers.inserts import rows_insert
 from customers.models import Activity, Order
 from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
 from loyalty.services.dates import months_after
 from merchants.models import Merchant
 
-RECALCULATION_CHUNK = 1000
+RECALCULATION_CHUNK = 5000
 
 
 def window_start(*, program: Program, at: datetime) -> datetime | None:
@@ -82,6 +84,7 @@ def _change(
     at: datetime,
     note: str = "",
     by=None,
+    tiers: dict | None = None,
 ) -> tuple[TierChange, Activity]:
     change = TierChange(
         merchant_id=account.merchant_id,
@@ -99,7 +102,7 @@ def _change(
         kind=Activity.Kind.TIER_CHANGED,
         occurred_at=at,
         data={
-            "from": account.tier.name if account.tier_id else "",
+            "from": _name(account, tiers),
             "to": to.name if to else "",
             "reason": reason,
         },
@@ -107,6 +110,12 @@ def _change(
     account.tier = to
     account.tier_since = at
     return change, activity
+
+
+def _name(account: PointsAccount, tiers: dict | None) -> str:
+    if not account.tier_id:
+        return ""
+    return tiers[account.tier_id].name if tiers is not None else account.tier.name
 
 
 def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | None = None) -> bool:
@@ -222,8 +231,9 @@ def _basis_stream(*, program: Program, at: datetime):
 
 def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
     """Every account of the merchant: upgrades, downgrades after grace, floors. The basis
-    comes from one grouped pass; only accounts whose tier changes are locked, read again
-    and written, so a run with nothing to change writes nothing. Returns how many changed."""
+    comes from one grouped pass; only accounts whose tier changes are locked and written
+    (one UPDATE per tier they move to, the history by COPY), so a run with nothing to
+    change writes nothing. Returns how many changed."""
     program = Program.objects.filter(merchant=merchant).select_related("merchant").first()
     if program is None:
         return 0
@@ -233,30 +243,37 @@ def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
     changed = 0
     stream = _basis_stream(program=program, at=at)
     while rows := list(islice(stream, RECALCULATION_CHUNK)):
-        moving = [
-            pk
+        moving = {
+            pk: (tier_id, since, floor_id, floor_until, value)
             for pk, tier_id, since, floor_id, floor_until, value in rows
             if _id(tier_due(current=by_id.get(tier_id), since=since,
                             floor=by_id.get(floor_id), floor_until=floor_until,
                             reached=tier_reached(tiers, value), program=program, at=at))
             != tier_id
-        ]  # fmt: skip
+        }  # fmt: skip
         if not moving:
             continue
         with transaction.atomic():
-            # The stream was read before these locks: what changes is decided again on the
-            # locked rows, with their basis read again.
             accounts = list(
                 PointsAccount.objects.select_for_update(of=("self",))
-                .filter(pk__in=moving)
-                .select_related("tier", "tier_floor")
+                .filter(pk__in=list(moving))
+                .only(*ACCOUNT_TIER_FIELDS)
                 .order_by("pk")
             )
-            values = basis_values(
-                program=program, customer_ids=[a.customer_id for a in accounts], at=at
-            )
+            values = {a.customer_id: moving[a.pk][4] for a in accounts}
+            # The stream was read before these locks: an account something else moved
+            # meanwhile has its basis read again.
+            stale = [a.customer_id for a in accounts if moving[a.pk][:4] != (
+                a.tier_id, a.tier_since, a.tier_floor_id, a.tier_floor_until)]  # fmt: skip
+            if stale:
+                values.update(basis_values(program=program, customer_ids=stale, at=at))
             changed += _apply(accounts=accounts, values=values, tiers=tiers, program=program, at=at)
     return changed
+
+
+ACCOUNT_TIER_FIELDS = (
+    "merchant_id", "customer_id", "tier_id", "tier_since", "tier_floor_id", "tier_floor_until",
+)  # fmt: skip
 
 
 def _id(tier: Tier | None) -> int | None:
@@ -264,33 +281,35 @@ def _id(tier: Tier | None) -> int | None:
 
 
 def _apply(*, accounts: Iterable[PointsAccount], values: dict, tiers, program, at) -> int:
-    changes, activities, moved = [], [], []
+    by_id = {tier.pk: tier for tier in tiers}
+    changes, activities = [], []
+    moving_to: dict[int | None, list[int]] = defaultdict(list)
     for account in accounts:
         due = tier_due(
-            current=account.tier,
+            current=by_id.get(account.tier_id),
             since=account.tier_since,
-            floor=account.tier_floor,
+            floor=by_id.get(account.tier_floor_id),
             floor_until=account.tier_floor_until,
             reached=tier_reached(tiers, values.get(account.customer_id)),
             program=program,
             at=at,
         )
-        if (due.pk if due else None) == account.tier_id:
+        if _id(due) == account.tier_id:
             continue
         reason = (
             TierChange.Reason.OVERRIDE
             if due is not None and due.pk == account.tier_floor_id
             else TierChange.Reason.RECALCULATION
         )
-        change, activity = _change(account=account, to=due, reason=reason, at=at)
+        change, activity = _change(account=account, to=due, reason=reason, at=at, tiers=by_id)
         changes.append(change)
         activities.append(activity)
-        moved.append(account)
-    if moved:
-        PointsAccount.objects.bulk_update(moved, ["tier", "tier_since"])
-        TierChange.objects.bulk_create(changes)
-        Activity.objects.bulk_create(activities)
-    return len(moved)
+        moving_to[_id(due)].append(account.pk)
+    for tier_id, pks in moving_to.items():
+        PointsAccount.objects.filter(pk__in=pks).update(tier_id=tier_id, tier_since=at)
+    rows_insert(TierChange, changes)
+    rows_insert(Activity, activities)
+    return len(changes)
 
 
 @transaction.atomic
