@@ -91,3 +91,34 @@ def test_recalculation_upgrades_what_no_order_did(merchant, tiers):
     with time_machine.travel(JAN + timedelta(days=10), tick=False):
         assert tiers_recalculate(merchant=merchant) == 1
     assert _account("bob").tier == silver
+
+
+@pytest.mark.needs_postgres
+def test_the_history_written_in_bulk_is_the_same_as_row_by_row(merchant, tiers, monkeypatch):
+    from customers import inserts
+    from customers.models import Activity
+
+    def history():
+        changes = TierChange.objects.order_by("account__customer__external_id").values_list(
+            "account__customer__external_id", "from_tier__name", "to_tier__name", "reason"
+        )
+        lines = (
+            Activity.objects.filter(kind="tier.changed")
+            .order_by("customer__external_id")
+            .values_list("customer__external_id", "data")
+        )
+        return list(changes), list(lines)  # fmt: skip
+
+    for n, total in enumerate(["120.00", "600.00", "30.00"]):
+        _buy(merchant, f"o-{n}", total, JAN, who=f"c-{n}")
+    results = []
+    for use_copy in (True, False):
+        monkeypatch.setattr(inserts, "USE_COPY", use_copy)
+        PointsAccount.objects.update(tier=None, tier_since=None)
+        TierChange.objects.all().delete()
+        Activity.objects.filter(kind="tier.changed").delete()
+        with time_machine.travel(JAN + timedelta(days=1), tick=False):
+            assert tiers_recalculate(merchant=merchant) == 2
+        results.append(history())
+    assert results[0] == results[1]
+    assert [to for _who, _from, to, _reason in results[0][0]] == ["Silver", "Gold"]
