@@ -11,7 +11,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from django.db.models import Q, Sum
 from django.utils.timezone import now
 
-from customers.inserts import rows_insert
+from customers.inserts import rows_insert, rows_update
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
 from loyalty.services.dates import months_after
@@ -220,8 +220,10 @@ def orders_earn(*, orders: Sequence[Order]) -> None:
                        "order_id": entry.order_id})
         for entry in entries
     ])  # fmt: skip
-    PointsAccount.objects.bulk_update(
-        list(locked.values()), ["available", "pending", "confirmed_through", "last_activity_at"]
+    rows_update(
+        PointsAccount,
+        list(locked.values()),
+        ["available", "pending", "confirmed_through", "last_activity_at"],
     )
     tiers_upgrade(accounts=list({e.account_id: e.account for e in entries}.values()),
                   program=program, at=at)  # fmt: skip

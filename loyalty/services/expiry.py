@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils.timezone import now
 
-from customers.inserts import rows_insert
+from customers.inserts import rows_insert, rows_update
 from customers.models import Activity
 from loyalty.models import PointsAccount, PointsEntry, Program
 from loyalty.services.dates import months_after
@@ -53,7 +53,7 @@ def pending_confirm(*, merchant_id: int, at: datetime | None = None) -> int:
         before = {a.pk: a.pending for a in chunk}
         pending_catch_up_many(chunk, at)
         moved += sum(1 for a in chunk if a.pending != before[a.pk])
-        PointsAccount.objects.bulk_update(chunk, BALANCE_FIELDS)
+        rows_update(PointsAccount, chunk, BALANCE_FIELDS)
     return moved
 
 
@@ -126,7 +126,7 @@ def points_expire(*, program: Program, at: datetime | None = None) -> int:
                 data={"entry_id": entry.pk, "points": entry.points, "pending": False,
                       "note": "", "order_id": None}))  # fmt: skip
         rows_insert(Activity, activities)
-        PointsAccount.objects.bulk_update(chunk, BALANCE_FIELDS)
+        rows_update(PointsAccount, chunk, BALANCE_FIELDS)
     return expired
 
 

@@ -15,6 +15,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
+from customers.inserts import rows_update
 from customers.models import Activity, Order
 from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
 from loyalty.services.dates import months_after
@@ -156,7 +157,7 @@ def tiers_upgrade(*, accounts: list[PointsAccount], program: Program, at: dateti
         activities.append(activity)
         moved.append(account)
     if moved:
-        PointsAccount.objects.bulk_update(moved, ["tier", "tier_since"])
+        rows_update(PointsAccount, moved, ["tier", "tier_since"])
         TierChange.objects.bulk_create(changes)
         Activity.objects.bulk_create(activities)
     return len(moved)

@@ -85,3 +85,27 @@ def test_generate_dataset_names_what_is_wrong():
         call_command("generate_dataset", merchant="nope", customers=1, orders=1)
     with pytest.raises(CommandError, match="at least 1"):
         call_command("generate_dataset", merchant=MerchantFactory().slug, customers=0, orders=1)
+
+
+@pytest.mark.needs_postgres
+def test_rows_update_writes_what_bulk_update_would(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    from customers import inserts
+    from customers.models import Customer
+    from tests.customers.factories import CustomerFactory
+
+    customers = CustomerFactory.create_batch(4)
+    for use_copy in (True, False):
+        monkeypatch.setattr(inserts, "USE_COPY", use_copy)
+        stamp = now() - timedelta(days=int(use_copy))
+        for n, customer in enumerate(customers):
+            customer.orders_count = n + (10 if use_copy else 20)
+            customer.last_order_at = stamp if n % 2 else None
+            customer.first_name = f"N{n}"
+        inserts.rows_update(Customer, customers, ["orders_count", "last_order_at", "first_name"])
+        stored = list(Customer.objects.order_by("pk").values_list(
+            "orders_count", "last_order_at", "first_name"))  # fmt: skip
+        assert stored == [(c.orders_count, c.last_order_at, c.first_name) for c in customers]
