@@ -254,25 +254,27 @@ def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
         if not moving:
             continue
         with transaction.atomic():
+            # Plain rows, not model instances: a night can move a million accounts.
             accounts = list(
                 PointsAccount.objects.select_for_update(of=("self",))
                 .filter(pk__in=list(moving))
-                .only(*ACCOUNT_TIER_FIELDS)
                 .order_by("pk")
+                .values_list(*ACCOUNT_TIER_FIELDS)
             )
-            values = {a.customer_id: moving[a.pk][4] for a in accounts}
+            values = {row[2]: moving[row[0]][4] for row in accounts}
             # The stream was read before these locks: an account something else moved
             # meanwhile has its basis read again.
-            stale = [a.customer_id for a in accounts if moving[a.pk][:4] != (
-                a.tier_id, a.tier_since, a.tier_floor_id, a.tier_floor_until)]  # fmt: skip
+            stale = [row[2] for row in accounts if moving[row[0]][:4] != row[3:]]
             if stale:
                 values.update(basis_values(program=program, customer_ids=stale, at=at))
             changed += _apply(accounts=accounts, values=values, tiers=tiers, program=program, at=at)
     return changed
 
 
+# (id, merchant, customer, tier, since, floor, floor until): the order _apply reads them in.
 ACCOUNT_TIER_FIELDS = (
-    "merchant_id", "customer_id", "tier_id", "tier_since", "tier_floor_id", "tier_floor_until",
+    "pk", "merchant_id", "customer_id", "tier_id", "tier_since", "tier_floor_id",
+    "tier_floor_until",
 )  # fmt: skip
 
 
@@ -280,35 +282,35 @@ def _id(tier: Tier | None) -> int | None:
     return tier.pk if tier is not None else None
 
 
-def _apply(*, accounts: Iterable[PointsAccount], values: dict, tiers, program, at) -> int:
+def _apply(*, accounts: Iterable[tuple], values: dict, tiers, program, at) -> int:
+    """Moves the accounts (rows of ACCOUNT_TIER_FIELDS) whose due tier differs: one UPDATE
+    per tier they move to, then their history."""
     by_id = {tier.pk: tier for tier in tiers}
-    changes, activities = [], []
+    moves = []
     moving_to: dict[int | None, list[int]] = defaultdict(list)
-    for account in accounts:
+    for pk, merchant_id, customer_id, tier_id, since, floor_id, floor_until in accounts:
         due = tier_due(
-            current=by_id.get(account.tier_id),
-            since=account.tier_since,
-            floor=by_id.get(account.tier_floor_id),
-            floor_until=account.tier_floor_until,
-            reached=tier_reached(tiers, values.get(account.customer_id)),
+            current=by_id.get(tier_id),
+            since=since,
+            floor=by_id.get(floor_id),
+            floor_until=floor_until,
+            reached=tier_reached(tiers, values.get(customer_id)),
             program=program,
             at=at,
         )
-        if _id(due) == account.tier_id:
+        if _id(due) == tier_id:
             continue
         reason = (
             TierChange.Reason.OVERRIDE
-            if due is not None and due.pk == account.tier_floor_id
+            if due is not None and due.pk == floor_id
             else TierChange.Reason.RECALCULATION
         )
-        change, activity = _change(account=account, to=due, reason=reason, at=at, tiers=by_id)
-        changes.append(change)
-        activities.append(activity)
-        moving_to[_id(due)].append(account.pk)
+        moves.append((pk, merchant_id, customer_id, tier_id, _id(due), reason))
+        moving_to[_id(due)].append(pk)
     for tier_id, pks in moving_to.items():
         PointsAccount.objects.filter(pk__in=pks).update(tier_id=tier_id, tier_since=at)
-    _history_write(changes, activities)
-    return len(changes)
+    _history_write(moves, by_id, at)
+    return len(moves)
 
 
 # On PostgreSQL the history of a chunk goes in as two INSERT … SELECT FROM unnest(arrays):
@@ -330,31 +332,54 @@ FROM unnest(%(customers)s::bigint[], %(from_names)s::text[], %(to_names)s::text[
 """
 
 
-def _history_write(changes: list[TierChange], activities: list[Activity]) -> None:
+def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
+    """A TierChange and a timeline line for each (account, merchant, customer, from, to,
+    reason)."""
     from customers import inserts
 
-    if not changes:
+    if not moves:
         return
+
+    def name(tier_id: int | None) -> str:
+        return tiers[tier_id].name if tier_id is not None else ""
+
     if connection.vendor != "postgresql" or not inserts.USE_COPY:
-        TierChange.objects.bulk_create(changes)
-        Activity.objects.bulk_create(activities)
+        TierChange.objects.bulk_create([
+            TierChange(merchant_id=merchant, account_id=pk, from_tier_id=before, to_tier_id=after,
+                       reason=reason, created_at=at)
+            for pk, merchant, _customer, before, after, reason in moves
+        ])  # fmt: skip
+        Activity.objects.bulk_create([
+            Activity(merchant_id=merchant, customer_id=customer, kind=Activity.Kind.TIER_CHANGED,
+                     occurred_at=at, data={"from": name(before), "to": name(after),
+                                           "reason": reason})
+            for _pk, merchant, customer, before, after, reason in moves
+        ])  # fmt: skip
         return
-    first = changes[0]
+    columns = list(zip(*moves, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(HISTORY_SQL, {
-            "merchant": first.merchant_id, "at": first.created_at,
-            "accounts": [c.account_id for c in changes],
-            "from_tiers": [c.from_tier_id for c in changes],
-            "to_tiers": [c.to_tier_id for c in changes],
-            "reasons": [c.reason for c in changes],
-        })  # fmt: skip
-        cursor.execute(ACTIVITY_SQL, {
-            "merchant": first.merchant_id, "at": first.created_at,
-            "customers": [a.customer_id for a in activities],
-            "from_names": [a.data["from"] for a in activities],
-            "to_names": [a.data["to"] for a in activities],
-            "reasons": [a.data["reason"] for a in activities],
-        })  # fmt: skip
+        cursor.execute(
+            HISTORY_SQL,
+            {
+                "merchant": moves[0][1],
+                "at": at,
+                "accounts": list(columns[0]),
+                "from_tiers": list(columns[3]),
+                "to_tiers": list(columns[4]),
+                "reasons": list(columns[5]),
+            },
+        )
+        cursor.execute(
+            ACTIVITY_SQL,
+            {
+                "merchant": moves[0][1],
+                "at": at,
+                "customers": list(columns[2]),
+                "from_names": [name(t) for t in columns[3]],
+                "to_names": [name(t) for t in columns[4]],
+                "reasons": list(columns[5]),
+            },
+        )
 
 
 @transaction.atomic
