@@ -6,6 +6,7 @@ writes wait for the chunk instead of racing it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from itertools import islice
 
 from django.db import transaction
 from django.db.models import F, Min, Q, Sum
@@ -20,18 +21,34 @@ from loyalty.services.ledger import pending_catch_up_many
 CHUNK = 1000
 
 
-def _chunks(accounts, *, lock: bool = True):
-    """Yields locked chunks of the given accounts, each inside its own transaction."""
+def _chunks(accounts, *, ids=None, lock: bool = True):
+    """Yields chunks of the given accounts (locked, unless told not to), each inside its own
+    transaction. With `ids`, a query of account ids (the accounts with entries due, say), it
+    is read once through a server-side cursor and the accounts fetched a chunk at a time;
+    without, the accounts are walked by id."""
+    stream = (
+        ids.order_by("account_id").distinct().iterator(chunk_size=CHUNK)
+        if ids is not None
+        else None
+    )
     last_id = 0
     while True:
+        # Read outside the transaction: the cursor outlives each chunk's commit.
+        batch = list(islice(stream, CHUNK)) if stream is not None else None
+        if batch == []:
+            return
         with transaction.atomic():
-            query = accounts.filter(pk__gt=last_id).order_by("pk")
+            if batch is not None:
+                query = accounts.filter(pk__in=batch).order_by("pk")
+            else:
+                query = accounts.filter(pk__gt=last_id).order_by("pk")[:CHUNK]
             if lock:
                 query = query.select_for_update(of=("self",))
-            chunk = list(query[:CHUNK])
-            if not chunk:
-                return
-            last_id = chunk[-1].pk
+            chunk = list(query)
+            if batch is None:
+                if not chunk:
+                    return
+                last_id = chunk[-1].pk
             yield chunk
 
 
@@ -42,14 +59,13 @@ def pending_confirm(*, merchant_id: int, at: datetime | None = None) -> int:
     """Points whose return window has passed become available. Returns how many accounts
     moved points; running it again at once moves none."""
     at = at or now()
-    with_due_entries = PointsAccount.objects.filter(
+    due_ids = PointsEntry.objects.filter(
         merchant_id=merchant_id,
-        entries__available_at__lte=at,
-        entries__available_at__gt=F("confirmed_through"),
-    ).values("pk")
-    due = PointsAccount.objects.filter(pk__in=with_due_entries)
+        available_at__lte=at,
+        available_at__gt=F("account__confirmed_through"),
+    ).values_list("account_id", flat=True)
     moved = 0
-    for chunk in _chunks(due):
+    for chunk in _chunks(PointsAccount.objects.all(), ids=due_ids):
         before = {a.pk: a.pending for a in chunk}
         pending_catch_up_many(chunk, at)
         moved += sum(1 for a in chunk if a.pending != before[a.pk])
@@ -81,20 +97,19 @@ def points_expire(*, program: Program, at: datetime | None = None) -> int:
     accounts = PointsAccount.objects.filter(merchant_id=merchant_id, available__gt=0)
     if program.expiry_mode == Program.Expiry.NEVER:
         return 0
+    due_ids = None
     if program.expiry_mode == Program.Expiry.INACTIVITY:
         cutoff = months_after(at, -program.expiry_months)
         accounts = accounts.filter(
             Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True, created_at__lt=cutoff)
         )
     else:
-        accounts = accounts.filter(
-            pk__in=PointsEntry.objects.filter(merchant_id=merchant_id, expires_at__lte=at).values(
-                "account_id"
-            )
-        )
+        due_ids = PointsEntry.objects.filter(
+            merchant_id=merchant_id, expires_at__lte=at
+        ).values_list("account_id", flat=True)
     expired = 0
     day = at.astimezone(program.merchant.zone).date().isoformat()
-    for chunk in _chunks(accounts):
+    for chunk in _chunks(accounts, ids=due_ids):
         pending_catch_up_many(chunk, at)
         if program.expiry_mode == Program.Expiry.INACTIVITY:
             left = {a.pk: max(a.available, 0) for a in chunk}
@@ -139,15 +154,12 @@ def expiry_reminders(*, program: Program, at: datetime | None = None) -> int:
         return 0
     through = at + timedelta(days=program.reminder_days)
     day = at.astimezone(program.merchant.zone).date().isoformat()
-    accounts = PointsAccount.objects.filter(
-        merchant_id=program.merchant_id,
-        available__gt=0,
-        pk__in=PointsEntry.objects.filter(
-            merchant_id=program.merchant_id, expires_at__gt=at, expires_at__lte=through
-        ).values("account_id"),
-    )
+    accounts = PointsAccount.objects.filter(available__gt=0)
+    expiring_ids = PointsEntry.objects.filter(
+        merchant_id=program.merchant_id, expires_at__gt=at, expires_at__lte=through
+    ).values_list("account_id", flat=True)
     written = 0
-    for chunk in _chunks(accounts, lock=False):
+    for chunk in _chunks(accounts, ids=expiring_ids, lock=False):
         left = _lots_left_many(chunk, through)
         firsts = dict(
             PointsEntry.objects.filter(
