@@ -15,6 +15,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
+from customers import inserts
 from customers.inserts import rows_update
 from customers.models import Activity, Order
 from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
@@ -222,7 +223,7 @@ def _basis_stream(*, program: Program, at: datetime):
                 filter=counted,
             )
     return (
-        accounts.values_list("pk", "tier_id", "tier_since", "tier_floor_id", "tier_floor_until")
+        accounts.values_list(*ACCOUNT_TIER_FIELDS)
         .annotate(value=value)
         .order_by("pk")
         .iterator(chunk_size=RECALCULATION_CHUNK)
@@ -242,29 +243,37 @@ def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
     at = at or now()
     changed = 0
     stream = _basis_stream(program=program, at=at)
+    fast = connection.vendor == "postgresql" and inserts.USE_COPY
     while rows := list(islice(stream, RECALCULATION_CHUNK)):
-        moving = {
-            pk: (tier_id, since, floor_id, floor_until, value)
-            for pk, tier_id, since, floor_id, floor_until, value in rows
-            if _id(tier_due(current=by_id.get(tier_id), since=since,
-                            floor=by_id.get(floor_id), floor_until=floor_until,
-                            reached=tier_reached(tiers, value), program=program, at=at))
-            != tier_id
-        }  # fmt: skip
+        moving = [
+            row for row in rows if _id(_due(row, row[7], by_id, tiers, program, at)) != row[3]
+        ]
         if not moving:
             continue
         with transaction.atomic():
+            if fast:
+                # One guarded UPDATE: a row something else changed since the stream read it
+                # (an order's upgrade, a staff floor) no longer matches, is left alone here
+                # and goes the careful way below.
+                moved = _moves(moving, by_id, tiers, program, at)
+                done = _guarded_update(moved, at)
+                _history_write([m for m in moved if m[0] in done], by_id, at)
+                changed += len(done)
+                moving = [row for row in moving if row[0] not in done]
+                if not moving:
+                    continue
             # Plain rows, not model instances: a night can move a million accounts.
             accounts = list(
                 PointsAccount.objects.select_for_update(of=("self",))
-                .filter(pk__in=list(moving))
+                .filter(pk__in=[row[0] for row in moving])
                 .order_by("pk")
                 .values_list(*ACCOUNT_TIER_FIELDS)
             )
-            values = {row[2]: moving[row[0]][4] for row in accounts}
+            streamed = {row[0]: row for row in moving}
+            values = {row[2]: streamed[row[0]][7] for row in accounts}
             # The stream was read before these locks: an account something else moved
             # meanwhile has its basis read again.
-            stale = [row[2] for row in accounts if moving[row[0]][:4] != row[3:]]
+            stale = [row[2] for row in accounts if streamed[row[0]][:7] != row]
             if stale:
                 values.update(basis_values(program=program, customer_ids=stale, at=at))
             changed += _apply(accounts=accounts, values=values, tiers=tiers, program=program, at=at)
@@ -282,22 +291,22 @@ def _id(tier: Tier | None) -> int | None:
     return tier.pk if tier is not None else None
 
 
-def _apply(*, accounts: Iterable[tuple], values: dict, tiers, program, at) -> int:
-    """Moves the accounts (rows of ACCOUNT_TIER_FIELDS) whose due tier differs: one UPDATE
-    per tier they move to, then their history."""
-    by_id = {tier.pk: tier for tier in tiers}
+def _due(row: tuple, value, by_id: dict, tiers, program, at) -> Tier | None:
+    _pk, _merchant, _customer, tier_id, since, floor_id, floor_until = row[:7]
+    return tier_due(current=by_id.get(tier_id), since=since, floor=by_id.get(floor_id),
+                    floor_until=floor_until, reached=tier_reached(tiers, value),
+                    program=program, at=at)  # fmt: skip
+
+
+def _moves(rows, by_id: dict, tiers, program, at, values: dict | None = None) -> list[tuple]:
+    """(account, merchant, customer, from tier, to tier, reason, the row as read) for each
+    row (ACCOUNT_TIER_FIELDS, then its basis value unless `values` has it by customer)
+    whose due tier differs from its tier."""
     moves = []
-    moving_to: dict[int | None, list[int]] = defaultdict(list)
-    for pk, merchant_id, customer_id, tier_id, since, floor_id, floor_until in accounts:
-        due = tier_due(
-            current=by_id.get(tier_id),
-            since=since,
-            floor=by_id.get(floor_id),
-            floor_until=floor_until,
-            reached=tier_reached(tiers, values.get(customer_id)),
-            program=program,
-            at=at,
-        )
+    for row in rows:
+        pk, merchant_id, customer_id, tier_id, _since, floor_id, _until = row[:7]
+        value = values.get(customer_id) if values is not None else row[7]
+        due = _due(row, value, by_id, tiers, program, at)
         if _id(due) == tier_id:
             continue
         reason = (
@@ -305,8 +314,45 @@ def _apply(*, accounts: Iterable[tuple], values: dict, tiers, program, at) -> in
             if due is not None and due.pk == floor_id
             else TierChange.Reason.RECALCULATION
         )
-        moves.append((pk, merchant_id, customer_id, tier_id, _id(due), reason))
-        moving_to[_id(due)].append(pk)
+        moves.append((pk, merchant_id, customer_id, tier_id, _id(due), reason, row[:7]))
+    return moves
+
+
+GUARDED_SQL = """
+UPDATE loyalty_pointsaccount a SET tier_id = v.to_tier, tier_since = %(at)s
+FROM unnest(%(ids)s::bigint[], %(tiers)s::bigint[], %(since)s::timestamptz[],
+            %(floors)s::bigint[], %(until)s::date[], %(to)s::bigint[])
+  AS v(id, tier_id, since, floor_id, until, to_tier)
+WHERE a.id = v.id AND a.tier_id IS NOT DISTINCT FROM v.tier_id
+  AND a.tier_since IS NOT DISTINCT FROM v.since
+  AND a.tier_floor_id IS NOT DISTINCT FROM v.floor_id
+  AND a.tier_floor_until IS NOT DISTINCT FROM v.until
+RETURNING a.id
+"""
+
+
+def _guarded_update(moves: list[tuple], at: datetime) -> set[int]:
+    """Moves each account if it still is as read; the ids it moved."""
+    if not moves:
+        return set()
+    read = [move[6] for move in moves]
+    with connection.cursor() as cursor:
+        cursor.execute(GUARDED_SQL, {
+            "at": at, "ids": [r[0] for r in read], "tiers": [r[3] for r in read],
+            "since": [r[4] for r in read], "floors": [r[5] for r in read],
+            "until": [r[6] for r in read], "to": [move[4] for move in moves],
+        })  # fmt: skip
+        return {pk for (pk,) in cursor.fetchall()}
+
+
+def _apply(*, accounts: Iterable[tuple], values: dict, tiers, program, at) -> int:
+    """Moves the locked accounts (rows of ACCOUNT_TIER_FIELDS) whose due tier differs: one
+    UPDATE per tier they move to, then their history."""
+    by_id = {tier.pk: tier for tier in tiers}
+    moves = _moves(accounts, by_id, tiers, program, at, values=values)
+    moving_to: dict[int | None, list[int]] = defaultdict(list)
+    for move in moves:
+        moving_to[move[4]].append(move[0])
     for tier_id, pks in moving_to.items():
         PointsAccount.objects.filter(pk__in=pks).update(tier_id=tier_id, tier_since=at)
     _history_write(moves, by_id, at)
@@ -333,10 +379,7 @@ FROM unnest(%(customers)s::bigint[], %(from_names)s::text[], %(to_names)s::text[
 
 
 def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
-    """A TierChange and a timeline line for each (account, merchant, customer, from, to,
-    reason)."""
-    from customers import inserts
-
+    """A TierChange and a timeline line for each move (_moves)."""
     if not moves:
         return
 
@@ -347,16 +390,16 @@ def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
         TierChange.objects.bulk_create([
             TierChange(merchant_id=merchant, account_id=pk, from_tier_id=before, to_tier_id=after,
                        reason=reason, created_at=at)
-            for pk, merchant, _customer, before, after, reason in moves
+            for pk, merchant, _customer, before, after, reason, _read in moves
         ])  # fmt: skip
         Activity.objects.bulk_create([
             Activity(merchant_id=merchant, customer_id=customer, kind=Activity.Kind.TIER_CHANGED,
                      occurred_at=at, data={"from": name(before), "to": name(after),
                                            "reason": reason})
-            for _pk, merchant, customer, before, after, reason in moves
+            for _pk, merchant, customer, before, after, reason, _read in moves
         ])  # fmt: skip
         return
-    columns = list(zip(*moves, strict=True))
+    columns = list(zip(*(move[:6] for move in moves), strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
             HISTORY_SQL,

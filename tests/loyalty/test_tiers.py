@@ -122,3 +122,19 @@ def test_the_history_written_in_bulk_is_the_same_as_row_by_row(merchant, tiers, 
         results.append(history())
     assert results[0] == results[1]
     assert [to for _who, _from, to, _reason in results[0][0]] == ["Silver", "Gold"]
+
+
+@pytest.mark.needs_postgres
+def test_a_recalculation_leaves_alone_an_account_changed_since_it_was_read(merchant, tiers):
+    from loyalty.services.tiers import ACCOUNT_TIER_FIELDS, _guarded_update
+
+    _silver, gold = tiers
+    _buy(merchant, "o-1", "120.00", JAN)
+    row = PointsAccount.objects.values_list(*ACCOUNT_TIER_FIELDS).get()
+    move = (row[0], row[1], row[2], row[3], gold.pk, "recalculation", row)
+    PointsAccount.objects.update(tier=None)  # an order or a member of staff got there first
+    assert _guarded_update([move], JAN) == set()
+    assert _account("ada").tier is None
+    fresh = PointsAccount.objects.values_list(*ACCOUNT_TIER_FIELDS).get()
+    assert _guarded_update([(*move[:6], fresh)], JAN) == {row[0]}
+    assert _account("ada").tier == gold
