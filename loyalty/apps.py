@@ -10,15 +10,14 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         from customers import reactions
         from loyalty.demo import demo_activity_seed, demo_program_seed
-        from loyalty.services import earning, referrals
+        from loyalty.services import earning
         from merchants.demo import demo_step_register
         from merchants.panels import panel_register
         from merchants.roles import Perm
 
         # Orders, refunds, cancellations and events earn or take back points in the
         # transaction that stored them.
-        reactions.on_orders_stored(earning.orders_earn)
-        reactions.on_orders_stored(referrals.referrals_on_orders)
+        reactions.on_orders_stored(earning.orders_stored)
         reactions.on_refund_recorded(earning.refund_reverse)
         reactions.on_order_cancelled(earning.cancel_reverse)
         reactions.on_event_recorded(earning.event_earn)

@@ -23,6 +23,7 @@ from loyalty.services.ledger import (
     pending_catch_up_many,
     program_of,
 )
+from loyalty.services.referrals import referrals_on_orders
 from loyalty.services.tiers import tier_upgrade, tiers_upgrade
 
 LIVE_MEMBERSHIP = [
@@ -124,12 +125,19 @@ def _first_order_rules(rules: Sequence[EarningRule], placed: datetime) -> list[E
     return [r for r in rules if r.kind == EarningRule.Kind.FIRST_ORDER and _active(r, placed)]
 
 
-def orders_earn(*, orders: Sequence[Order]) -> None:
-    """customers/ stored these orders: each earns its points (pending for the return
-    window), in the order's transaction. Reacts to one order or a whole batch."""
+def orders_stored(*, orders: Sequence[Order]) -> None:
+    """customers/ stored these orders (one, or a whole batch), in their transaction: with a
+    running program, each earns its points and a referred friend's first order rewards the
+    referrer. Without one, this costs one query."""
     program = program_of(merchant_id=orders[0].merchant_id)
     if program is None:
         return
+    orders_earn(program=program, orders=orders)
+    referrals_on_orders(orders=orders)
+
+
+def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
+    """Each order earns its points (pending for the return window)."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
