@@ -346,3 +346,15 @@ def test_searches_are_answered_from_indexes_on_postgresql(merchant, q, indexes):
         cursor.execute(f"EXPLAIN {captured.captured_queries[-1]['sql']}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert all(name in plan for name in indexes), plan
+
+
+def test_links_and_choices_carry_plain_ids_however_large(client, staff, merchant):
+    from customers.models import Persona
+
+    CustomerFactory(merchant=merchant, pk=12345, first_name="Big", last_name="Id")
+    Persona.objects.create(merchant=merchant, pk=4321, name="Large")
+    body = client.get("/customers/").content.decode()
+    # Numbers are shown with thousand separators; ids in addresses and values never are.
+    assert 'href="/customers/12345/"' in body
+    assert 'value="4321"' in body
+    assert client.get("/customers/12345/").status_code == 200
