@@ -50,7 +50,8 @@ def rows_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None
 def rows_update(model: type[models.Model], rows: Sequence[models.Model], fields: list[str]):
     """Writes `fields` of many saved rows in one statement. On PostgreSQL an UPDATE … FROM
     unnest(one array per column): bulk_update's CASE over a thousand ids makes each row
-    compare against every id. Elsewhere, bulk_update."""
+    compare against every id. Elsewhere, bulk_update; callers pass a chunk of at most a
+    thousand rows (a batch, or a job's chunk)."""
     if not rows:
         return
     if connection.vendor != "postgresql" or not USE_COPY:

@@ -126,6 +126,18 @@ def code_use(request: HttpRequest, code: str, payload: CodeUseIn):
             "used_order_id": redemption.used_order_id}  # fmt: skip
 
 
+def _plan_and_customer(request: HttpRequest, payload):
+    """The merchant's plan named by the body (404 otherwise) and the customer it sends."""
+    merchant = api_merchant(request, "ingest")
+    plan = selectors.plan_list(merchant=merchant).filter(pk=payload.plan_id).first()
+    if plan is None:
+        raise HttpError(404, "No membership plan with that id.")
+    customer, _created = customer_upsert(
+        merchant=merchant, data=payload.customer.to_data(), source="api"
+    )
+    return plan, customer
+
+
 def _membership_out(membership: Membership, created: bool) -> dict:
     return {
         "plan_id": membership.plan_id,
@@ -145,13 +157,7 @@ def _membership_out(membership: Membership, created: bool) -> dict:
 def membership_payment_create(request: HttpRequest, payload: MembershipPaymentIn):
     """One paid period of a plan: starts or extends the customer's membership. The same
     payment `external_id` again answers 200 and changes nothing."""
-    merchant = api_merchant(request, "ingest")
-    plan = selectors.plan_list(merchant=merchant).filter(pk=payload.plan_id).first()
-    if plan is None:
-        raise HttpError(404, "No membership plan with that id.")
-    customer, _created = customer_upsert(
-        merchant=merchant, data=payload.customer.to_data(), source="api"
-    )
+    plan, customer = _plan_and_customer(request, payload)
     payment, created = memberships.membership_payment_record(
         customer=customer,
         plan=plan,
@@ -170,13 +176,7 @@ def membership_payment_create(request: HttpRequest, payload: MembershipPaymentIn
 )
 @idempotent
 def membership_create(request: HttpRequest, payload: MembershipStartIn):
-    merchant = api_merchant(request, "ingest")
-    plan = selectors.plan_list(merchant=merchant).filter(pk=payload.plan_id).first()
-    if plan is None:
-        raise HttpError(404, "No membership plan with that id.")
-    customer, _created = customer_upsert(
-        merchant=merchant, data=payload.customer.to_data(), source="api"
-    )
+    plan, customer = _plan_and_customer(request, payload)
     membership = memberships.membership_start(customer=customer, plan=plan)
     return Status(201, _membership_out(membership, True))
 

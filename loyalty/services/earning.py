@@ -16,6 +16,7 @@ from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
 from loyalty.services.dates import months_after
 from loyalty.services.ledger import (
+    account_for,
     account_locked,
     accounts_for,
     accounts_locked,
@@ -321,7 +322,7 @@ def event_earn(*, activity: Activity) -> None:
     ]
     if not rules:
         return
-    account = account_locked(account=account_for_customer(activity.customer))
+    account = account_locked(account=account_for(customer=activity.customer))
     zone = program.merchant.zone
     for rule in rules:
         if rule.limit_count is not None and rule.limit_per:
@@ -341,7 +342,3 @@ def event_earn(*, activity: Activity) -> None:
             activity=Activity.Kind.POINTS_EARNED,
         )
     tier_upgrade(account=account, program=program)
-
-
-def account_for_customer(customer: Customer) -> PointsAccount:
-    return accounts_for(customers=[customer])[customer.pk]

@@ -121,21 +121,7 @@ def _name(account: PointsAccount, tiers: dict | None) -> str:
 
 def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | None = None) -> bool:
     """On a locked account: moves it up at once if its basis now reaches a higher tier."""
-    at = at or now()
-    tiers = list(Tier.objects.filter(merchant_id=account.merchant_id))
-    if not tiers:
-        return False
-    value = basis_values(program=program, customer_ids=[account.customer_id], at=at).get(
-        account.customer_id
-    )
-    reached = tier_reached(tiers, value)
-    if reached is None or _threshold(reached) <= _threshold(account.tier):
-        return False
-    change, activity = _change(account=account, to=reached, reason=TierChange.Reason.UPGRADE, at=at)
-    account.save(update_fields=["tier", "tier_since"])
-    change.save()
-    activity.save()
-    return True
+    return tiers_upgrade(accounts=[account], program=program, at=at or now()) > 0
 
 
 def tiers_upgrade(*, accounts: list[PointsAccount], program: Program, at: datetime) -> int:
