@@ -165,12 +165,13 @@ def main() -> None:
 
 
 def _rows_merged(fresh: list) -> list:
-    """This run's rows, plus the last figures of scenarios it did not run (var/)."""
+    """This run's rows, plus the last figures of scenarios it did not run. The store is
+    committed beside the bench, so a partial run on a new machine keeps the other rows."""
     from dataclasses import asdict
 
     from bench.harness import Row
 
-    store = ROOT / "var" / "bench-rows.json"
+    store = ROOT / "bench" / "last-run.json"
     kept = [Row(**row) for row in json.loads(store.read_text())] if store.exists() else []
     names = {row.scenario for row in fresh}
     order = [row.scenario for row in kept] + [r.scenario for r in fresh if r.scenario not in
@@ -178,7 +179,7 @@ def _rows_merged(fresh: list) -> list:
     merged = {row.scenario: row for row in kept if row.scenario not in names}
     merged.update({row.scenario: row for row in fresh})
     rows = [merged[name] for name in order if name in merged]
-    store.write_text(json.dumps([asdict(row) for row in rows], indent=1))
+    store.write_text(json.dumps([asdict(row) for row in rows], indent=1, ensure_ascii=False) + "\n")
     return rows
 
 
