@@ -65,6 +65,11 @@ def beat_schedule() -> dict:
             "task": "loyalty.tasks.loyalty_daily_due_task",
             "schedule": crontab(minute=25),
         },
+        # Spent and expired rewards-page sign-in links; deleting twice deletes nothing more.
+        "portal-sign-ins-purge": {
+            "task": "customers.tasks.portal_sign_ins_purge_task",
+            "schedule": crontab(minute=40, hour=3),
+        },
     }
 
 

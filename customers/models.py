@@ -79,6 +79,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
     erased_at = models.DateTimeField(null=True, blank=True)
+    # Rewards-page sessions started before this are over (signing out ends them all).
+    portal_signed_out_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -257,6 +259,7 @@ class Activity(models.Model):
         TIER_CHANGED = "tier.changed", _("Tier changed")
         MEMBERSHIP_CHANGED = "membership.changed", _("Membership changed")
         REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
+        EMAIL_SENT = "email.sent", _("Email sent")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="activities")
@@ -380,3 +383,33 @@ class ImportRowError(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.row_number} {self.column}: {self.reason}"
+
+
+class PortalSignIn(models.Model):
+    """A link that signs a customer in to the rewards page: a magic link from email (its
+    token's hash, single use, 15 minutes) or a storefront link (its signature's hash, kept
+    so the same link can't be used twice)."""
+
+    class Kind(models.TextChoices):
+        MAGIC = "magic", _("Email link")
+        STOREFRONT = "storefront", _("Storefront link")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    token_hash = models.CharField(max_length=64)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "token_hash"], name="portal_sign_in_unique_token"
+            ),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="portal_sign_in_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} sign-in for customer {self.customer_id}"

@@ -26,3 +26,24 @@ def segments_refresh_task(merchant_id: int, local_date: str) -> None:
     from customers.personas import segments_refresh_nightly
 
     segments_refresh_nightly(merchant_id=merchant_id, local_date=local_date)
+
+
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(OSError,),  # the mail server not answering
+    retry_backoff=True,
+    max_retries=5,
+)
+def magic_link_send_task(merchant_id: int, email: str, ip_address: str | None) -> None:
+    from customers.services.portal import magic_link_send
+
+    magic_link_send(merchant_id=merchant_id, email=email, ip_address=ip_address)
+
+
+@shared_task(acks_late=True, time_limit=10 * 60, soft_time_limit=9 * 60)
+def portal_sign_ins_purge_task() -> None:
+    from customers.services.portal import portal_sign_ins_purge
+
+    portal_sign_ins_purge()

@@ -9,10 +9,11 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         from customers import reactions
+        from loyalty import portal
         from loyalty.demo import demo_activity_seed, demo_program_seed
         from loyalty.services import earning
         from merchants.demo import demo_step_register
-        from merchants.panels import panel_register
+        from merchants.panels import panel_register, portal_panel_register
         from merchants.roles import Perm
 
         # Orders, refunds, cancellations and events earn or take back points in the
@@ -23,6 +24,11 @@ class LoyaltyConfig(AppConfig):
         reactions.on_event_recorded(earning.event_earn)
         panel_register("customer-360", "loyalty:customer-panel", Perm.LOYALTY_VIEW, order=10)
         panel_register("dashboard", "loyalty:figures-panel", Perm.LOYALTY_VIEW, order=10)
+        portal_panel_register("points", portal.points_panel, order=10)
+        portal_panel_register("rewards", portal.rewards_panel, order=20)
+        portal_panel_register("membership", portal.membership_panel, order=40)
+        portal_panel_register("referrals", portal.referrals_panel, order=50)
+        portal_panel_register("history", portal.history_panel, order=60)
         # The program before the demo orders (so they earn), the rest after them.
         demo_step_register(demo_program_seed, order=50)
         demo_step_register(demo_activity_seed, order=150)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404
 
 from loyalty.models import (
@@ -17,6 +22,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
+from loyalty.services.rewards import LIVE_STATES, reward_open_to
 from merchants.models import Merchant
 
 
@@ -140,3 +146,165 @@ def program_figures(*, merchant: Merchant, at=None) -> dict:
         "tiers": [(tier, tiers.get(tier.pk, 0)) for tier in tier_list(merchant=merchant)],
         "no_tier": tiers.get(None, 0),
     }
+
+
+# --- The customer's rewards page -------------------------------------------------------
+
+EXPIRING_SOON_DAYS = 30
+
+
+@dataclass
+class RewardOffer:
+    reward: Reward
+    open_to_customer: bool  # the tier or plan it asks for
+    affordable: bool
+    left_for_customer: int | None  # under a per-customer limit
+    short: int = 0  # points still needed
+
+
+@dataclass
+class RewardsPage:
+    """What one customer's loyalty is worth, as their rewards page shows it."""
+
+    program: Program | None
+    account: PointsAccount | None
+    available: int = 0
+    pending: int = 0
+    worth: Decimal = Decimal("0.00")
+    expiring_points: int = 0
+    expiring_on: datetime | None = None
+    tiers: list[Tier] = field(default_factory=list)
+    basis_value: Decimal | int = 0
+    next_tier: Tier | None = None
+    to_next_tier: Decimal | int = 0
+    progress_percent: int = 0
+    offers: list[RewardOffer] = field(default_factory=list)
+    codes: list[Redemption] = field(default_factory=list)
+    membership: Membership | None = None
+    plans: list[MembershipPlan] = field(default_factory=list)
+    referrals: list[Referral] = field(default_factory=list)
+    referrals_rewarded: int = 0
+    history: list[PointsEntry] = field(default_factory=list)
+    # Names the ledger's state the page was drawn from: a redeem form carries it, so the
+    # same press sent twice (a double click, a second tab) spends once.
+    ledger_state: int = 0
+
+    @property
+    def tier(self) -> Tier | None:
+        return self.account.tier if self.account else None
+
+
+def _balances(page: RewardsPage, at: datetime) -> None:
+    """Available and pending as of now (points whose return window ended since the hourly
+    job last ran count as available, as a redemption would count them), and the points
+    that expire soonest within the next 30 days, oldest lots first."""
+    account = page.account
+    window_end = at + timedelta(days=EXPIRING_SOON_DAYS)
+    sums = account.entries.aggregate(
+        matured=Sum(
+            "points", filter=Q(available_at__gt=account.confirmed_through, available_at__lte=at)
+        ),
+        due=Sum("points", filter=Q(expires_at__lte=at, available_at__lte=at)),
+        spent=Sum("points", filter=Q(expires_at__isnull=True, points__lt=0)),
+    )
+    matured = sums["matured"] or 0
+    page.available = account.available + matured
+    page.pending = account.pending - matured
+    lots = account.entries.filter(
+        expires_at__gt=at, expires_at__lte=window_end, available_at__lte=at
+    ).order_by("expires_at")
+    # What the lots due by a date hold beyond everything spent or expired so far (FIFO).
+    held_beyond = (sums["due"] or 0) + (sums["spent"] or 0)
+    for expires_at, points in lots.values_list("expires_at", "points"):
+        held_beyond += points
+        if held_beyond > 0:
+            page.expiring_points = min(held_beyond, page.available)
+            page.expiring_on = expires_at
+            break
+
+
+def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
+    from loyalty.services.tiers import basis_values
+
+    program, tiers = page.program, page.tiers
+    if not tiers:
+        return
+    value = basis_values(program=program, customer_ids=[customer.pk], at=at).get(customer.pk) or 0
+    page.basis_value = value
+    current = page.tier.threshold if page.tier else None
+    above = [t for t in tiers if current is None or t.threshold > current]
+    page.next_tier = next((t for t in above if t.threshold > value), above[0] if above else None)
+    if page.next_tier is not None:
+        page.to_next_tier = max(page.next_tier.threshold - value, 0)
+        page.progress_percent = (
+            min(int(value * 100 / page.next_tier.threshold), 100)
+            if (page.next_tier.threshold)
+            else 100
+        )
+    else:
+        page.progress_percent = 100
+
+
+def _offers(page: RewardsPage, live_plan_id: int | None) -> None:
+    rewards = list(reward_list(merchant=page.program.merchant).filter(is_active=True)
+                   .order_by("points_cost", "pk"))  # fmt: skip
+    limited = [r.pk for r in rewards if r.per_customer_limit is not None]
+    taken = {}
+    if limited and page.account is not None:
+        taken = dict(
+            page.account.redemptions.filter(reward_id__in=limited)
+            .exclude(state=Redemption.State.CANCELLED)
+            .values_list("reward_id")
+            .annotate(n=Count("id"))
+            .values_list("reward_id", "n")
+        )
+    tier_id = page.account.tier_id if page.account else None
+    for reward in rewards:
+        left = None
+        if reward.per_customer_limit is not None:
+            left = max(reward.per_customer_limit - taken.get(reward.pk, 0), 0)
+        open_to = reward_open_to(reward=reward, tier_id=tier_id, plan_id=live_plan_id)
+        page.offers.append(
+            RewardOffer(
+                reward=reward,
+                open_to_customer=open_to,
+                affordable=open_to and page.available >= reward.points_cost
+                and left != 0 and reward.stock != 0,
+                left_for_customer=left,
+                short=max(reward.points_cost - page.available, 0),
+            )
+        )  # fmt: skip
+
+
+def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
+    """Everything the customer's rewards page shows, in a fixed number of queries."""
+    from django.utils.timezone import now
+
+    at = at or now()
+    program = program_get(merchant=customer.merchant)
+    if program is None or not program.is_active:
+        return RewardsPage(program=None, account=None)
+    program.merchant = customer.merchant
+    account = account_of(customer=customer)
+    page = RewardsPage(program=program, account=account)
+    page.tiers = list(Tier.objects.filter(merchant=customer.merchant).order_by("threshold"))
+    if account is not None:
+        _balances(page, at)
+        page.history = entries_of(account=account, limit=20)
+        page.ledger_state = page.history[0].pk if page.history else 0
+        page.codes = redemptions_of(account=account, limit=10)
+        page.referrals = list(
+            Referral.objects.filter(referrer=customer).select_related("friend")
+            .order_by("-created_at", "-id")[:10]
+        )  # fmt: skip
+        page.referrals_rewarded = sum(
+            1 for r in page.referrals if r.state == Referral.State.REWARDED
+        )
+    page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
+    _tier_progress(page, customer, at)
+    live = [m for m in memberships_of(customer=customer) if m.state in LIVE_STATES]
+    page.membership = live[0] if live else None
+    page.plans = list(plan_list(merchant=customer.merchant).filter(is_active=True)
+                      .order_by("price", "pk"))  # fmt: skip
+    _offers(page, page.membership.plan_id if page.membership else None)
+    return page

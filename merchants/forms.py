@@ -30,6 +30,12 @@ class SignInForm(AuthenticationForm):
 
 class MerchantSettingsForm(forms.ModelForm):
     timezone = forms.ChoiceField(label=_("Time zone"), choices=())
+    storefront_url = forms.URLField(
+        label=_("Shop address"),
+        required=False,
+        assume_scheme="https",
+        help_text=_("Where the rewards page sends customers to shop, join and use codes."),
+    )
 
     class Meta:
         model = Merchant

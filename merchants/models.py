@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 import zoneinfo
 
@@ -33,6 +34,10 @@ CURRENCIES = [
     ("JPY", "JPY"),
     ("INR", "INR"),
 ]
+
+
+def portal_secret_make() -> str:
+    return secrets.token_hex(32)
 
 
 def validate_timezone(value: str) -> None:
@@ -113,6 +118,9 @@ class Merchant(models.Model):
         ],
     )
     reply_to_email = models.EmailField(_("reply-to email"), blank=True)
+    storefront_url = models.URLField(_("shop address"), blank=True)
+    # Signs the storefront's links to the rewards page (HMAC-SHA256); rotated from settings.
+    portal_secret = models.CharField(max_length=64, default=portal_secret_make)
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -124,6 +132,16 @@ class Merchant(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def brand_text_color(self) -> str:
+        """White on the brand colour when it reads well enough (WCAG AA, 4.5:1), else
+        whichever of white and black reads better."""
+        channels = [int(self.brand_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+        on_white, on_black = 1.05 / (luminance + 0.05), (luminance + 0.05) / 0.05
+        return "#ffffff" if on_white >= 4.5 or on_white >= on_black else "#000000"
 
 
 class StaffMember(models.Model):

@@ -8,7 +8,10 @@ customer's id; a dashboard panel takes none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from django.http import HttpRequest
 
 from merchants.roles import Perm
 
@@ -37,3 +40,33 @@ def panels_for(page: str, granted) -> list[Panel]:
         (p for p in _panels if p.page == page and str(p.permission) in granted),
         key=lambda p: (p.order, p.url_name),
     )
+
+
+# --- The rewards page ----------------------------------------------------------------
+# The customer's rewards page (DESIGN 3) is composed the same way, but its panels render
+# in the same request: a phone shouldn't wait for a round trip per panel. A panel is a
+# function of the request (which carries `portal_merchant` and `portal_customer`) that
+# returns its HTML, or "" when it has nothing to show. Each is also served alone at
+# `/r/<merchant>/panels/<name>/`, so an htmx form can swap its own panel.
+
+
+@dataclass(frozen=True)
+class PortalPanel:
+    name: str
+    render: Callable[[HttpRequest], str]
+    order: int
+
+
+_portal_panels: dict[str, PortalPanel] = {}
+
+
+def portal_panel_register(name: str, render: Callable[[HttpRequest], str], order: int = 100):
+    _portal_panels[name] = PortalPanel(name=name, render=render, order=order)
+
+
+def portal_panels() -> list[PortalPanel]:
+    return sorted(_portal_panels.values(), key=lambda p: (p.order, p.name))
+
+
+def portal_panel(name: str) -> PortalPanel | None:
+    return _portal_panels.get(name)

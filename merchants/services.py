@@ -19,7 +19,15 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
-from merchants.models import AuditEvent, JobRun, Merchant, StaffMember, User, normalise_email
+from merchants.models import (
+    AuditEvent,
+    JobRun,
+    Merchant,
+    StaffMember,
+    User,
+    normalise_email,
+    portal_secret_make,
+)
 from merchants.roles import Role
 
 logger = logging.getLogger(__name__)
@@ -31,6 +39,7 @@ MERCHANT_SETTINGS_FIELDS = (
     "default_language",
     "brand_color",
     "reply_to_email",
+    "storefront_url",
 )
 
 
@@ -133,6 +142,26 @@ def merchant_update(
             after={field: after[field] for field in sorted(changed)},
             ip_address=ip_address,
         )
+    return locked
+
+
+@transaction.atomic
+def portal_secret_rotate(
+    *, merchant: Merchant, actor: User, ip_address: str | None = None
+) -> Merchant:
+    """A new secret for the storefront's rewards-page links; links signed with the old one
+    stop working at once."""
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    locked.portal_secret = portal_secret_make()
+    locked.save(update_fields=["portal_secret"])
+    audit_record(
+        action=AuditEvent.Action.SETTINGS_CHANGED,
+        merchant=locked,
+        actor=actor,
+        target=locked,
+        after={"portal_secret": "rotated"},
+        ip_address=ip_address,
+    )
     return locked
 
 

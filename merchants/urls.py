@@ -9,6 +9,7 @@ app_name = "merchants"
 urlpatterns = [
     path("switch/", views.merchant_switch, name="merchant-switch"),
     path("settings/", views.MerchantSettingsView.as_view(), name="merchant-settings"),
+    path("settings/link-secret/", views.portal_secret_rotate, name="merchant-portal-secret"),
     path("staff/", views.StaffListView.as_view(), name="staff-list"),
     path("staff/invite/", views.StaffInviteView.as_view(), name="staff-invite"),
     path("staff/<int:pk>/edit/", views.staff_update, name="staff-update"),

@@ -47,7 +47,7 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         user = form.get_user()
         if user.language:
-            _language_cookie_set(response, user.language)
+            language_cookie_set(response, user.language)
         return response
 
     def form_invalid(self, form: SignInForm) -> HttpResponse:
@@ -111,11 +111,11 @@ def language_set(request: HttpRequest) -> HttpResponse:
         language = form.cleaned_data["language"]
         if request.user.is_authenticated:
             services.user_language_set(user=request.user, language=language)
-        _language_cookie_set(response, language)
+        language_cookie_set(response, language)
     return response
 
 
-def _language_cookie_set(response: HttpResponse, language: str) -> None:
+def language_cookie_set(response: HttpResponse, language: str) -> None:
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,
@@ -185,6 +185,14 @@ class MerchantSettingsView(StaffPermissionMixin, FormView):
         kwargs["instance"] = type(self.merchant).objects.get(pk=self.merchant.pk)
         return kwargs
 
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["portal_url"] = self.request.build_absolute_uri(
+            reverse("portal:home", kwargs={"merchant_slug": self.merchant.slug})
+        )
+        context["portal_secret"] = self.merchant.portal_secret
+        return context
+
     def form_valid(self, form: MerchantSettingsForm) -> HttpResponse:
         try:
             services.merchant_update(
@@ -198,6 +206,18 @@ class MerchantSettingsView(StaffPermissionMixin, FormView):
             return self.form_invalid(form)
         messages.success(self.request, _("Settings saved."))
         return super().form_valid(form)
+
+
+@staff_view(Perm.SETTINGS_CHANGE)
+@require_POST
+def portal_secret_rotate(request: HttpRequest) -> HttpResponse:
+    services.portal_secret_rotate(
+        merchant=request.merchant, actor=request.user, ip_address=client_ip(request)
+    )
+    messages.success(
+        request, _("New link secret made. Put it in your storefront: the old one no longer works.")
+    )
+    return redirect("merchants:merchant-settings")
 
 
 # --- Staff ----------------------------------------------------------------------------

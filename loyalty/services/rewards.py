@@ -15,28 +15,31 @@ from loyalty.models import Membership, PointsAccount, PointsEntry, Redemption, R
 from loyalty.services.ledger import account_locked, code_make, entry_get, entry_write
 
 CODE_LENGTH = 10
+# A cancelled membership lasts to the end of its paid period.
+LIVE_STATES = (
+    Membership.State.TRIALING,
+    Membership.State.ACTIVE,
+    Membership.State.PAST_DUE,
+    Membership.State.CANCELLED,
+)
+
+
+def reward_open_to(*, reward: Reward, tier_id: int | None, plan_id: int | None) -> bool:
+    """Whether a reward limited to some tiers or plans is open to a customer with this
+    tier and this live membership plan (uses the reward's prefetched tiers and plans)."""
+    tiers = {t.pk for t in reward.tiers.all()}
+    plans = {p.pk for p in reward.plans.all()}
+    return (not tiers or tier_id in tiers) and (not plans or plan_id in plans)
 
 
 def reward_available_to(*, reward: Reward, account: PointsAccount) -> bool:
     """Whether the reward's tier and membership conditions let this customer have it."""
-    tiers = {t.pk for t in reward.tiers.all()}
-    if tiers and account.tier_id not in tiers:
-        return False
-    plans = {p.pk for p in reward.plans.all()}
-    if plans:
-        live = Membership.objects.filter(
-            customer_id=account.customer_id,
-            plan_id__in=plans,
-            state__in=[
-                Membership.State.TRIALING,
-                Membership.State.ACTIVE,
-                Membership.State.PAST_DUE,
-                Membership.State.CANCELLED,
-            ],
-        )
-        if not live.exists():
-            return False
-    return True
+    live = (
+        Membership.objects.filter(customer_id=account.customer_id, state__in=LIVE_STATES)
+        .values_list("plan_id", flat=True)
+        .first()
+    )
+    return reward_open_to(reward=reward, tier_id=account.tier_id, plan_id=live)
 
 
 def _priced(*, reward: Reward, units: int | None) -> tuple[int, Decimal]:
