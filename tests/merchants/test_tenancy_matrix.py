@@ -19,6 +19,9 @@ PUBLIC = "public"
 # those routes against missing, revoked, under-scoped and foreign keys.
 API_KEY = "api-key"
 API_PUBLIC = {"api:openapi-json", "api:openapi-view", "api:api-root"}
+# /r/<merchant>/ answers to a signed-in customer, not staff: the walk at the end of this
+# file opens each of them with another merchant's ids and another merchant's session.
+PORTAL = "portal"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class Route:
         if self.name.startswith("api:"):
             return PUBLIC if self.name in API_PUBLIC else API_KEY
         view_class = getattr(self.callback, "view_class", None)
+        if getattr(self.callback, "portal", False):
+            return PORTAL
         if getattr(self.callback, "public", False) or getattr(view_class, "public", False):
             return PUBLIC
         return getattr(self.callback, "permission", None) or getattr(view_class, "permission", None)
@@ -56,7 +61,7 @@ def _walk(patterns, namespace: str = "") -> list[Route]:
 
 
 ROUTES = _walk(get_resolver().url_patterns)
-STAFF_ROUTES = [route for route in ROUTES if route.access not in (PUBLIC, API_KEY, None)]
+STAFF_ROUTES = [route for route in ROUTES if route.access not in (PUBLIC, API_KEY, PORTAL, None)]
 
 
 def _a_support_member(merchant: Merchant) -> dict:
@@ -179,7 +184,7 @@ def test_every_url_with_ids_has_a_way_to_build_them():
         route.name
         for route in ROUTES
         if route.has_kwargs
-        and route.access != API_KEY
+        and route.access not in (API_KEY, PORTAL)
         and route.name not in URL_KWARGS | PUBLIC_URL_KWARGS
     ]
     assert missing == [], "Add these to URL_KWARGS so the matrix covers them"
@@ -302,3 +307,80 @@ def test_public_urls_open_without_signing_in(client, route: Route):
     response = client.get(reverse(route.name, kwargs=PUBLIC_URL_KWARGS.get(route.name, {})))
     # language-set and logout take POST only; the rest render.
     assert response.status_code in (200, 302, 405)
+
+
+# --- The rewards page ------------------------------------------------------------------
+PORTAL_ROUTES = [route for route in ROUTES if route.access == PORTAL]
+
+
+# The ids each rewards-page URL takes besides the merchant's slug. A new URL with ids
+# not named here fails to reverse below.
+PORTAL_IDS = {
+    "portal:panel": ["name"],
+    "portal:magic-link": ["token"],
+    "loyalty-portal:redeem": ["pk"],
+    "loyalty-portal:invite": ["code"],
+}
+
+
+def _portal_kwargs(route: Route, slug: str, foreign: dict) -> dict:
+    """The merchant in the URL is ours; every other id is the foreign merchant's."""
+    return {"merchant_slug": slug, **{k: foreign[k] for k in PORTAL_IDS.get(route.name, [])}}
+
+
+def test_the_walk_covers_every_rewards_page_url():
+    assert {route.name for route in PORTAL_ROUTES} >= {
+        "portal:home", "portal:panel", "portal:sign-in", "portal:magic-link",
+        "portal:storefront-link", "portal:sign-out", "portal:language",
+        "loyalty-portal:redeem", "loyalty-portal:invite",
+    }  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", PORTAL_ROUTES, ids=[route.name for route in PORTAL_ROUTES])
+def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
+    """A customer of ours, signed in, puts the other merchant's ids (a reward, a referral
+    code, a sign-in token) into our URLs, and then our ids into theirs with our session:
+    nothing of theirs shows, nothing of anyone's changes."""
+    from customers.models import Customer, PortalSignIn
+    from customers.services.portal import magic_link_make, storefront_link_make
+    from loyalty.models import PointsEntry, Redemption, Referral
+    from loyalty.services.ledger import account_for
+    from tests.loyalty.factories import ProgramFactory, RewardFactory
+
+    ours, theirs = MerchantFactory(), MerchantFactory()
+    for merchant in (ours, theirs):
+        ProgramFactory(merchant=merchant)
+    mine = Customer.objects.create(merchant=ours, external_id="me", first_name="Mina")
+    them = Customer.objects.create(merchant=theirs, external_id="them", first_name="Theo")
+    their_account = account_for(customer=them)
+    their_token = magic_link_make(customer=them).rstrip("/").rsplit("/", 1)[1]
+    foreign = {
+        "pk": RewardFactory(merchant=theirs).pk,
+        "code": their_account.referral_code,
+        "token": their_token,
+        "name": "points",
+    }
+    assert client.get(storefront_link_make(customer=mine)).status_code == 302
+    counts = (Redemption.objects.count(), Referral.objects.count(), PointsEntry.objects.count())
+
+    for method in ("get", "post"):
+        url = reverse(route.name, kwargs=_portal_kwargs(route, ours.slug, foreign))
+        response = getattr(client, method)(url, {"state": "0", "email": "x@example.test"})
+        assert b"Theo" not in response.content
+        assert response.status_code in (200, 302, 400, 404, 405, 410, 403)
+        if route.name in ("loyalty-portal:redeem", "loyalty-portal:invite") and method == "post":
+            assert response.status_code == 404
+        if route.name == "portal:magic-link":
+            assert response.status_code == 410  # their token is no link of ours
+        if route.name == "portal:magic-link":
+            continue  # their link at their address is theirs to use
+        # Our session at their address: signed out there.
+        theirs_url = reverse(route.name, kwargs=_portal_kwargs(route, theirs.slug, foreign))
+        client.cookies["regulars_rewards"] = client.cookies["regulars_rewards"].value
+        response = getattr(client, method)(theirs_url, {"state": "0"})
+        assert b"Mina" not in response.content
+        if route.name in ("portal:home", "portal:panel", "loyalty-portal:redeem"):
+            assert response.status_code == 302
+    assert (Redemption.objects.count(), Referral.objects.count()) == counts[:2]
+    assert PortalSignIn.objects.get(customer=them).used_at is None

@@ -1,0 +1,403 @@
+"""The customer's rewards page, over the real views: what it shows, redeeming on it, the
+referral invitation, its languages, and what a foreign id in a URL reaches."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+from django.utils.timezone import now
+
+from customers.models import Customer
+from customers.services import CustomerData, order_ingest
+from customers.services.portal import storefront_link_make
+from loyalty.models import Membership, PointsEntry, Redemption, Referral
+from loyalty.services.ledger import account_for, account_locked, entry_write
+from loyalty.services.memberships import membership_start
+from loyalty.services.rewards import reward_redeem
+from tests.customers.factories import order_data
+from tests.loyalty.factories import ProgramFactory, RewardFactory, TierFactory
+from tests.loyalty.helpers import ledger_sum
+from tests.merchants.factories import MerchantFactory
+
+pytestmark = pytest.mark.django_db
+RANA = CustomerData(external_id="rana", email="rana@example.test", first_name="Rana")
+
+
+def _text(response) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def _earn(account, points: int, key: str, **fields) -> None:
+    with transaction.atomic():
+        entry_write(
+            account=account_locked(account=account),
+            kind=PointsEntry.Kind.EARN,
+            points=points,
+            key=key,
+            **fields,
+        )
+
+
+@pytest.fixture
+def shop(merchant):
+    merchant.name = "Saffron Tea"
+    merchant.save()
+    program = ProgramFactory(
+        merchant=merchant, point_value=Decimal("0.01"), referrer_points=300, pending_days=14
+    )
+    silver = TierFactory(merchant=merchant, name="Silver", threshold=Decimal("100.00"),
+                         multiplier=Decimal("1.25"), perks="Free gift wrapping")  # fmt: skip
+    gold = TierFactory(merchant=merchant, name="Gold", threshold=Decimal("500.00"))
+    return program, silver, gold
+
+
+@pytest.fixture
+def rana(shop, merchant):
+    """Two orders worth 320.00 (Silver: 400 points pending), and 1,000 points that are
+    hers, expiring in ten days."""
+    order_ingest(merchant=merchant, data=order_data("A-100", customer=RANA, total="120.00"))
+    order_ingest(merchant=merchant, data=order_data("A-101", customer=RANA, total="200.00"))
+    customer = Customer.objects.get(merchant=merchant, external_id="rana")
+    account = account_for(customer=customer)
+    _earn(account, 1000, "welcome", note="Welcome gift", expires_at=now() + timedelta(days=10))
+    return customer
+
+
+@pytest.fixture
+def signed_in(client, rana):
+    assert client.get(storefront_link_make(customer=rana)).status_code == 302
+    return client
+
+
+def _home(merchant) -> str:
+    return reverse("portal:home", args=[merchant.slug])
+
+
+def test_the_page_shows_what_the_points_are_worth(signed_in, merchant, rana):
+    reward_redeem(
+        account=rana.points_account,
+        reward=RewardFactory(merchant=merchant, points_cost=300),
+        key="earlier",
+    )
+    text = _text(signed_in.get(_home(merchant)))
+
+    assert "Saffron Tea" in text
+    assert "Hello, Rana" in text
+    assert "700 points Worth 7.00 USD in rewards" in text
+    assert "370 points on their way" in text  # 120 + 200 at Silver×1.25, in the return window
+    # The lot of 1,000 expires in ten days, less the 300 spent since (oldest first).
+    assert "700 points expire on" in text
+    assert "Your tier: Silver" in text
+    assert "Spend 180.00 USD more to reach Gold." in text
+    assert "1.25× points on every order" in text and "Free gift wrapping" in text
+
+
+def test_the_progress_bar_says_how_far_to_the_next_tier(signed_in, merchant):
+    page = signed_in.get(_home(merchant)).content.decode()
+    bar = re.search(r'role="progressbar"[^>]*aria-valuenow="(\d+)"', page)
+    assert bar and bar.group(1) == "64"  # 320 of 500
+    assert "Progress to Gold" in page
+
+
+def test_pending_points_whose_window_ended_count_as_available(client, merchant, rana):
+    # The hourly job hasn't run, but the page counts them as a redemption would.
+    account = rana.points_account
+    account.refresh_from_db()
+    client.get(storefront_link_make(customer=rana))
+    import time_machine
+
+    with time_machine.travel(now() + timedelta(days=15)):
+        client.get(storefront_link_make(customer=rana))
+        text = _text(client.get(_home(merchant)))
+    assert "1,370 points" in text  # 1,000 + the 370 from the orders
+    assert "on their way" not in text
+
+
+def test_rewards_say_what_she_can_have_now(signed_in, merchant, shop):
+    _program, _silver, gold = shop
+    RewardFactory(merchant=merchant, name="5 off", points_cost=500)
+    RewardFactory(merchant=merchant, name="Teapot", points_cost=5000)
+    gold_only = RewardFactory(merchant=merchant, name="Tasting day", points_cost=200)
+    gold_only.tiers.add(gold)
+    RewardFactory(merchant=merchant, name="Sold out mug", points_cost=100, stock=0)
+
+    page = signed_in.get(_home(merchant)).content.decode()
+    rows = {re.search(r'fw-semibold">([^<]+)<', row).group(1): _text_of(row)
+            for row in re.findall(r'<li[^>]*data-testid="reward".*?</li>', page, re.S)}  # fmt: skip
+
+    assert "Redeem" in rows["5 off"]
+    assert "4,000 more points needed" in rows["Teapot"]
+    assert "For other tiers or members" in rows["Tasting day"]
+    assert "Out of stock" in rows["Sold out mug"]
+
+
+def _text_of(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def _redeem_form(page: str, reward) -> dict:
+    form = re.search(
+        rf'action="(/r/[^"]+/rewards/{reward.pk}/redeem/)".*?name="state" value="(\d+)"', page, re.S
+    )
+    return {"url": form.group(1), "state": form.group(2)}
+
+
+def test_redeeming_shows_the_code_and_a_double_press_spends_once(signed_in, merchant, rana):
+    reward = RewardFactory(merchant=merchant, name="5 off", points_cost=500)
+    form = _redeem_form(signed_in.get(_home(merchant)).content.decode(), reward)
+
+    first = signed_in.post(form["url"], {"state": form["state"]}, HTTP_HX_REQUEST="true")
+    second = signed_in.post(form["url"], {"state": form["state"]}, HTTP_HX_REQUEST="true")
+
+    (redemption,) = Redemption.objects.filter(account__customer=rana)
+    assert redemption.code in _text(first) and redemption.code in _text(second)
+    assert "Enter it at checkout" in _text(first)
+    assert first["HX-Trigger"] == "points-changed"
+    rana.points_account.refresh_from_db()
+    assert rana.points_account.available == 500
+    assert ledger_sum(rana.points_account) == 1370 - 500
+
+
+def test_two_tabs_drawn_from_the_same_balance_spend_once(client, merchant, rana):
+    reward = RewardFactory(merchant=merchant, points_cost=400)
+    client.get(storefront_link_make(customer=rana))
+    tab_one = _redeem_form(client.get(_home(merchant)).content.decode(), reward)
+    tab_two = _redeem_form(client.get(_home(merchant)).content.decode(), reward)
+
+    client.post(tab_one["url"], {"state": tab_one["state"]})
+    client.post(tab_two["url"], {"state": tab_two["state"]})
+
+    assert Redemption.objects.filter(account__customer=rana).count() == 1
+    # Once the page shows the new balance, a second one is a new choice.
+    again = _redeem_form(client.get(_home(merchant)).content.decode(), reward)
+    assert again["state"] != tab_one["state"]
+    client.post(again["url"], {"state": again["state"]})
+    assert Redemption.objects.filter(account__customer=rana).count() == 2
+
+
+def test_without_scripts_redeeming_comes_back_to_the_page_with_the_code(signed_in, merchant, rana):
+    reward = RewardFactory(merchant=merchant, name="Free shipping", points_cost=100)
+    form = _redeem_form(signed_in.get(_home(merchant)).content.decode(), reward)
+    response = signed_in.post(form["url"], {"state": form["state"]})
+    assert response.status_code == 302
+    code = Redemption.objects.get(account__customer=rana).code
+    text = _text(signed_in.get(_home(merchant)))
+    assert f"Your codes {code} · Free shipping Ready to use" in text
+    assert "Redeemed · Free shipping" in text  # in the history
+
+
+def test_a_refused_redemption_names_why_and_spends_nothing(signed_in, merchant, rana):
+    reward = RewardFactory(merchant=merchant, points_cost=900, per_customer_limit=1)
+    form = _redeem_form(signed_in.get(_home(merchant)).content.decode(), reward)
+    reward.is_active = False
+    reward.save()
+    response = signed_in.post(form["url"], {"state": form["state"]}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "This reward is no longer offered." in _text(response)
+    assert not Redemption.objects.exists()
+
+
+def test_history_names_the_order_each_entry_came_from(signed_in, merchant):
+    text = _text(signed_in.get(_home(merchant)))
+    assert "Earned · order A-101" in text
+    assert "Earned · order A-100" in text
+    assert "Earned · Welcome gift" in text
+    assert "on its way" in text
+
+
+def test_memberships_show_plans_and_her_own(signed_in, merchant, rana):
+    from loyalty.models import MembershipPlan
+
+    plan = MembershipPlan.objects.create(
+        merchant=merchant, name="Tea Club", price=Decimal("9.00"), currency="USD",
+        period=MembershipPlan.Period.MONTH, trial_days=14, recurring_points=200,
+    )  # fmt: skip
+    text = _text(signed_in.get(_home(merchant)))
+    assert "Tea Club 9.00 USD / Month" in text
+    assert "14 days free to try" in text
+
+    membership_start(customer=rana, plan=plan)
+    text = _text(signed_in.get(_home(merchant)))
+    assert "Tea Club · Trial" in text
+    assert "Renews on" in text
+    assert Membership.objects.get().customer == rana
+
+
+def test_the_referral_link_brings_a_friend_their_welcome_gift(signed_in, client, merchant, shop):
+    program, *_ = shop
+    program.friend_reward = RewardFactory(merchant=merchant, name="10% off", points_cost=1)
+    program.save()
+    page = signed_in.get(_home(merchant)).content.decode()
+    link = re.search(r'value="(https?://[^"]+/invite/[^"]+/)"', page).group(1)
+    assert "You get 300 points when they order" in _text_of(page)
+
+    path = re.sub(r"^https?://[^/]+", "", link)
+    from django.test import Client
+
+    friend = Client()
+    assert "Rana invited you to Saffron Tea" in _text(friend.get(path))
+    bad = friend.post(path, {"email": "nope"})
+    assert bad.status_code == 400 and "Enter a valid email address" in _text(bad)
+    welcome = friend.post(path, {"email": "sam@example.test", "first_name": "Sam"})
+    referral = Referral.objects.get()
+    assert referral.welcome.code in _text(welcome)
+    assert "Sam Invited" in _text(signed_in.get(_home(merchant)))
+
+
+def test_the_page_speaks_her_language_then_her_browsers(client, merchant, rana):
+    client.get(storefront_link_make(customer=rana))
+    page = client.get(_home(merchant), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<html lang="ru" dir="ltr">' in page
+
+    rana.language = "fa"
+    rana.save(update_fields=["language"])
+    page = client.get(_home(merchant), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert '<html lang="fa" dir="rtl">' in page
+    assert "bootstrap.rtl.min.css" in page
+
+    client.post(reverse("portal:language", args=[merchant.slug]), {"language": "ar"})
+    rana.refresh_from_db()
+    assert rana.language == "ar"
+    assert '<html lang="ar" dir="rtl">' in client.get(_home(merchant)).content.decode()
+
+
+def test_numbers_and_money_follow_the_language(client, merchant, rana):
+    rana.language = "ru"
+    rana.save(update_fields=["language"])
+    client.get(storefront_link_make(customer=rana))
+    page = client.get(_home(merchant)).content.decode()
+    assert "1\xa0000" in page or "1 000" in page  # the 1,000-point lot in the history
+
+
+def test_no_program_says_so(client, other_merchant):
+    customer = Customer.objects.create(merchant=other_merchant, external_id="z", first_name="Zed")
+    client.get(storefront_link_make(customer=customer))
+    text = _text(client.get(_home(other_merchant)))
+    assert "This shop has no rewards program running right now." in text
+
+
+def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
+    client, merchant, rana, shop, django_assert_num_queries
+):
+    _program, silver, gold = shop
+    RewardFactory(merchant=merchant, points_cost=10, per_customer_limit=1).tiers.add(gold)
+    client.get(storefront_link_make(customer=rana))
+    client.get(_home(merchant))
+    with django_assert_num_queries(QUERIES):
+        assert client.get(_home(merchant)).status_code == 200
+    # Much more of everything: rewards (some tier-only, some limited), codes, history,
+    # referrals.
+    for n in range(12):
+        reward = RewardFactory(merchant=merchant, points_cost=10 + n, per_customer_limit=5)
+        reward.tiers.add(silver if n % 2 else gold)
+        if n % 2:
+            reward_redeem(account=rana.points_account, reward=reward, key=f"k{n}")
+    for n in range(30):
+        _earn(rana.points_account, 5, f"more-{n}", expires_at=now() + timedelta(days=n + 1))
+    for n in range(5):
+        Referral.objects.create(
+            merchant=merchant, referrer=rana,
+            friend=Customer.objects.create(merchant=merchant, external_id=f"f{n}"),
+        )  # fmt: skip
+    with django_assert_num_queries(QUERIES):
+        assert client.get(_home(merchant)).status_code == 200
+
+
+# The session's customer with her shop; program; account; tiers; balances; lots expiring
+# soon; history; codes; referrals; tier basis; memberships; plans; rewards with their tiers
+# and plans; limited rewards taken.
+QUERIES = 16
+
+
+# --- Another merchant's ids ------------------------------------------------------------
+
+
+@pytest.fixture
+def foreign(db):
+    other = MerchantFactory()
+    ProgramFactory(merchant=other)
+    customer = Customer.objects.create(merchant=other, external_id="x", first_name="Xena")
+    account = account_for(customer=customer)
+    _earn(account, 5000, "x")
+    reward = RewardFactory(merchant=other, points_cost=100)
+    return other, customer, account, reward
+
+
+def test_a_foreign_reward_id_is_not_found_and_spends_nothing(signed_in, merchant, rana, foreign):
+    _other, _customer, foreign_account, foreign_reward = foreign
+    response = signed_in.post(
+        reverse("loyalty-portal:redeem", args=[merchant.slug, foreign_reward.pk]), {"state": "0"}
+    )
+    assert response.status_code == 404
+    assert not Redemption.objects.exists()
+    foreign_account.refresh_from_db()
+    assert foreign_account.available == 5000
+
+
+def test_a_foreign_referral_code_is_not_found(client, merchant, foreign):
+    _other, _customer, foreign_account, _reward = foreign
+    url = reverse("loyalty-portal:invite", args=[merchant.slug, foreign_account.referral_code])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"email": "a@example.test"}).status_code == 404
+    assert not Referral.objects.exists()
+
+
+def test_her_session_opens_nothing_at_another_shop(signed_in, rana, foreign):
+    other, *_ = foreign
+    value = signed_in.cookies["regulars_rewards"].value
+    signed_in.cookies["regulars_rewards"] = value  # sent everywhere now
+    for name in ("portal:home", "portal:sign-out"):
+        response = signed_in.get(reverse(name, args=[other.slug]))
+        assert response.status_code in (302, 405)
+    panel = signed_in.get(reverse("portal:panel", args=[other.slug, "points"]))
+    assert panel.status_code == 302
+    assert b"Xena" not in panel.content
+
+
+def test_an_unknown_panel_is_not_found(signed_in, merchant):
+    assert signed_in.get(reverse("portal:panel", args=[merchant.slug, "nope"])).status_code == 404
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_redeem_posts_at_once_spend_once(merchant):
+    """Two presses of the same button reaching two workers at the same moment: one code,
+    one spend. Real threads, real transactions, real row locks."""
+    from django.test import Client
+
+    from tests.races import race
+
+    ProgramFactory(merchant=merchant)
+    order_ingest(merchant=merchant, data=order_data("A-1", customer=RANA, total="10.00"))
+    rana = Customer.objects.get(merchant=merchant, external_id="rana")
+    account = account_for(customer=rana)
+    _earn(account, 1000, "seed")
+    clients = [Client(), Client()]
+    for seconds, client in enumerate(clients):
+        # Each device opens its own link (the same link twice would be refused).
+        link = storefront_link_make(customer=rana, at=now() - timedelta(seconds=seconds))
+        assert client.get(link).status_code == 302
+    answers: list = []
+    for round_ in range(10):
+        reward = RewardFactory(merchant=merchant, points_cost=90)
+        form = _redeem_form(clients[0].get(_home(merchant)).content.decode(), reward)
+        answers.clear()
+
+        def press(index: int, form=form) -> None:
+            answers.append(clients[index].post(form["url"], {"state": form["state"]},
+                                               HTTP_HX_REQUEST="true"))  # fmt: skip
+
+        assert race(press, 2) == []
+        (redemption,) = Redemption.objects.filter(reward=reward)
+        assert [redemption.code in _text(answer) for answer in answers] == [True, True], [
+            (a.status_code, _text(a)[-400:]) for a in answers
+        ]
+        account.refresh_from_db()
+        assert account.available == 1010 - 90 * (round_ + 1)  # 1,000 + 10 from the order
+    assert ledger_sum(account) == 1000 + 10 - 900
