@@ -46,6 +46,7 @@ install-dev: $(VENV)/.synced-dev node_modules/.package-lock.json
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
+	@$(MANAGE) rewards_link --merchant demo-store --email chloe.nasser.3@demo-customer.test
 	@echo "Celery worker with beat logs to var/celery.log. Press Ctrl-C to stop both."
 	@trap 'kill 0' EXIT INT TERM; \
 	$(VENV)/bin/celery -A config worker -B --concurrency=1 --loglevel=INFO >var/celery.log 2>&1 & \

@@ -17,7 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
-SCENARIOS = ("segments", "pages", "one-order", "bulk", "tiers", "expiry", "loyalty-memory")
+SCENARIOS = (
+    "segments", "pages", "one-order", "bulk", "tiers", "expiry", "loyalty-memory", "rewards-page",
+)  # fmt: skip
 
 
 def _environment() -> dict[str, str]:
@@ -142,6 +144,7 @@ def main() -> None:
         "tiers": loyalty.run_tiers,
         "expiry": loyalty.run_expiry,
         "loyalty-memory": loyalty_memory,
+        "rewards-page": loyalty.run_portal,
         "pages": scenarios.run_pages,
         "one-order": scenarios.run_one_order,
         "segments": scenarios.run_segments,

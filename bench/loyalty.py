@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -289,3 +290,133 @@ def run_memory(ctx, small: Merchant) -> list[Row]:
             notes=[],
         ))  # fmt: skip
     return rows
+
+
+# --- The customer's rewards page -----------------------------------------------------------
+
+ROTATING_COOKIE = """
+cookies = {%(cookies)s}
+request = function()
+  return wrk.format(nil, "%(path)s", {["Cookie"] = cookies[math.random(#cookies)]})
+end
+"""
+PORTAL_SAMPLE = 500
+
+
+def _portal_ready(merchant: Merchant) -> list[str]:
+    """500 random customers who have ordered, each given what a member a year in holds:
+    ten lots earned (some expiring soon), two rewards redeemed and a referral. The shop has
+    six rewards (two for Gold only, one limited per customer) and two membership plans.
+    Returns each one's rewards-page session cookie."""
+    from customers.portal import COOKIE, SALT
+    from loyalty.models import MembershipPlan, PointsEntry, Referral, Reward
+    from loyalty.services.ledger import account_locked, entry_write
+    from loyalty.services.rewards import reward_redeem
+
+    program_ready(merchant)
+    Program.objects.filter(merchant=merchant).update(point_value=Decimal("0.01"))
+    if not Reward.objects.filter(merchant=merchant).exists():
+        gold = Tier.objects.get(merchant=merchant, name="Gold")
+        for n, (name, cost) in enumerate(
+            [
+                ("5 off", 500),
+                ("Free shipping", 300),
+                ("Tea sampler", 1500),
+                ("Teapot", 6000),
+                ("Gold tasting", 800),
+                ("Gold gift box", 2500),
+            ]
+        ):
+            reward = Reward.objects.create(
+                merchant=merchant, name=name, kind=Reward.Kind.FIXED_AMOUNT, points_cost=cost,
+                value=Decimal(cost) / 100, per_customer_limit=2 if n == 1 else None,
+            )  # fmt: skip
+            if name.startswith("Gold"):
+                reward.tiers.add(gold)
+        for name, price in (("Tea Club", "9.00"), ("Tea Club yearly", "90.00")):
+            MembershipPlan.objects.create(
+                merchant=merchant, name=name, price=Decimal(price), currency="USD",
+                period="month", recurring_points=200,
+            )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM customers_customer WHERE merchant_id = %s AND orders_count > 0 "
+            "ORDER BY md5(id::text) LIMIT %s",
+            [merchant.pk, PORTAL_SAMPLE],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    accounts = PointsAccount.objects.filter(customer_id__in=ids).select_related("customer")
+    rewards = list(Reward.objects.filter(merchant=merchant, tiers=None).order_by("points_cost")[:2])
+    friends = iter(Customer.objects.filter(merchant=merchant, orders_count=0).exclude(
+        referred_by__isnull=False).values_list("pk", flat=True)[: PORTAL_SAMPLE])  # fmt: skip
+    seeded = PointsEntry.objects.filter(account__in=accounts, idempotency_key__startswith="bench-")
+    if not seeded.exists():
+        say(f"  giving {PORTAL_SAMPLE} members a year of points (once)…")
+        at = now()
+        for account in accounts:
+            with transaction.atomic():
+                locked = account_locked(account=account)
+                for n in range(10):
+                    entry_write(account=locked, kind=PointsEntry.Kind.EARN, points=150,
+                                key=f"bench-lot:{account.pk}:{n}", at=at - timedelta(days=30 * n),
+                                expires_at=at + timedelta(days=20 + 30 * (n % 12)))  # fmt: skip
+            for n, reward in enumerate(rewards):
+                reward_redeem(account=account, reward=reward, key=f"bench-{n}")
+            friend = next(friends, None)
+            if friend is not None:
+                Referral.objects.get_or_create(friend_id=friend, defaults={
+                    "merchant": merchant, "referrer": account.customer})  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE loyalty_pointsentry")
+            cursor.execute("ANALYZE loyalty_redemption")
+    from django.core import signing
+
+    began = round(time.time(), 3)
+    return [
+        f"{COOKIE}=" + signing.dumps({"m": merchant.pk, "c": pk, "t": began}, salt=SALT)
+        for pk in ids
+    ]
+
+
+def run_portal(ctx) -> list[Row]:
+    from bench.customers import _load_row
+    from bench.harness import loads_compared, web_server, wrk
+
+    merchant = ctx.merchant
+    cookies = _portal_ready(merchant)
+    listed = ", ".join(f'"{cookie}"' for cookie in cookies)
+    with web_server(ctx.env) as base:
+        import urllib.request
+
+        for path in (f"/r/{merchant.slug}/", f"/bench/bare/{merchant.pk}/rewards/"):
+            # A signed-out session would answer a redirect, which wrk counts as fine.
+            request = urllib.request.Request(base + path, headers={"Cookie": cookies[0]})
+            answer = urllib.request.urlopen(request)
+            if answer.status != 200 or not answer.url.endswith(path):
+                raise RuntimeError(f"{path} answered {answer.status} at {answer.url}")
+
+        def page(path: str):
+            lua = ROTATING_COOKIE % {"cookies": listed, "path": path}
+            return lambda: wrk(base, lua=lua, seconds=ctx.seconds)
+
+        say("  rewards page…")
+        mine, theirs = loads_compared(
+            page(f"/r/{merchant.slug}/"), page(f"/bench/bare/{merchant.pk}/rewards/"), ctx.rounds
+        )
+    customers = Customer.objects.filter(merchant=merchant).count()
+    orders = Order.objects.filter(merchant=merchant).count()
+    row = _load_row(
+        f"rewards page ({PORTAL_SAMPLE} random members)",
+        f"{customers:,} customers, {orders:,} orders",
+        mine,
+        theirs,
+    )
+    rps = median([load.requests_per_second for load in mine])
+    p99 = median([load.p99_ms for load in mine])
+    row.budget = "≥ 300 req/s, p99 ≤ 50 ms"
+    row.holds = rps >= 300 and p99 <= 50
+    row.notes.append(
+        "each member holds ten lots (some expiring within 30 days), two redeemed codes and a "
+        "referral; the shop offers six rewards (two for Gold only) and two membership plans"
+    )
+    return [row]

@@ -205,8 +205,142 @@ def bare_order_create(request: HttpRequest, merchant_id: int) -> HttpResponse:
     return JsonResponse({"id": order_id}, status=201)
 
 
+# The rewards page's bare view: the signed-in customer from the same cookie, the same rows
+# by raw SQL (one statement per part, no ORM query building, no selectors, no panel
+# registry), rendered by the same templates.
+
+
+def _one(model, sql: str, params: list):
+    rows = list(model.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
+def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.core import signing
+    from django.template.loader import render_to_string
+    from django.utils.safestring import mark_safe
+
+    from customers.portal import COOKIE, SALT
+    from loyalty.models import (
+        Membership,
+        MembershipPlan,
+        PointsAccount,
+        PointsEntry,
+        Program,
+        Redemption,
+        Referral,
+        Reward,
+        Tier,
+    )
+    from loyalty.selectors import RewardOffer, RewardsPage
+
+    session = signing.loads(request.COOKIES[COOKIE], salt=SALT)
+    at = now()
+    customer = _one(Customer, "SELECT * FROM customers_customer WHERE id = %s AND merchant_id = %s",
+                    [session["c"], merchant_id])  # fmt: skip
+    merchant = request.merchant = customer.merchant
+    program = _one(Program, "SELECT * FROM loyalty_program WHERE merchant_id = %s", [merchant_id])
+    tiers = list(Tier.objects.raw(
+        "SELECT * FROM loyalty_tier WHERE merchant_id = %s ORDER BY threshold",
+        [merchant_id]))  # fmt: skip
+    by_id = {t.pk: t for t in tiers}
+    account = _one(PointsAccount, "SELECT * FROM loyalty_pointsaccount WHERE customer_id = %s",
+                   [customer.pk])  # fmt: skip
+    account.tier = by_id.get(account.tier_id)
+    page = RewardsPage(program=program, account=account, tiers=tiers)
+    matured, due, spent = _rows(
+        "SELECT sum(points) FILTER (WHERE available_at > %s AND available_at <= %s), "
+        "sum(points) FILTER (WHERE expires_at <= %s AND available_at <= %s), "
+        "sum(points) FILTER (WHERE expires_at IS NULL AND points < 0) "
+        "FROM loyalty_pointsentry WHERE account_id = %s",
+        [account.confirmed_through, at, at, at, account.pk],
+    )[0]
+    page.available = account.available + (matured or 0)
+    page.pending = account.pending - (matured or 0)
+    held = (due or 0) + (spent or 0)
+    for expires_at, points in _rows(
+        "SELECT expires_at, points FROM loyalty_pointsentry WHERE account_id = %s AND "
+        "expires_at > %s AND expires_at <= %s AND available_at <= %s ORDER BY expires_at",
+        [account.pk, at, at + timedelta(days=30), at],
+    ):
+        held += points
+        if held > 0:
+            page.expiring_points, page.expiring_on = min(held, page.available), expires_at
+            break
+    page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
+    page.history = list(PointsEntry.objects.raw(
+        "SELECT * FROM loyalty_pointsentry WHERE account_id = %s "
+        "ORDER BY created_at DESC, id DESC LIMIT 20", [account.pk]))  # fmt: skip
+    orders = {o.pk: o for o in Order.objects.raw(
+        "SELECT * FROM customers_order WHERE id = ANY(%s)",
+        [[e.order_id for e in page.history if e.order_id]])}  # fmt: skip
+    for entry in page.history:
+        entry.order = orders.get(entry.order_id)
+    page.ledger_state = page.history[0].pk if page.history else 0
+    rewards = {r.pk: r for r in Reward.objects.raw(
+        "SELECT * FROM loyalty_reward WHERE merchant_id = %s AND is_active "
+        "ORDER BY points_cost, id", [merchant_id])}  # fmt: skip
+    page.codes = list(Redemption.objects.raw(
+        "SELECT * FROM loyalty_redemption WHERE account_id = %s "
+        "ORDER BY created_at DESC, id DESC LIMIT 10", [account.pk]))  # fmt: skip
+    for code in page.codes:
+        code.reward = rewards.get(code.reward_id) or Reward(name="")
+    page.referrals = list(Referral.objects.raw(
+        "SELECT * FROM loyalty_referral WHERE referrer_id = %s "
+        "ORDER BY created_at DESC, id DESC LIMIT 10", [customer.pk]))  # fmt: skip
+    (value,) = _rows(
+        "SELECT coalesce(sum(total - refunded_amount), 0) FROM customers_order "
+        "WHERE customer_id = %s AND placed_at <= %s AND placed_at >= %s AND status <> 'cancelled'",
+        [customer.pk, at, at - timedelta(days=365)],
+    )[0]
+    page.basis_value = value
+    current = account.tier.threshold if account.tier else None
+    above = [t for t in tiers if current is None or t.threshold > current]
+    page.next_tier = next((t for t in above if t.threshold > value), above[0] if above else None)
+    if page.next_tier:
+        page.to_next_tier = max(page.next_tier.threshold - value, 0)
+        page.progress_percent = min(int(value * 100 / page.next_tier.threshold), 100)
+    plans = {p.pk: p for p in MembershipPlan.objects.raw(
+        "SELECT * FROM loyalty_membershipplan WHERE merchant_id = %s ORDER BY price, id",
+        [merchant_id])}  # fmt: skip
+    page.plans = [p for p in plans.values() if p.is_active]
+    page.membership = _one(Membership,
+        "SELECT * FROM loyalty_membership WHERE customer_id = %s AND state <> 'expired' "
+        "ORDER BY started_at DESC LIMIT 1", [customer.pk])  # fmt: skip
+    if page.membership:
+        page.membership.plan = plans[page.membership.plan_id]
+    limits = dict(_rows(
+        "SELECT reward_id, array_agg(tier_id) FROM loyalty_reward_tiers t JOIN loyalty_reward r "
+        "ON r.id = t.reward_id WHERE r.merchant_id = %s GROUP BY reward_id",
+        [merchant_id]))  # fmt: skip
+    taken = dict(_rows(
+        "SELECT reward_id, count(*) FROM loyalty_redemption WHERE account_id = %s "
+        "AND state <> 'cancelled' GROUP BY reward_id", [account.pk]))  # fmt: skip
+    for reward in rewards.values():
+        open_to = reward.pk not in limits or account.tier_id in limits[reward.pk]
+        left = None
+        if reward.per_customer_limit is not None:
+            left = max(reward.per_customer_limit - taken.get(reward.pk, 0), 0)
+        page.offers.append(RewardOffer(
+            reward=reward, open_to_customer=open_to, left_for_customer=left,
+            affordable=open_to and page.available >= reward.points_cost and left != 0
+            and reward.stock != 0, short=max(reward.points_cost - page.available, 0)))  # fmt: skip
+    link = request.build_absolute_uri(f"/r/{merchant.slug}/invite/{account.referral_code}/")
+    context = {"page": page, "merchant": merchant, "customer": customer, "now": at, "link": link}
+    panels = [
+        render_to_string(f"loyalty/portal/_{name}.html", context, request=request)
+        for name in ("points", "rewards", "membership", "referrals", "history")
+    ]
+    return render(request, "portal/home.html",
+                  {**context, "panels": [mark_safe(html) for html in panels]})  # fmt: skip
+
+
 urlpatterns = [
     *product_urlpatterns,
+    path("bench/bare/<int:merchant_id>/rewards/", bare_rewards_page),
     path("bench/bare/<int:merchant_id>/customers/", bare_customer_list),
     path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
     path("bench/bare/<int:merchant_id>/orders/", bare_order_create),

@@ -23,7 +23,7 @@ def _row(name: str, ratio: float, measured: str) -> Row:
 
 def test_a_partial_run_replaces_only_its_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_main, "ROOT", tmp_path)
-    (tmp_path / "var").mkdir()
+    (tmp_path / "bench").mkdir()
     first = bench_main._rows_merged([_row("a", 1.0, "run 1"), _row("b", 4.0, "run 1")])
     assert [r.scenario for r in first] == ["a", "b"]
 

@@ -38,5 +38,22 @@ def test_portal_shell_is_mobile_first_branded_and_right_to_left_in_persian():
     assert '<html lang="fa" dir="rtl">' in html
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
     assert "Kashi Tea House" in html
-    assert '<style nonce="n0nce">:root { --regulars-brand: #aa3300; }</style>' in html
+    # White on the brand colour: it reads at more than 4.5:1.
+    assert (
+        '<style nonce="n0nce">:root { --regulars-brand: #aa3300; '
+        "--regulars-brand-text: #ffffff; }</style>" in html
+    )
     assert "bootstrap.rtl.min.css" in html
+
+
+@pytest.mark.parametrize(
+    ("colour", "text"),
+    [
+        ("#0d6efd", "#ffffff"),
+        ("#7a3e9d", "#ffffff"),
+        ("#ffd60a", "#000000"),
+        ("#e9ecef", "#000000"),
+    ],
+)
+def test_the_rewards_page_writes_on_the_brand_colour_in_a_colour_that_reads(colour, text):
+    assert MerchantFactory.build(brand_color=colour).brand_text_color == text

@@ -289,3 +289,29 @@ def test_rewards_link_command_prints_a_working_link(client, merchant, customer):
     link = _path(re.search(r"https?://\S+", out.getvalue()).group(0))
     assert client.post(link).status_code == 302
     assert client.get(_home(merchant)).status_code == 200
+
+
+def test_the_owner_finds_the_link_secret_and_a_new_one_ends_old_links(
+    owner_client, client, merchant, customer
+):
+    from django.test import Client
+
+    from merchants.models import AuditEvent
+
+    settings_page = owner_client.get(reverse("merchants:merchant-settings"))
+    assert merchant.portal_secret in _text(settings_page)
+    assert f"/r/{merchant.slug}/enter/?customer=EXTERNAL_ID" in _text(settings_page)
+    old_link = storefront_link_make(customer=customer)
+
+    response = owner_client.post(reverse("merchants:merchant-portal-secret"))
+    assert response.status_code == 302
+    merchant.refresh_from_db()
+    assert Client().get(old_link).status_code == 403
+    assert Client().get(storefront_link_make(customer=customer)).status_code == 302
+    event = AuditEvent.objects.get(merchant=merchant, after={"portal_secret": "rotated"})
+    assert event.actor_id is not None
+
+
+def test_every_merchant_gets_a_secret_of_its_own(merchant, other_merchant):
+    assert len(merchant.portal_secret) == 64
+    assert merchant.portal_secret != other_merchant.portal_secret

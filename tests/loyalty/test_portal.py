@@ -90,18 +90,22 @@ def test_the_page_shows_what_the_points_are_worth(signed_in, merchant, rana):
     assert "Saffron Tea" in text
     assert "Hello, Rana" in text
     assert "700 points Worth 7.00 USD in rewards" in text
-    assert "370 points on their way" in text  # 120 + 200 at Silver×1.25, in the return window
+    assert (
+        "370 points on their way" in text
+    )  # 120 + 200 at Silver, times 1.25, in the return window
     # The lot of 1,000 expires in ten days, less the 300 spent since (oldest first).
     assert "700 points expire on" in text
     assert "Your tier: Silver" in text
     assert "Spend 180.00 USD more to reach Gold." in text
-    assert "1.25× points on every order" in text and "Free gift wrapping" in text
+    assert "1.25\u00d7 points on every order" in text
+    assert "Free gift wrapping" in text
 
 
 def test_the_progress_bar_says_how_far_to_the_next_tier(signed_in, merchant):
     page = signed_in.get(_home(merchant)).content.decode()
-    bar = re.search(r'role="progressbar"[^>]*aria-valuenow="(\d+)"', page)
-    assert bar and bar.group(1) == "64"  # 320 of 500
+    bar = re.search(r'<progress[^>]*value="(\d+)"', page)
+    assert bar
+    assert bar.group(1) == "64"
     assert "Progress to Gold" in page
 
 
@@ -156,7 +160,8 @@ def test_redeeming_shows_the_code_and_a_double_press_spends_once(signed_in, merc
     second = signed_in.post(form["url"], {"state": form["state"]}, HTTP_HX_REQUEST="true")
 
     (redemption,) = Redemption.objects.filter(account__customer=rana)
-    assert redemption.code in _text(first) and redemption.code in _text(second)
+    assert redemption.code in _text(first)
+    assert redemption.code in _text(second)
     assert "Enter it at checkout" in _text(first)
     assert first["HX-Trigger"] == "points-changed"
     rana.points_account.refresh_from_db()
@@ -243,7 +248,8 @@ def test_the_referral_link_brings_a_friend_their_welcome_gift(signed_in, client,
     friend = Client()
     assert "Rana invited you to Saffron Tea" in _text(friend.get(path))
     bad = friend.post(path, {"email": "nope"})
-    assert bad.status_code == 400 and "Enter a valid email address" in _text(bad)
+    assert bad.status_code == 400
+    assert "Enter a valid email address" in _text(bad)
     welcome = friend.post(path, {"email": "sam@example.test", "first_name": "Sam"})
     referral = Referral.objects.get()
     assert referral.welcome.code in _text(welcome)
