@@ -29,6 +29,18 @@ class LoyaltyConfig(AppConfig):
         portal_panel_register("membership", portal.membership_panel, order=40)
         portal_panel_register("referrals", portal.referrals_panel, order=50)
         portal_panel_register("history", portal.history_panel, order=60)
+        # The rewards page caches the catalog; any change to it, whichever way it is
+        # written, sends the next page back to the database (no rules run here).
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from loyalty.models import MembershipPlan, Program, Reward, Tier
+        from loyalty.selectors import catalog_changed as forget
+
+        for model in (Program, Tier, Reward, MembershipPlan):
+            post_save.connect(forget, sender=model, dispatch_uid=f"catalog-{model.__name__}")
+            post_delete.connect(forget, sender=model, dispatch_uid=f"catalog-d-{model.__name__}")
+        for through in (Reward.tiers.through, Reward.plans.through):
+            m2m_changed.connect(forget, sender=through, dispatch_uid=f"catalog-{through.__name__}")
         # The program before the demo orders (so they earn), the rest after them.
         demo_step_register(demo_program_seed, order=50)
         demo_step_register(demo_activity_seed, order=150)

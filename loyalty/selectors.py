@@ -148,6 +148,77 @@ def program_figures(*, merchant: Merchant, at=None) -> dict:
     }
 
 
+# --- The program's catalog, as customers see it -------------------------------------------
+# Every customer of a shop reads the same program, tiers, rewards and plans, and they change
+# when staff edit them, not per order. The rewards page keeps them in the cache under a
+# version that any save or delete of those rows moves on (after its commit), so the next
+# page reads them afresh; a reader that raced the change can only fill the old version's key.
+
+CATALOG_SECONDS = 10 * 60
+
+
+@dataclass
+class Catalog:
+    program: Program | None
+    tiers: list[Tier]
+    rewards: list[Reward]  # active ones, cheapest first, with tier_ids and plan_ids
+    plans: list[MembershipPlan]  # open to new members
+
+
+def _catalog_version_key(merchant_id: int) -> str:
+    return f"loyalty-catalog-version:{merchant_id}"
+
+
+def catalog_forget(*, merchant_id: int) -> None:
+    """The shop's catalog changed: the next page reads it afresh. The version moves now
+    (this transaction's own reads) and again at commit, so a page that read the old rows in
+    between can only have filled a version no one reads any more."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    def bump() -> None:
+        key = _catalog_version_key(merchant_id)
+        if not cache.add(key, 2, None):
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 2, None)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def catalog_changed(sender, instance, **kwargs) -> None:
+    """Receives the saves and deletes of catalog rows (loyalty/apps.py)."""
+    catalog_forget(merchant_id=instance.merchant_id)
+
+
+def catalog_of(*, merchant: Merchant) -> Catalog:
+    from django.core.cache import cache
+
+    version = cache.get_or_set(_catalog_version_key(merchant.pk), 1, None)
+    key = f"loyalty-catalog:{merchant.pk}:{version}"
+    catalog = cache.get(key)
+    if catalog is None:
+        rewards = list(
+            Reward.objects.filter(merchant=merchant, is_active=True)
+            .prefetch_related("tiers", "plans")
+            .order_by("points_cost", "pk")
+        )
+        for reward in rewards:
+            reward.tier_ids = {t.pk for t in reward.tiers.all()}
+            reward.plan_ids = {p.pk for p in reward.plans.all()}
+            reward._prefetched_objects_cache = {}
+        catalog = Catalog(
+            program=program_get(merchant=merchant),
+            tiers=list(Tier.objects.filter(merchant=merchant).order_by("threshold")),
+            rewards=rewards,
+            plans=list(plan_list(merchant=merchant).filter(is_active=True).order_by("price", "pk")),
+        )
+        cache.set(key, catalog, CATALOG_SECONDS)
+    return catalog
+
+
 # --- The customer's rewards page -------------------------------------------------------
 
 EXPIRING_SOON_DAYS = 30
@@ -245,9 +316,7 @@ def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
         page.progress_percent = 100
 
 
-def _offers(page: RewardsPage, live_plan_id: int | None) -> None:
-    rewards = list(reward_list(merchant=page.program.merchant).filter(is_active=True)
-                   .order_by("points_cost", "pk"))  # fmt: skip
+def _offers(page: RewardsPage, rewards: list[Reward], live_plan_id: int | None) -> None:
     limited = [r.pk for r in rewards if r.per_customer_limit is not None]
     taken = {}
     if limited and page.account is not None:
@@ -263,7 +332,8 @@ def _offers(page: RewardsPage, live_plan_id: int | None) -> None:
         left = None
         if reward.per_customer_limit is not None:
             left = max(reward.per_customer_limit - taken.get(reward.pk, 0), 0)
-        open_to = reward_open_to(reward=reward, tier_id=tier_id, plan_id=live_plan_id)
+        open_to = reward_open_to(tier_ids=reward.tier_ids, plan_ids=reward.plan_ids,
+                                 tier_id=tier_id, plan_id=live_plan_id)  # fmt: skip
         page.offers.append(
             RewardOffer(
                 reward=reward,
@@ -281,14 +351,16 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     from django.utils.timezone import now
 
     at = at or now()
-    program = program_get(merchant=customer.merchant)
+    catalog = catalog_of(merchant=customer.merchant)
+    program = catalog.program
     if program is None or not program.is_active:
         return RewardsPage(program=None, account=None)
     program.merchant = customer.merchant
     account = account_of(customer=customer)
-    page = RewardsPage(program=program, account=account)
-    page.tiers = list(Tier.objects.filter(merchant=customer.merchant).order_by("threshold"))
+    page = RewardsPage(program=program, account=account, tiers=catalog.tiers)
     if account is not None:
+        if account.tier_id is not None:
+            account.tier = next((t for t in catalog.tiers if t.pk == account.tier_id), None)
         _balances(page, at)
         page.history = entries_of(account=account, limit=20)
         page.ledger_state = page.history[0].pk if page.history else 0
@@ -304,7 +376,6 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     _tier_progress(page, customer, at)
     live = [m for m in memberships_of(customer=customer) if m.state in LIVE_STATES]
     page.membership = live[0] if live else None
-    page.plans = list(plan_list(merchant=customer.merchant).filter(is_active=True)
-                      .order_by("price", "pk"))  # fmt: skip
-    _offers(page, page.membership.plan_id if page.membership else None)
+    page.plans = catalog.plans
+    _offers(page, catalog.rewards, page.membership.plan_id if page.membership else None)
     return page

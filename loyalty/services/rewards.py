@@ -24,12 +24,12 @@ LIVE_STATES = (
 )
 
 
-def reward_open_to(*, reward: Reward, tier_id: int | None, plan_id: int | None) -> bool:
-    """Whether a reward limited to some tiers or plans is open to a customer with this
-    tier and this live membership plan (uses the reward's prefetched tiers and plans)."""
-    tiers = {t.pk for t in reward.tiers.all()}
-    plans = {p.pk for p in reward.plans.all()}
-    return (not tiers or tier_id in tiers) and (not plans or plan_id in plans)
+def reward_open_to(
+    *, tier_ids: set[int], plan_ids: set[int], tier_id: int | None, plan_id: int | None
+) -> bool:
+    """Whether a reward limited to these tiers or plans (none: open to all) is open to a
+    customer with this tier and this live membership plan."""
+    return (not tier_ids or tier_id in tier_ids) and (not plan_ids or plan_id in plan_ids)
 
 
 def reward_available_to(*, reward: Reward, account: PointsAccount) -> bool:
@@ -39,7 +39,12 @@ def reward_available_to(*, reward: Reward, account: PointsAccount) -> bool:
         .values_list("plan_id", flat=True)
         .first()
     )
-    return reward_open_to(reward=reward, tier_id=account.tier_id, plan_id=live)
+    return reward_open_to(
+        tier_ids={t.pk for t in reward.tiers.all()},
+        plan_ids={p.pk for p in reward.plans.all()},
+        tier_id=account.tier_id,
+        plan_id=live,
+    )
 
 
 def _priced(*, reward: Reward, units: int | None) -> tuple[int, Decimal]:
@@ -83,8 +88,12 @@ def reward_redeem(
     points, amount = _priced(reward=reward, units=units)
     # One guarded statement: two customers can't both take the last one.
     in_stock = Reward.objects.filter(pk=reward.pk, stock__gt=0)
-    if reward.stock is not None and not in_stock.update(stock=F("stock") - 1):
-        raise ValidationError({"reward": _("This reward is out of stock.")})
+    if reward.stock is not None:
+        if not in_stock.update(stock=F("stock") - 1):
+            raise ValidationError({"reward": _("This reward is out of stock.")})
+        from loyalty.selectors import catalog_forget  # the page shows what is left
+
+        catalog_forget(merchant_id=reward.merchant_id)
     entry, _created = entry_write(
         account=account,
         kind=PointsEntry.Kind.REDEEM,
