@@ -278,7 +278,7 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
         "SELECT * FROM customers_order WHERE id = ANY(%s)",
         [[e.order_id for e in page.history if e.order_id]])}  # fmt: skip
     for entry in page.history:
-        entry.order = orders.get(entry.order_id)
+        entry.order_number = orders[entry.order_id].external_id if entry.order_id else None
     page.ledger_state = page.history[0].pk if page.history else 0
     rewards = {r.pk: r for r in Reward.objects.raw(
         "SELECT * FROM loyalty_reward WHERE merchant_id = %s AND is_active "
@@ -287,10 +287,11 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
         "SELECT * FROM loyalty_redemption WHERE account_id = %s "
         "ORDER BY created_at DESC, id DESC LIMIT 10", [account.pk]))  # fmt: skip
     for code in page.codes:
-        code.reward = rewards.get(code.reward_id) or Reward(name="")
+        code.reward_name = rewards[code.reward_id].name if code.reward_id in rewards else ""
     page.referrals = list(Referral.objects.raw(
-        "SELECT * FROM loyalty_referral WHERE referrer_id = %s "
-        "ORDER BY created_at DESC, id DESC LIMIT 10", [customer.pk]))  # fmt: skip
+        "SELECT r.*, c.first_name AS friend_first_name FROM loyalty_referral r "
+        "JOIN customers_customer c ON c.id = r.friend_id WHERE r.referrer_id = %s "
+        "ORDER BY r.created_at DESC, r.id DESC LIMIT 10", [customer.pk]))  # fmt: skip
     (value,) = _rows(
         "SELECT coalesce(sum(total - refunded_amount), 0) FROM customers_order "
         "WHERE customer_id = %s AND placed_at <= %s AND placed_at >= %s AND status <> 'cancelled'",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.shortcuts import get_object_or_404
 
 from loyalty.models import (
@@ -356,17 +356,27 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     if program is None or not program.is_active:
         return RewardsPage(program=None, account=None)
     program.merchant = customer.merchant
-    account = account_of(customer=customer)
+    # The tier comes from the catalog, not a join.
+    account = PointsAccount.objects.filter(customer=customer).first()
     page = RewardsPage(program=program, account=account, tiers=catalog.tiers)
     if account is not None:
         if account.tier_id is not None:
             account.tier = next((t for t in catalog.tiers if t.pk == account.tier_id), None)
         _balances(page, at)
-        page.history = entries_of(account=account, limit=20)
+        # Only the names the page shows from the rows beside: no model per order, reward
+        # or friend.
+        page.history = list(
+            account.entries.annotate(order_number=F("order__external_id"))
+            .order_by("-created_at", "-id")[:20]
+        )  # fmt: skip
         page.ledger_state = page.history[0].pk if page.history else 0
-        page.codes = redemptions_of(account=account, limit=10)
+        page.codes = list(
+            account.redemptions.annotate(reward_name=F("reward__name"))
+            .order_by("-created_at", "-id")[:10]
+        )  # fmt: skip
         page.referrals = list(
-            Referral.objects.filter(referrer=customer).select_related("friend")
+            Referral.objects.filter(referrer=customer)
+            .annotate(friend_first_name=F("friend__first_name"))
             .order_by("-created_at", "-id")[:10]
         )  # fmt: skip
         page.referrals_rewarded = sum(
