@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -292,25 +294,62 @@ def import_stream(
     on_progress: Callable[[Progress], None] = lambda progress: None,
 ) -> Progress:
     """Reads the CSV and stores each good row (a customer, or an order with its lines) through
-    the services. Calls on_error(row, column, reason) for each skipped row."""
+    the services. Calls on_error(row, column, reason) for each skipped row.
+
+    Reading and checking the next batch (pure Python, no database) runs in a thread while
+    this one stores the last: storing spends much of its time waiting for the database,
+    and the reader uses that time. At most two checked batches wait, so memory stays flat."""
     counter, rows = _rows(stream, kind)
-    progress = Progress()
     if kind == ImportJob.Kind.CUSTOMERS:
         groups: Iterator[list[tuple[int, dict]]] = ([row] for row in rows)
     else:
         groups = _orders_grouped(rows)
-    batch: list[list[tuple[int, dict]]] = []
-    for group in groups:
-        batch.append(group)
-        if len(batch) >= BATCH:
-            _store_batch(merchant, kind, batch, progress, on_error)
-            progress.bytes_done = counter.count
+    checked: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def hand_over(item) -> None:
+        while not stop.is_set():
+            try:
+                checked.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            batch: list[list[tuple[int, dict]]] = []
+            for group in groups:
+                batch.append(group)
+                if len(batch) >= BATCH:
+                    hand_over((*_checked_batch(merchant, kind, batch), counter.count))
+                    batch = []
+                if stop.is_set():
+                    return
+            if batch:
+                hand_over((*_checked_batch(merchant, kind, batch), counter.count))
+        except BaseException as error:  # raised again in the storing thread
+            hand_over(error)
+        finally:
+            hand_over(None)
+
+    reader = threading.Thread(target=read, name="csv-import-reader", daemon=True)
+    reader.start()
+    progress = Progress()
+    try:
+        while (item := checked.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            good, bad, rows_done, bytes_done = item
+            progress.rows_done += rows_done
+            for number, column, reason in bad:
+                progress.rows_failed += 1
+                on_error(number, column, reason)
+            _store_checked(merchant, kind, good, progress)
+            progress.bytes_done = bytes_done
             on_progress(progress)
-            batch = []
-    if batch:
-        _store_batch(merchant, kind, batch, progress, on_error)
-    progress.bytes_done = counter.count
-    on_progress(progress)
+    finally:
+        stop.set()
+        reader.join()
     return progress
 
 
@@ -325,18 +364,14 @@ def _orders_grouped(rows: Iterator[tuple[int, dict]]) -> Iterator[list[tuple[int
         yield group
 
 
-def _store_batch(
-    merchant: Merchant,
-    kind: str,
-    batch: list[list[tuple[int, dict]]],
-    progress: Progress,
-    on_error: ErrorSink,
-) -> None:
-    """Parses and checks every group of rows, reports the bad ones, and stores the good ones
-    in one set-based call."""
+def _checked_batch(
+    merchant: Merchant, kind: str, batch: list[list[tuple[int, dict]]]
+) -> tuple[list[tuple[list[tuple[int, dict]], Any]], list[tuple[int, str, str]], int]:
+    """Parses and checks every group of rows: (the good ones with their data, the bad rows
+    as (row, column, reason), how many rows were read)."""
     good: list[tuple[list[tuple[int, dict]], Any]] = []
+    bad: list[tuple[int, str, str]] = []
     for group in batch:
-        progress.rows_done += len(group)
         problem = None
         try:
             data = _parsed(merchant, kind, group)
@@ -349,12 +384,23 @@ def _store_batch(
             good.append((group, data))
             continue
         bad_row, column, reason = problem
-        progress.rows_failed += len(group)
         for number, _row in group:
             if number == bad_row:
-                on_error(number, column, reason)
+                bad.append((number, column, reason))
             else:
-                on_error(number, "order_id", f"skipped with its order: row {bad_row} is invalid")
+                bad.append(
+                    (number, "order_id", f"skipped with its order: row {bad_row} is invalid")
+                )
+    return good, bad, sum(len(group) for group in batch)
+
+
+def _store_checked(
+    merchant: Merchant,
+    kind: str,
+    good: list[tuple[list[tuple[int, dict]], Any]],
+    progress: Progress,
+) -> None:
+    """Stores a batch's good groups in one set-based call."""
     if not good:
         return
     if kind == ImportJob.Kind.CUSTOMERS:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from operator import attrgetter
 
 from django.db import connection, models
 
@@ -14,10 +15,22 @@ from django.db import connection, models
 USE_COPY = True
 
 
-def _copy_value(field: models.Field, value):
-    if value is not None and isinstance(field, models.JSONField):
-        return json.dumps(value, cls=field.encoder)
-    return value
+def _row_values(fields: Sequence[models.Field]):
+    """A function from an instance to its COPY row: the attributes in column order, with
+    JSON fields encoded."""
+    values = attrgetter(*(field.attname for field in fields))
+    encoded = [(i, f.encoder) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    if not encoded:
+        return values
+
+    def row_values(row):
+        cells = list(values(row))
+        for index, encoder in encoded:
+            if cells[index] is not None:
+                cells[index] = json.dumps(cells[index], cls=encoder)
+        return cells
+
+    return row_values
 
 
 def rows_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None:
@@ -42,9 +55,10 @@ def rows_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None
         columns = ", ".join(quote(field.column) for field in fields)
         statement = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
         # Raised as Django's errors (IntegrityError on a duplicate), as bulk_create would.
+        row_values = _row_values(fields)
         with connection.wrap_database_errors, cursor.copy(statement) as copy:
             for row in rows:
-                copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+                copy.write_row(row_values(row))
 
 
 def rows_update(model: type[models.Model], rows: Sequence[models.Model], fields: list[str]):

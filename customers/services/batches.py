@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import datetime
 from itertools import chain
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -43,7 +44,13 @@ def _merged(first: CustomerData | None, later: CustomerData) -> CustomerData:
     return replace(first, **{name: value for name, value in sent.items() if value is not None})
 
 
-def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> dict[str, Customer]:
+class _Known(NamedTuple):
+    pk: int
+    external_id: str
+    email: str
+
+
+def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> dict[str, _Known]:
     """The stored customer of each identity that has one, matched as customer_upsert does:
     by external id, then by an email whose profile has no other external id."""
     external_ids = [d.external_id for d in wanted.values() if d.external_id]
@@ -51,25 +58,26 @@ def _customers_match(*, merchant: Merchant, wanted: dict[str, CustomerData]) -> 
     # Two lookups, each answered by its own index; as one `OR` the planner may walk all the
     # merchant's customers instead. `<> ''` is spelled out because the external id index is
     # partial, and PostgreSQL can't tell on its own that a long `= ANY(…)` list excludes ''.
-    live = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).only(
-        "external_id", "email"
+    # Plain tuples, not models: a batch matches a thousand customers or two.
+    live = Customer.objects.filter(merchant=merchant, erased_at__isnull=True).values_list(
+        "pk", "external_id", "email"
     )
     found = {
-        customer.pk: customer
-        for customer in chain(
+        row[0]: _Known(*row)
+        for row in chain(
             live.filter(external_id__any=external_ids).exclude(external_id="")
             if external_ids
             else (),
             live.filter(email__any=emails) if emails else (),
         )
     }
-    by_external: dict[str, Customer] = {}
-    by_email: dict[str, list[Customer]] = {}
+    by_external: dict[str, _Known] = {}
+    by_email: dict[str, list[_Known]] = {}
     for _pk, customer in sorted(found.items()):
         if customer.external_id:
             by_external[customer.external_id] = customer
         by_email.setdefault(customer.email, []).append(customer)
-    matched: dict[str, Customer] = {}
+    matched: dict[str, _Known] = {}
     claimed: set[int] = set()
     # In identity order, the order one-by-one ingest would have matched them in.
     for key in sorted(wanted):

@@ -88,10 +88,11 @@ def order_row(*, merchant: Merchant, customer: Customer, data: OrderData) -> Ord
 
 
 def line_rows(*, order: Order, data: OrderData) -> list[OrderLine]:
+    """The lines of a stored order (its id is known)."""
     return [
         OrderLine(
             merchant_id=order.merchant_id,
-            order=order,
+            order_id=order.pk,
             sku=line.sku,
             name=line.name,
             category=line.category,

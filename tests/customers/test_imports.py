@@ -195,3 +195,44 @@ def test_import_commands_report_bad_rows_and_land_good_ones(shop, tmp_path):
     orders.write_text(ORDERS_CSV.splitlines()[0] + "\n" + ORDERS_CSV.splitlines()[1] + "\n")
     call_command("import_orders", str(orders), merchant=shop.slug, stdout=StringIO())
     assert Order.objects.count() == 1
+
+
+def _many_orders(count: int) -> str:
+    return ORDERS_HEADER + "".join(
+        f"{n},2026-03-01 10:00,c-{n},c{n}@example.test,USD,10.00,,TEA-1,Green tea,tea,1,10.00\n"
+        for n in range(count)
+    )
+
+
+def test_a_long_file_lands_whole_and_in_order_across_batches(shop):
+    # Read and checked in one thread, stored in another: every batch, once, in order.
+    progress, errors = _run(shop, "orders", _many_orders(2500))
+    assert (progress.rows_done, progress.rows_ok, errors) == (2500, 2500, [])
+    assert Order.objects.filter(merchant=shop).count() == 2500
+    assert Customer.objects.get(external_id="c-2499").orders_count == 1
+
+
+def test_a_failure_while_storing_stops_the_reading_too(shop, monkeypatch):
+    import threading
+
+    from customers import imports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(imports, "orders_ingest_many", broken)
+    with pytest.raises(RuntimeError, match="database went away"):
+        _run(shop, "orders", _many_orders(5000))
+    assert not any(t.name == "csv-import-reader" for t in threading.enumerate())
+
+
+def test_a_stream_that_breaks_midway_is_an_error_not_a_short_import(shop):
+    class Breaking(io.BytesIO):
+        def read(self, size=-1):
+            if self.tell() > 2000:
+                raise OSError("connection reset while reading the upload")
+            return super().read(min(size, 512) if size and size > 0 else 512)
+
+    with pytest.raises(OSError, match="connection reset"):
+        import_stream(merchant=shop, kind="orders", stream=Breaking(_many_orders(3000).encode()),
+                      on_error=lambda *e: None)  # fmt: skip
