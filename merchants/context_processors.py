@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.utils.functional import SimpleLazyObject
 
 from merchants.roles import role_permissions
-from merchants.selectors import memberships_for_user
 
 
 def staff(request: HttpRequest) -> dict:
@@ -16,5 +14,5 @@ def staff(request: HttpRequest) -> dict:
         "staff_member": member,
         # Templates ask `"customers.view" in perms_granted` to show what a role may open.
         "perms_granted": frozenset(str(p) for p in role_permissions(member.role)),
-        "memberships": SimpleLazyObject(lambda: list(memberships_for_user(user=request.user))),
+        "memberships": getattr(request, "staff_memberships", [member]),
     }

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from merchants.selectors import membership_get
+from merchants.selectors import membership_pick, memberships_for_user
 
 SESSION_LAST_SEEN = "staff_last_seen"
 SESSION_MERCHANT = "active_merchant_id"
@@ -50,9 +50,12 @@ class ActiveMerchantMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.staff_member = None
         request.merchant = None
+        request.staff_memberships = []
         if request.user.is_authenticated:
-            member = membership_get(
-                user=request.user, merchant_id=request.session.get(SESSION_MERCHANT)
+            # All of them in one read: the page's merchant switcher lists them too.
+            request.staff_memberships = list(memberships_for_user(user=request.user))
+            member = membership_pick(
+                request.staff_memberships, request.session.get(SESSION_MERCHANT)
             )
             if member is not None:
                 request.staff_member = member

@@ -18,12 +18,14 @@ from merchants.models import (
 
 def membership_get(*, user: User, merchant_id: int | None) -> StaffMember | None:
     """The user's membership in the given merchant, or their first one when that is gone."""
-    memberships = StaffMember.objects.select_related("merchant").filter(user=user)
-    if merchant_id is not None:
-        found = memberships.filter(merchant_id=merchant_id).first()
-        if found is not None:
-            return found
-    return memberships.order_by("merchant__name", "merchant_id").first()
+    return membership_pick(list(memberships_for_user(user=user)), merchant_id)
+
+
+def membership_pick(memberships: list[StaffMember], merchant_id: int | None):
+    """Of a user's memberships (in memberships_for_user's order), the one in the given
+    merchant, else the first."""
+    found = next((m for m in memberships if m.merchant_id == merchant_id), None)
+    return found or (memberships[0] if memberships else None)
 
 
 def memberships_for_user(*, user: User) -> QuerySet[StaffMember]:

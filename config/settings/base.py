@@ -145,6 +145,11 @@ STAFF_IDLE_TIMEOUT_SECONDS = env.int("STAFF_IDLE_TIMEOUT_SECONDS", default=30 * 
 # signed out; the session itself lives an hour longer so that message can be shown.
 SESSION_COOKIE_AGE = STAFF_IDLE_TIMEOUT_SECONDS + 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+if REDIS_URL:
+    # Read from the shared cache, written through to the database: a staff page saves a
+    # query. Never over a per-process cache, where one process could keep a session
+    # another had ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
