@@ -358,3 +358,25 @@ def test_links_and_choices_carry_plain_ids_however_large(client, staff, merchant
     assert 'href="/customers/12345/"' in body
     assert 'value="4321"' in body
     assert client.get("/customers/12345/").status_code == 200
+
+
+def test_list_rows_escape_what_customers_typed_and_format_for_the_language(client, staff, merchant):
+    from merchants.models import User
+
+    CustomerFactory(merchant=merchant, first_name="<script>alert(1)</script>", last_name="&",
+                    email="x@example.test", external_id='"><b>', orders_count=1234,
+                    total_spent=Decimal("12345.50"), average_order_value=Decimal("10004.46"),
+                    last_order_at=now(), segment="champions")  # fmt: skip
+    body = client.get("/customers/").content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in body
+    assert "&quot;&gt;&lt;b&gt;" in body
+    assert ">1,234<" in body
+    assert "12,345.50 USD" in body
+    assert ">Champions<" in body
+
+    User.objects.filter(pk=staff.user.pk).update(language="ru")
+    client.post("/language/", {"language": "ru", "next": "/"})
+    body = client.get("/customers/").content.decode()
+    assert "12\xa0345,50 USD" in body
+    assert ">Чемпионы<" in body
