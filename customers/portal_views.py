@@ -112,6 +112,12 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _signed_in(customer) -> HttpResponse:
+    response = redirect(portal_path(customer.merchant))
+    portal_session_start(response, customer=customer)
+    return response
+
+
 def _refused(request: HttpRequest, error: LinkRefused) -> HttpResponse:
     status = 403 if error.reason == "signature" else 410
     return _sign_in_page(request, SignInForm(), status=status, refused=REFUSALS[error.reason])
@@ -127,12 +133,9 @@ def magic_link(request: HttpRequest, token: str) -> HttpResponse:
         if request.method != "POST":
             magic_link_check(merchant=merchant, token=token)
             return render(request, "customers/portal/magic_link.html", {"merchant": merchant})
-        customer = magic_link_use(merchant=merchant, token=token)
+        return _signed_in(magic_link_use(merchant=merchant, token=token))
     except LinkRefused as error:
         return _refused(request, error)
-    response = redirect(portal_path(merchant))
-    portal_session_start(response, customer=customer)
-    return response
 
 
 @portal_public_view
@@ -148,9 +151,7 @@ def storefront_link(request: HttpRequest) -> HttpResponse:
         )
     except LinkRefused as error:
         return _refused(request, error)
-    response = redirect(portal_path(merchant))
-    portal_session_start(response, customer=customer)
-    return response
+    return _signed_in(customer)
 
 
 @portal_view

@@ -73,19 +73,29 @@ def magic_link_request(*, merchant: Merchant, email: str, ip_address: str | None
     magic_link_send_task.delay_on_commit(merchant.pk, email, ip_address)
 
 
+def _sign_in_record(
+    *, customer: Customer, kind: str, secret: str, lasts: timedelta, ip_address, used: bool
+) -> PortalSignIn:
+    """A link's row: the hash of its secret part (unique per shop), and how long it lasts."""
+    at = now()
+    return PortalSignIn.objects.create(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        kind=kind,
+        token_hash=_hash(secret),
+        ip_address=ip_address,
+        created_at=at,
+        expires_at=at + lasts,
+        used_at=at if used else None,
+    )
+
+
 def magic_link_make(*, customer: Customer, ip_address: str | None = None) -> str:
     """A new single-use sign-in URL for the customer, valid for 15 minutes."""
     token = secrets.token_urlsafe(32)
-    created = now()
-    PortalSignIn.objects.create(
-        merchant_id=customer.merchant_id,
-        customer=customer,
-        kind=PortalSignIn.Kind.MAGIC,
-        token_hash=_hash(token),
-        ip_address=ip_address,
-        created_at=created,
-        expires_at=created + timedelta(minutes=MAGIC_LINK_MINUTES),
-    )
+    _sign_in_record(customer=customer, kind=PortalSignIn.Kind.MAGIC, secret=token,
+                    lasts=timedelta(minutes=MAGIC_LINK_MINUTES), ip_address=ip_address,
+                    used=False)  # fmt: skip
     path = reverse(
         "portal:magic-link",
         kwargs={"merchant_slug": customer.merchant.slug, "token": token},
@@ -176,19 +186,11 @@ def storefront_link_use(
     ).first()
     if customer is None:
         raise LinkRefused("unknown")
-    at = now()
     try:
         with transaction.atomic():
-            PortalSignIn.objects.create(
-                merchant=merchant,
-                customer=customer,
-                kind=PortalSignIn.Kind.STOREFRONT,
-                token_hash=_hash(expected),
-                ip_address=ip_address,
-                created_at=at,
-                expires_at=at + timedelta(seconds=STOREFRONT_LINK_SECONDS),
-                used_at=at,
-            )
+            _sign_in_record(customer=customer, kind=PortalSignIn.Kind.STOREFRONT,
+                            secret=expected, lasts=timedelta(seconds=STOREFRONT_LINK_SECONDS),
+                            ip_address=ip_address, used=True)  # fmt: skip
     except IntegrityError:
         raise LinkRefused("used") from None
     return customer
