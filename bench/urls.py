@@ -339,8 +339,25 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
                   {**context, "panels": [mark_safe(html) for html in panels]})  # fmt: skip
 
 
+def floor_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    """The floor under the rewards page: the same session cookie and middleware, one
+    query, the answer in an f-string."""
+    from django.core import signing
+
+    from customers.portal import COOKIE, SALT
+
+    session = signing.loads(request.COOKIES[COOKIE], salt=SALT)
+    (name, available), *_ = _rows(
+        "SELECT c.first_name, a.available FROM customers_customer c JOIN "
+        "loyalty_pointsaccount a ON a.customer_id = c.id WHERE c.id = %s AND c.merchant_id = %s",
+        [session["c"], merchant_id],
+    )
+    return HttpResponse(f"<html><body><h1>{escape(name)}</h1><p>{available}</p></body></html>")
+
+
 urlpatterns = [
     *product_urlpatterns,
+    path("bench/floor/<int:merchant_id>/rewards/", floor_rewards_page),
     path("bench/bare/<int:merchant_id>/rewards/", bare_rewards_page),
     path("bench/bare/<int:merchant_id>/customers/", bare_customer_list),
     path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
