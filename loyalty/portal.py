@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.portal import portal_path, portal_public_view, portal_view
 from customers.services import CustomerData
+from customers.services.portal import attempt_allowed
 from loyalty.models import PointsAccount, Referral
 from loyalty.selectors import RewardsPage, reward_get, rewards_page
 from loyalty.services.ledger import account_for
@@ -120,6 +121,9 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+INVITES_PER_IP = 10  # an hour
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Your email"))
     first_name = forms.CharField(label=_("Your first name"), max_length=100, required=False)
@@ -148,6 +152,10 @@ def invite(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "POST":
         form = InviteForm(request.POST)
         context["form"] = form
+        if not attempt_allowed(key=f"invite:{client_ip(request)}", limit=INVITES_PER_IP):
+            # Each invitation makes a customer: a script must not fill the shop with them.
+            form.add_error(None, _("Too many invitations from here. Try again in an hour."))
+            return render(request, "loyalty/portal/invite.html", context, status=429)
         if form.is_valid():
             try:
                 referral = referral_record(

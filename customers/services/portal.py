@@ -48,6 +48,12 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def attempt_allowed(*, key: str, limit: int) -> bool:
+    """Counts one more attempt under `key` within the hour; False once `limit` is passed.
+    For the rewards page's forms open to anyone (sign-in links, referral invitations)."""
+    return _counted(f"portal-attempt:{key}", limit)
+
+
 def _counted(key: str, limit: int) -> bool:
     """Counts one more within the window; False once the limit is passed."""
     cache.add(key, 0, RATE_WINDOW_SECONDS)

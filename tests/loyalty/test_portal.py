@@ -423,3 +423,19 @@ def test_two_redeem_posts_at_once_spend_once(merchant):
         account.refresh_from_db()
         assert account.available == 1010 - 90 * (round_ + 1)  # 1,000 + 10 from the order
     assert ledger_sum(account) == 1000 + 10 - 900
+
+
+def test_invitations_from_one_address_are_limited(client, merchant, rana, shop):
+    from loyalty.portal import INVITES_PER_IP
+
+    code = account_for(customer=rana).referral_code
+    url = reverse("loyalty-portal:invite", args=[merchant.slug, code])
+    for n in range(INVITES_PER_IP):
+        assert client.post(url, {"email": f"friend{n}@example.test"}).status_code == 200
+    refused = client.post(url, {"email": "one-more@example.test"})
+    assert refused.status_code == 429
+    assert "Too many invitations from here" in _text(refused)
+    assert not Customer.objects.filter(email="one-more@example.test").exists()
+    # Another address may still come.
+    other = client.post(url, {"email": "elsewhere@example.test"}, REMOTE_ADDR="10.1.2.3")
+    assert other.status_code == 200
