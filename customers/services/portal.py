@@ -183,7 +183,7 @@ def storefront_link_use(
     except (TypeError, ValueError):
         raise LinkRefused("signature") from None
     expected = storefront_signature(merchant=merchant, external_id=external_id, timestamp=stamp)
-    if not external_id or not hmac.compare_digest(expected, signature.lower()):
+    if not external_id or not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise LinkRefused("signature")
     if abs(time.time() - stamp) > STOREFRONT_LINK_SECONDS:
         raise LinkRefused("stale")

@@ -208,6 +208,7 @@ def test_a_forged_storefront_link_is_refused(client, merchant, customer):
         {"customer": "shop-77", "ts": stamp,
          "sig": storefront_signature(merchant=merchant, external_id="shop-78", timestamp=stamp)},
         {"customer": "shop-77", "ts": "soon", "sig": "ab"},
+        {"customer": "shop-77", "ts": stamp, "sig": "é" * 64},  # not even ASCII
         {},
     ):  # fmt: skip
         response = client.get(reverse("portal:storefront-link", args=[merchant.slug]), query)
