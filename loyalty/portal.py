@@ -4,6 +4,7 @@ redeem a reward, and bring a friend with their referral link."""
 from __future__ import annotations
 
 from django import forms
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -112,6 +113,10 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
             error = " ".join(failure.messages)
     if not request.headers.get("HX-Request"):
         # Without scripts: back to the page, which lists the new code first.
+        if issued:
+            messages.success(request, _("Your code: %(code)s") % {"code": issued.code})
+        else:
+            messages.error(request, error)
         return redirect(portal_path(request.portal_merchant) + "#rewards")
     request.__dict__.pop("_rewards_page", None)
     html = rewards_panel(request, issued=issued, error=error)

@@ -193,6 +193,7 @@ def test_without_scripts_redeeming_comes_back_to_the_page_with_the_code(signed_i
     assert response.status_code == 302
     code = Redemption.objects.get(account__customer=rana).code
     text = _text(signed_in.get(_home(merchant)))
+    assert f"Your code: {code}" in text  # said once, at the top
     assert f"Your codes {code} · Free shipping Ready to use" in text
     assert "Redeemed · Free shipping" in text  # in the history
 
