@@ -18,10 +18,10 @@ from customers.portal import portal_path, portal_public_view, portal_view
 from customers.services import CustomerData
 from customers.services.portal import attempt_allowed
 from loyalty.models import PointsAccount, Referral
-from loyalty.selectors import RewardsPage, reward_get, rewards_page
+from loyalty.selectors import RewardsPage, program_get, reward_get, rewards_page
 from loyalty.services.ledger import account_for
 from loyalty.services.referrals import referral_record
-from loyalty.services.rewards import reward_redeem
+from loyalty.services.rewards import reward_redeem_from_page
 from merchants.access import client_ip
 
 
@@ -93,8 +93,7 @@ class RedeemForm(forms.Form):
 @portal_view
 @require_POST
 def redeem(request: HttpRequest, pk: int) -> HttpResponse:
-    """Spends the points and shows the code. The key is the reward and the ledger state the
-    page was drawn from, so two presses of one button spend once."""
+    """Spends the points and shows the code; two presses of one button spend once."""
     customer = request.portal_customer
     reward = reward_get(merchant=request.portal_merchant, pk=pk)
     form = RedeemForm(request.POST)
@@ -103,10 +102,10 @@ def redeem(request: HttpRequest, pk: int) -> HttpResponse:
         error = _("This page was out of date. Try again.")
     else:
         try:
-            issued, _created = reward_redeem(
+            issued, _created = reward_redeem_from_page(
                 account=account_for(customer=customer),
                 reward=reward,
-                key=f"portal:{reward.pk}:{form.cleaned_data['state']}",
+                page_state=form.cleaned_data["state"],
                 units=form.cleaned_data["units"],
             )
         except ValidationError as failure:
@@ -141,13 +140,11 @@ def invite(request: HttpRequest, code: str) -> HttpResponse:
     welcome reward's code (a suspicious referral waits for the shop's review)."""
     merchant = request.portal_merchant
     referrer_account = get_object_or_404(
-        PointsAccount.objects.select_related(
-            "customer", "merchant__loyalty_program__friend_reward"
-        ),
+        PointsAccount.objects.select_related("customer"),
         merchant=merchant,
         referral_code=code.upper(),
     )
-    program = getattr(merchant, "loyalty_program", None)
+    program = program_get(merchant=merchant)
     context = {
         "merchant": merchant,
         "referrer": referrer_account.customer,

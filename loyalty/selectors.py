@@ -254,7 +254,6 @@ class RewardsPage:
     membership: Membership | None = None
     plans: list[MembershipPlan] = field(default_factory=list)
     referrals: list[Referral] = field(default_factory=list)
-    referrals_rewarded: int = 0
     history: list[PointsEntry] = field(default_factory=list)
     # Names the ledger's state the page was drawn from: a redeem form carries it, so the
     # same press sent twice (a double click, a second tab) spends once.
@@ -263,6 +262,10 @@ class RewardsPage:
     @property
     def tier(self) -> Tier | None:
         return self.account.tier if self.account else None
+
+    @property
+    def referrals_rewarded(self) -> int:
+        return sum(1 for r in self.referrals if r.state == Referral.State.REWARDED)
 
 
 def _balances(page: RewardsPage, at: datetime) -> None:
@@ -305,15 +308,11 @@ def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
     current = page.tier.threshold if page.tier else None
     above = [t for t in tiers if current is None or t.threshold > current]
     page.next_tier = next((t for t in above if t.threshold > value), above[0] if above else None)
+    page.progress_percent = 100
     if page.next_tier is not None:
         page.to_next_tier = max(page.next_tier.threshold - value, 0)
-        page.progress_percent = (
-            min(int(value * 100 / page.next_tier.threshold), 100)
-            if (page.next_tier.threshold)
-            else 100
-        )
-    else:
-        page.progress_percent = 100
+        if page.next_tier.threshold:
+            page.progress_percent = min(int(value * 100 / page.next_tier.threshold), 100)
 
 
 def _offers(page: RewardsPage, rewards: list[Reward], live_plan_id: int | None) -> None:
@@ -379,9 +378,6 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
             .annotate(friend_first_name=F("friend__first_name"))
             .order_by("-created_at", "-id")[:10]
         )  # fmt: skip
-        page.referrals_rewarded = sum(
-            1 for r in page.referrals if r.state == Referral.State.REWARDED
-        )
     page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
     _tier_progress(page, customer, at)
     live = [m for m in memberships_of(customer=customer) if m.state in LIVE_STATES]

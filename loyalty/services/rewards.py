@@ -121,6 +121,17 @@ def reward_redeem(
     raise IntegrityError("Could not issue a unique code; try again.")
 
 
+def reward_redeem_from_page(
+    *, account: PointsAccount, reward: Reward, page_state: int, units: int | None = None
+) -> tuple[Redemption, bool]:
+    """A redemption pressed on the rewards page. Keyed by the reward and the ledger state the
+    page was drawn from: a double click or a second tab drawn from the same balance spends
+    once, and a page drawn after it (a new state) may redeem again."""
+    return reward_redeem(
+        account=account, reward=reward, key=f"portal:{reward.pk}:{page_state}", units=units
+    )
+
+
 @transaction.atomic
 def redemption_use(*, merchant_id: int, code: str, order: Order | None) -> Redemption:
     """Marks a code used by an order. A code is used once: the guarded update lets one of
