@@ -4,14 +4,14 @@ in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers import reactions
-from customers.models import ZERO, Activity, Customer, Order, OrderLine, Refund
+from customers.models import Activity, Customer, Order, OrderLine, Refund
 from customers.services.data import (
     Ingested,
     OrderData,
@@ -19,7 +19,7 @@ from customers.services.data import (
     customer_check,
     prefixed,
 )
-from customers.services.profiles import customer_stats_refresh, customer_upsert
+from customers.services.profiles import customer_for_order, customer_stats_refresh
 from merchants.models import Merchant
 
 # Read once: TextChoices.values builds a new list on every call, three per order in a batch.
@@ -66,7 +66,7 @@ def orders_check(*, merchant: Merchant, orders: Sequence[OrderData]) -> dict[int
     return problems
 
 
-def order_row(*, merchant: Merchant, customer: Customer, data: OrderData) -> Order:
+def order_row(*, merchant: Merchant, customer: Customer | None, data: OrderData) -> Order:
     """The order as stored, not yet saved: one shape for single and bulk ingest."""
     return Order(
         merchant=merchant,
@@ -122,55 +122,37 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
     """Stores an order with its lines and updates the customer's stats in the same
     transaction. The same (source, external_id) again, even concurrently, returns the
     first order and writes nothing."""
-    existing = order_get_by_source(
-        merchant=merchant, source=data.source, external_id=data.external_id
-    )
-    if existing is not None:
-        return Ingested(order=existing, created=False)
     order_validate(merchant=merchant, data=data)
-    try:
-        with transaction.atomic():
-            # One order at a time per customer, so the stats count every order exactly once.
-            customer, _created = customer_upsert(
-                merchant=merchant, data=data.customer, source=data.source, lock=True
+    # Resends are rare: the order's unique constraint finds them, at the cost of a rollback,
+    # instead of a lookup before every order.
+    attempts = 2
+    while True:
+        attempts -= 1
+        try:
+            return Ingested(order=_order_store(merchant=merchant, data=data), created=True)
+        except IntegrityError:
+            existing = order_get_by_source(
+                merchant=merchant, source=data.source, external_id=data.external_id
             )
-            order = order_row(merchant=merchant, customer=customer, data=data)
-            order.save()
-            OrderLine.objects.bulk_create(line_rows(order=order, data=data))
-            placed_activity(order=order).save()
-            _customer_stats_add(customer=customer, order=order)
-            reactions.orders_stored(orders=[order])
-    except IntegrityError:
-        # The same order arrived by another request since the check above: all of this
-        # one is rolled back, and the first one answers.
-        existing = order_get_by_source(
-            merchant=merchant, source=data.source, external_id=data.external_id
+            if existing is not None:
+                return Ingested(order=existing, created=False)
+            if not attempts:
+                raise
+            # The customer was created by another request since the lookup: the next
+            # attempt finds them.
+
+
+def _order_store(*, merchant: Merchant, data: OrderData) -> Order:
+    with transaction.atomic():
+        order = order_row(merchant=merchant, customer=None, data=data)
+        order.customer, timeline = customer_for_order(
+            merchant=merchant, data=data.customer, source=data.source, at=now(), order=order
         )
-        if existing is None:
-            raise
-        return Ingested(order=existing, created=False)
-    return Ingested(order=order, created=True)
-
-
-def _customer_stats_add(*, customer: Customer, order: Order) -> None:
-    """Counts one new order in the stats of its customer, who is locked and was read after
-    the lock, so the stats it holds count every order before this one."""
-    if order.status == Order.Status.CANCELLED:
-        return
-    customer.orders_count += 1
-    customer.total_spent += order.total
-    customer.average_order_value = (customer.total_spent / customer.orders_count).quantize(
-        ZERO, ROUND_HALF_UP
-    )
-    customer.first_order_at = min(customer.first_order_at or order.placed_at, order.placed_at)
-    customer.last_order_at = max(customer.last_order_at or order.placed_at, order.placed_at)
-    Customer.objects.filter(pk=customer.pk).update(
-        orders_count=customer.orders_count,
-        total_spent=customer.total_spent,
-        average_order_value=customer.average_order_value,
-        first_order_at=customer.first_order_at,
-        last_order_at=customer.last_order_at,
-    )
+        order.save()
+        OrderLine.objects.bulk_create(line_rows(order=order, data=data))
+        Activity.objects.bulk_create([*timeline, placed_activity(order=order)])
+        reactions.orders_stored(orders=[order])
+    return order
 
 
 def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import ROUND_HALF_UP
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum, Value
+from django.db.models import Case, Count, DecimalField, F, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
@@ -22,20 +23,23 @@ from merchants.models import Merchant, normalise_email
 def _customer_find(
     *, merchant: Merchant, data: CustomerData, lock: bool = False
 ) -> Customer | None:
-    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    """By external id, else by email among profiles without another external id; in one
+    statement (two index lookups the planner ORs), the external id's match first."""
+    if data.external_id and data.email:
+        wanted = Q(external_id=data.external_id) | Q(
+            email=normalise_email(data.email), external_id=""
+        )
+        order = (Case(When(external_id=data.external_id, then=0), default=1), "id")
+    elif data.external_id:
+        wanted, order = Q(external_id=data.external_id), ()
+    elif data.email:
+        wanted, order = Q(email=normalise_email(data.email)), ("id",)
+    else:
+        return None
+    customers = Customer.objects.filter(wanted, merchant=merchant, erased_at__isnull=True)
     if lock:
         customers = customers.select_for_update()
-    if data.external_id:
-        found = next(iter(customers.filter(external_id=data.external_id)[:1]), None)
-        if found is not None:
-            return found
-    if data.email:
-        # Matched by email only when that profile has no other external id.
-        by_email = customers.filter(email=normalise_email(data.email))
-        if data.external_id:
-            by_email = by_email.filter(external_id="")
-        return by_email.order_by("id").first()
-    return None
+    return next(iter(customers.order_by(*order)[:1]), None)
 
 
 def customer_upsert(
@@ -44,42 +48,101 @@ def customer_upsert(
     data: CustomerData,
     source: str,
     at: datetime | None = None,
-    lock: bool = False,
 ) -> tuple[Customer, bool]:
     """Finds the customer by external id, then by email, and updates what was sent; or
-    creates them. Safe when two requests create the same customer at once. With `lock`, the
-    customer's row stays locked until the caller's transaction ends."""
+    creates them. Safe when two requests create the same customer at once."""
     customer_check(data)
     at = at or now()
     with transaction.atomic(savepoint=False):
-        customer = _customer_find(merchant=merchant, data=data, lock=lock)
+        customer = _customer_find(merchant=merchant, data=data)
         if customer is None:
             try:
                 with transaction.atomic():
-                    customer = _customer_create(merchant=merchant, data=data, source=source, at=at)
+                    customer, timeline = _customer_new(
+                        merchant=merchant, data=data, source=source, at=at
+                    )
+                    Activity.objects.bulk_create(timeline)
                     return customer, True
             except IntegrityError:
                 # Another request created them a moment ago: update that one instead.
-                customer = _customer_find(merchant=merchant, data=data, lock=lock)
+                customer = _customer_find(merchant=merchant, data=data)
                 if customer is None:
                     raise
         customer_update(customer=customer, data=data, source=source, at=at)
         return customer, False
 
 
-def _customer_create(
-    *, merchant: Merchant, data: CustomerData, source: str, at: datetime
-) -> Customer:
+def customer_for_order(
+    *, merchant: Merchant, data: CustomerData, source: str, at: datetime, order: Order
+) -> tuple[Customer, list[Activity]]:
+    """The customer of an order being stored (not yet saved), found and updated or created,
+    with the order counted in their stats; their row stays locked until the caller's
+    transaction ends, so the stats count every order exactly once. Returns the timeline
+    lines still to insert, for the caller to insert with its own.
+
+    A customer created by another request a moment ago raises IntegrityError: the caller's
+    transaction rolls back and runs again (no savepoint per customer: the race is rare)."""
+    customer_check(data)
+    customer = _customer_find(merchant=merchant, data=data, lock=True)
+    if customer is None:
+        customer, timeline = _customer_new(
+            merchant=merchant, data=data, source=source, at=at, counting=order
+        )
+        return customer, timeline
+    customer_update(customer=customer, data=data, source=source, at=at)
+    if order_counted(customer=customer, order=order):
+        Customer.objects.filter(pk=customer.pk).update(**{f: getattr(customer, f) for f in STATS})
+    return customer, []
+
+
+# The stats kept from a customer's orders.
+STATS = ("orders_count", "total_spent", "average_order_value", "first_order_at", "last_order_at")
+
+
+def order_counted(*, customer: Customer, order: Order) -> bool:
+    """Counts one new order in the customer's stats, in memory; False for an order that
+    doesn't count (cancelled)."""
+    if order.status == Order.Status.CANCELLED:
+        return False
+    customer.orders_count += 1
+    customer.total_spent += order.total
+    customer.average_order_value = (customer.total_spent / customer.orders_count).quantize(
+        ZERO, ROUND_HALF_UP
+    )
+    customer.first_order_at = min(customer.first_order_at or order.placed_at, order.placed_at)
+    customer.last_order_at = max(customer.last_order_at or order.placed_at, order.placed_at)
+    return True
+
+
+def _customer_new(
+    *,
+    merchant: Merchant,
+    data: CustomerData,
+    source: str,
+    at: datetime,
+    counting: Order | None = None,
+) -> tuple[Customer, list[Activity]]:
+    """Inserts a new customer, with their consent and `counting` (an order) already in the
+    row, and their consent record; returns the timeline lines still to insert."""
     customer = Customer(
         merchant=merchant, external_id=data.external_id or "", created_at=at, updated_at=at
     )
     for name, value in profile_values(data).items():
         setattr(customer, name, value)
+    granted = data.marketing_consent
+    if granted is not None:
+        customer.marketing_consent = granted
+        customer.marketing_consent_at = at
+        customer.marketing_consent_source = source[:60]
+    if counting is not None:
+        order_counted(customer=customer, order=counting)
     customer.save()
-    created_activity(customer=customer, source=source, at=at).save()
-    if data.marketing_consent is not None:
-        consent_set(customer=customer, granted=data.marketing_consent, source=source, at=at)
-    return customer
+    timeline = [created_activity(customer=customer, source=source, at=at)]
+    if granted is not None:
+        record, activity = consent_rows(customer=customer, granted=granted, source=source, at=at)
+        record.save()
+        timeline.append(activity)
+    return customer, timeline
 
 
 def customer_update(*, customer: Customer, data: CustomerData, source: str, at: datetime) -> None:

@@ -14,6 +14,7 @@ from django.utils.timezone import now
 from customers.inserts import rows_insert, rows_update
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
+from loyalty.selectors import catalog_of
 from loyalty.services.dates import months_after
 from loyalty.services.ledger import (
     account_for,
@@ -129,10 +130,13 @@ def _first_order_rules(rules: Sequence[EarningRule], placed: datetime) -> list[E
 def orders_stored(*, orders: Sequence[Order]) -> None:
     """customers/ stored these orders (one, or a whole batch), in their transaction: with a
     running program, each earns its points and a referred friend's first order rewards the
-    referrer. Without one, this costs one query."""
-    program = program_of(merchant_id=orders[0].merchant_id)
-    if program is None:
+    referrer. The program comes with the shop's cached catalog: without one, this costs no
+    query."""
+    merchant = orders[0].merchant
+    program = catalog_of(merchant=merchant).program
+    if program is None or not program.is_active:
         return
+    program.merchant = merchant
     orders_earn(program=program, orders=orders)
     referrals_on_orders(orders=orders)
 

@@ -56,6 +56,70 @@ def test_an_order_creates_its_customer_lines_timeline_and_stats(shop):
     assert kinds == ["profile.created", "order.placed"]
 
 
+def test_a_first_order_with_consent_records_it_once_in_order_on_the_timeline(shop):
+    data = order_data(
+        "1002",
+        total="25.00",
+        customer=CustomerData(external_id="c-2", email="bo@example.test", marketing_consent=True),
+    )
+    customer = order_ingest(merchant=shop, data=data).order.customer
+    customer.refresh_from_db()
+    assert (customer.marketing_consent, customer.marketing_consent_source) == (True, "api")
+    assert list(ConsentRecord.objects.values_list("customer_id", "granted")) == [
+        (customer.pk, True)
+    ]
+    kinds = list(customer.activities.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["profile.created", "consent.changed", "order.placed"]
+    assert (customer.orders_count, customer.total_spent) == (1, Decimal("25.00"))
+
+
+def test_a_cancelled_first_order_makes_a_customer_with_nothing_counted(shop):
+    customer = order_ingest(
+        merchant=shop, data=order_data("1003", status="cancelled")
+    ).order.customer
+    customer.refresh_from_db()
+    assert (customer.orders_count, customer.total_spent, customer.last_order_at) == (
+        0,
+        Decimal("0"),
+        None,
+    )
+
+
+def test_an_order_finds_its_customer_by_id_before_email_and_by_email_without_another_id(shop):
+    by_email = CustomerFactory(merchant=shop, external_id="", email="cy@example.test")
+    by_id = CustomerFactory(merchant=shop, external_id="c-7", email="other@example.test")
+    with_other_id = CustomerFactory(merchant=shop, external_id="c-8", email="di@example.test")
+
+    def owner(external_id, email):
+        data = order_data(
+            f"o-{external_id}-{email}", customer=CustomerData(external_id=external_id, email=email)
+        )
+        return order_ingest(merchant=shop, data=data).order.customer_id
+
+    assert owner("c-7", "cy@example.test") == by_id.pk
+    assert owner("c-new", "cy@example.test") == by_email.pk
+    assert owner("c-9", "di@example.test") not in {with_other_id.pk, by_email.pk, by_id.pk}
+    assert owner("", "di@example.test") == with_other_id.pk
+
+
+def test_one_order_is_stored_in_a_fixed_number_of_statements(shop, django_assert_num_queries):
+    CustomerFactory(merchant=shop, external_id="c-5", email="eve@example.test")
+    order_ingest(merchant=shop, data=order_data("first"))  # the shop's catalog is cached now
+    # Find (locked), customer insert or stats update, order, lines, timeline; and the
+    # transaction, a savepoint inside the test's own.
+    returning = order_data("r-1", customer=CustomerData(external_id="c-5"))
+    with django_assert_num_queries(5 + 2):
+        order_ingest(merchant=shop, data=returning)
+    fresh = order_data("n-1", customer=CustomerData(external_id="c-6", email="fay@example.test"))
+    with django_assert_num_queries(5 + 2):
+        order_ingest(merchant=shop, data=fresh)
+    # A resend: the order's constraint refuses it at the insert, all is rolled back, and the
+    # first order answers.
+    with django_assert_num_queries(3 + 3 + 1):
+        assert not order_ingest(merchant=shop, data=fresh).created
+    assert Order.objects.filter(external_id="n-1").count() == 1
+
+
 def test_stats_add_up_over_orders_and_ignore_cancelled_ones(shop):
     first = now() - timedelta(days=30)
     order_ingest(merchant=shop, data=order_data("1", total="10.00", placed_at=first))
