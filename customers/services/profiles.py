@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, Count, DecimalField, F, Max, Min, Q, Sum, Value, When
+from django.db.models import Count, DecimalField, F, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils.timezone import now
 
@@ -18,28 +18,37 @@ from customers.expressions import FractionalOnSQLite
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
 from customers.services.data import CustomerData, customer_check, profile_values
 from merchants.models import Merchant, normalise_email
+from merchants.rows import row_where
 
 
 def _customer_find(
     *, merchant: Merchant, data: CustomerData, lock: bool = False
 ) -> Customer | None:
     """By external id, else by email among profiles without another external id; in one
-    statement (two index lookups the planner ORs), the external id's match first."""
-    if data.external_id and data.email:
-        wanted = Q(external_id=data.external_id) | Q(
-            email=normalise_email(data.email), external_id=""
-        )
-        order = (Case(When(external_id=data.external_id, then=0), default=1), "id")
+    statement (two index lookups the planner ORs), the external id's match first.
+
+    Written in SQL (merchants/rows.py): every order and profile sent runs it."""
+    email = normalise_email(data.email) if data.email else ""
+    if data.external_id and email:
+        # The one profile with the id sorts before those without any ('').
+        wanted = "(external_id = %s OR (email = %s AND external_id = ''))"
+        values, order_by = [data.external_id, email], "external_id DESC, id"
     elif data.external_id:
-        wanted, order = Q(external_id=data.external_id), ()
-    elif data.email:
-        wanted, order = Q(email=normalise_email(data.email)), ("id",)
+        wanted, values, order_by = "external_id = %s", [data.external_id], "id"
+    elif email:
+        wanted, values, order_by = "email = %s", [email], "id"
     else:
         return None
-    customers = Customer.objects.filter(wanted, merchant=merchant, erased_at__isnull=True)
-    if lock:
-        customers = customers.select_for_update()
-    return next(iter(customers.order_by(*order)[:1]), None)
+    customer = row_where(
+        Customer,
+        f"merchant_id = %s AND erased_at IS NULL AND {wanted}",
+        [merchant.pk, *values],
+        order_by=order_by,
+        lock=lock,
+    )
+    if customer is not None:
+        customer.merchant = merchant
+    return customer
 
 
 def customer_upsert(
