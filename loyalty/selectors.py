@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
 from django.shortcuts import get_object_or_404
 
 from loyalty.models import (
@@ -163,10 +163,17 @@ class Catalog:
     tiers: list[Tier]
     rewards: list[Reward]  # active ones, cheapest first, with tier_ids and plan_ids
     plans: list[MembershipPlan]  # open to new members
+    read_at: float = 0.0  # time.time() when read from the database
 
 
 def _catalog_version_key(merchant_id: int) -> str:
     return f"loyalty-catalog-version:{merchant_id}"
+
+
+def _version_new() -> int:
+    # Never a number used before, even after the cache was emptied: a worker's own copy of
+    # an old catalog (_catalogs) can't be taken for a new one.
+    return time.time_ns()
 
 
 def catalog_forget(*, merchant_id: int) -> None:
@@ -178,11 +185,11 @@ def catalog_forget(*, merchant_id: int) -> None:
 
     def bump() -> None:
         key = _catalog_version_key(merchant_id)
-        if not cache.add(key, 2, None):
+        if not cache.add(key, _version_new(), None):
             try:
                 cache.incr(key)
             except ValueError:
-                cache.set(key, 2, None)
+                cache.set(key, _version_new(), None)
 
     bump()
     transaction.on_commit(bump)
@@ -193,10 +200,19 @@ def catalog_changed(sender, instance, **kwargs) -> None:
     catalog_forget(merchant_id=instance.merchant_id)
 
 
+# Each worker also keeps the catalog it last read per shop, under the same version and for
+# no longer than the cache does: one cache round trip a page (the version) instead of two,
+# and no unpickling of models.
+_catalogs: dict[int, tuple[int, Catalog]] = {}
+
+
 def catalog_of(*, merchant: Merchant) -> Catalog:
     from django.core.cache import cache
 
-    version = cache.get_or_set(_catalog_version_key(merchant.pk), 1, None)
+    version = cache.get_or_set(_catalog_version_key(merchant.pk), _version_new, None)
+    held = _catalogs.get(merchant.pk)
+    if held is not None and held[0] == version and held[1].read_at + CATALOG_SECONDS > time.time():
+        return held[1]
     key = f"loyalty-catalog:{merchant.pk}:{version}"
     catalog = cache.get(key)
     if catalog is None:
@@ -210,12 +226,17 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
             reward.plan_ids = {p.pk for p in reward.plans.all()}
             reward._prefetched_objects_cache = {}
         catalog = Catalog(
-            program=program_get(merchant=merchant),
+            # The friend's welcome reward with it: the invitation panel names it.
+            program=Program.objects.select_related("friend_reward")
+            .filter(merchant=merchant)
+            .first(),
             tiers=list(Tier.objects.filter(merchant=merchant).order_by("threshold")),
             rewards=rewards,
             plans=list(plan_list(merchant=merchant).filter(is_active=True).order_by("price", "pk")),
+            read_at=time.time(),
         )
         cache.set(key, catalog, CATALOG_SECONDS)
+    _catalogs[merchant.pk] = (version, catalog)
     return catalog
 
 
@@ -231,6 +252,34 @@ class RewardOffer:
     affordable: bool
     left_for_customer: int | None  # under a per-customer limit
     short: int = 0  # points still needed
+
+
+# The rows beside the account hold only what the page shows of them: no model per entry,
+# code or friend.
+
+
+@dataclass(slots=True)
+class HistoryLine:
+    pk: int
+    kind: str
+    points: int
+    note: str
+    created_at: datetime
+    available_at: datetime
+    order_number: str | None
+
+
+@dataclass(slots=True)
+class CodeLine:
+    code: str
+    state: str
+    reward_name: str
+
+
+@dataclass(slots=True)
+class ReferralLine:
+    state: str
+    friend_first_name: str
 
 
 @dataclass
@@ -268,35 +317,6 @@ class RewardsPage:
         return sum(1 for r in self.referrals if r.state == Referral.State.REWARDED)
 
 
-def _balances(page: RewardsPage, at: datetime) -> None:
-    """Available and pending as of now (points whose return window ended since the hourly
-    job last ran count as available, as a redemption would count them), and the points
-    that expire soonest within the next 30 days, oldest lots first."""
-    account = page.account
-    window_end = at + timedelta(days=EXPIRING_SOON_DAYS)
-    sums = account.entries.aggregate(
-        matured=Sum(
-            "points", filter=Q(available_at__gt=account.confirmed_through, available_at__lte=at)
-        ),
-        due=Sum("points", filter=Q(expires_at__lte=at, available_at__lte=at)),
-        spent=Sum("points", filter=Q(expires_at__isnull=True, points__lt=0)),
-    )
-    matured = sums["matured"] or 0
-    page.available = account.available + matured
-    page.pending = account.pending - matured
-    lots = account.entries.filter(
-        expires_at__gt=at, expires_at__lte=window_end, available_at__lte=at
-    ).order_by("expires_at")
-    # What the lots due by a date hold beyond everything spent or expired so far (FIFO).
-    held_beyond = (sums["due"] or 0) + (sums["spent"] or 0)
-    for expires_at, points in lots.values_list("expires_at", "points"):
-        held_beyond += points
-        if held_beyond > 0:
-            page.expiring_points = min(held_beyond, page.available)
-            page.expiring_on = expires_at
-            break
-
-
 def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
     from loyalty.services.tiers import basis_values
 
@@ -315,17 +335,9 @@ def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
             page.progress_percent = min(int(value * 100 / page.next_tier.threshold), 100)
 
 
-def _offers(page: RewardsPage, rewards: list[Reward], live_plan_id: int | None) -> None:
-    limited = [r.pk for r in rewards if r.per_customer_limit is not None]
-    taken = {}
-    if limited and page.account is not None:
-        taken = dict(
-            page.account.redemptions.filter(reward_id__in=limited)
-            .exclude(state=Redemption.State.CANCELLED)
-            .values_list("reward_id")
-            .annotate(n=Count("id"))
-            .values_list("reward_id", "n")
-        )
+def _offers(
+    page: RewardsPage, rewards: list[Reward], live_plan_id: int | None, taken: dict[int, int]
+) -> None:
     tier_id = page.account.tier_id if page.account else None
     for reward in rewards:
         left = None
@@ -345,8 +357,95 @@ def _offers(page: RewardsPage, rewards: list[Reward], live_plan_id: int | None) 
         )  # fmt: skip
 
 
+# The page's reads, by hand: it is the page customers open most, and through the ORM these
+# few small reads cost more to build and to turn into models than the database spends on
+# them. Plain SQL that PostgreSQL and SQLite both read; every table scoped by the merchant.
+
+# The customer's account with what its ledger says as of %(at)s (points whose return window
+# ended since the hourly job last ran count as available, as a redemption would count them;
+# what is due to expire; what was spent), and their live membership with its plan. One
+# `taken_<n>` column per reward with a per-customer limit follows.
+_ACCOUNT_SQL = """
+SELECT a.id, a.available, a.pending, a.referral_code, a.tier_id,
+  (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
+     AND e.available_at > a.confirmed_through AND e.available_at <= %(at)s),
+  (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
+     AND e.expires_at <= %(at)s AND e.available_at <= %(at)s),
+  (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
+     AND e.expires_at IS NULL AND e.points < 0),
+  m.id, m.state, m.current_period_end, p.id, p.name, p.perks{taken}
+FROM customers_customer c
+LEFT JOIN loyalty_pointsaccount a ON a.customer_id = c.id AND a.merchant_id = c.merchant_id
+LEFT JOIN loyalty_membership m ON m.id = (
+  SELECT m2.id FROM loyalty_membership m2
+  WHERE m2.customer_id = c.id AND m2.merchant_id = c.merchant_id AND m2.state IN ({live})
+  ORDER BY m2.started_at DESC, m2.id DESC LIMIT 1)
+LEFT JOIN loyalty_membershipplan p ON p.id = m.plan_id AND p.merchant_id = c.merchant_id
+WHERE c.id = %(customer)s AND c.merchant_id = %(merchant)s
+"""
+_TAKEN_SQL = """,
+  (SELECT COUNT(*) FROM loyalty_redemption r WHERE r.account_id = a.id
+     AND r.reward_id = %(reward_{n})s AND r.state <> 'cancelled')"""
+# The lots that expire within the next days, soonest first.
+_LOTS_SQL = """
+SELECT expires_at, points FROM loyalty_pointsentry
+WHERE account_id = %(account)s AND merchant_id = %(merchant)s
+  AND expires_at > %(at)s AND expires_at <= %(soon)s AND available_at <= %(at)s
+ORDER BY expires_at
+"""
+_HISTORY_SQL = """
+SELECT e.id, e.kind, e.points, e.note, e.created_at, e.available_at, o.external_id
+FROM loyalty_pointsentry e LEFT JOIN customers_order o ON o.id = e.order_id
+WHERE e.account_id = %(account)s AND e.merchant_id = %(merchant)s
+ORDER BY e.created_at DESC, e.id DESC LIMIT 20
+"""
+_CODES_SQL = """
+SELECT r.code, r.state, w.name
+FROM loyalty_redemption r JOIN loyalty_reward w ON w.id = r.reward_id
+WHERE r.account_id = %(account)s AND r.merchant_id = %(merchant)s
+ORDER BY r.created_at DESC, r.id DESC LIMIT 10
+"""
+_REFERRALS_SQL = """
+SELECT r.state, f.first_name
+FROM loyalty_referral r JOIN customers_customer f ON f.id = r.friend_id
+WHERE r.referrer_id = %(customer)s AND r.merchant_id = %(merchant)s
+ORDER BY r.created_at DESC, r.id DESC LIMIT 10
+"""
+
+
+def _rows(sql: str, params: dict) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _moment(value) -> datetime:
+    """A time as the database gave it, aware in UTC (SQLite gives naive or text)."""
+    from datetime import UTC
+
+    from django.utils.dateparse import parse_datetime
+
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _expiring(page: RewardsPage, lots, held_beyond: int) -> None:
+    """The points that expire soonest within the window, oldest lots first: what the lots
+    due by a date hold beyond everything spent or expired so far (FIFO)."""
+    for expires_at, points in lots:
+        held_beyond += points
+        if held_beyond > 0:
+            page.expiring_points = min(held_beyond, page.available)
+            page.expiring_on = _moment(expires_at)
+            break
+
+
 def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     """Everything the customer's rewards page shows, in a fixed number of queries."""
+    from django.db import connection
     from django.utils.timezone import now
 
     at = at or now()
@@ -355,33 +454,48 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     if program is None or not program.is_active:
         return RewardsPage(program=None, account=None)
     program.merchant = customer.merchant
-    # The tier comes from the catalog, not a join.
-    account = PointsAccount.objects.filter(customer=customer).first()
+    moment = connection.ops.adapt_datetimefield_value
+    params = {"customer": customer.pk, "merchant": customer.merchant_id, "at": moment(at),
+              "soon": moment(at + timedelta(days=EXPIRING_SOON_DAYS))}  # fmt: skip
+    limited = [r.pk for r in catalog.rewards if r.per_customer_limit is not None]
+    params.update({f"reward_{n}": pk for n, pk in enumerate(limited)})
+    sql = _ACCOUNT_SQL.format(
+        taken="".join(_TAKEN_SQL.format(n=n) for n in range(len(limited))),
+        live=", ".join(f"'{state}'" for state in LIVE_STATES),
+    )
+    (row,) = _rows(sql, params)
+    account_id, available, pending, referral_code, tier_id, matured, due, spent = row[:8]
+    membership_id, state, period_end, plan_id, plan_name, plan_perks = row[8:14]
+    account = None
+    if account_id is not None:
+        account = PointsAccount(id=account_id, merchant_id=customer.merchant_id,
+                                customer_id=customer.pk, available=available, pending=pending,
+                                referral_code=referral_code, tier_id=tier_id)  # fmt: skip
+        account.customer = customer
+        # The tier comes from the catalog, not a join.
+        account.tier = next((t for t in catalog.tiers if t.pk == tier_id), None)
     page = RewardsPage(program=program, account=account, tiers=catalog.tiers)
     if account is not None:
-        if account.tier_id is not None:
-            account.tier = next((t for t in catalog.tiers if t.pk == account.tier_id), None)
-        _balances(page, at)
-        # Only the names the page shows from the rows beside: no model per order, reward
-        # or friend.
-        page.history = list(
-            account.entries.annotate(order_number=F("order__external_id"))
-            .order_by("-created_at", "-id")[:20]
-        )  # fmt: skip
+        params["account"] = account.pk
+        page.available = available + (matured or 0)
+        page.pending = pending - (matured or 0)
+        _expiring(page, _rows(_LOTS_SQL, params), (due or 0) + (spent or 0))
+        page.history = [
+            HistoryLine(pk, kind, points, note, _moment(created), _moment(available_at), order)
+            for pk, kind, points, note, created, available_at, order in _rows(_HISTORY_SQL, params)
+        ]
         page.ledger_state = page.history[0].pk if page.history else 0
-        page.codes = list(
-            account.redemptions.annotate(reward_name=F("reward__name"))
-            .order_by("-created_at", "-id")[:10]
-        )  # fmt: skip
-        page.referrals = list(
-            Referral.objects.filter(referrer=customer)
-            .annotate(friend_first_name=F("friend__first_name"))
-            .order_by("-created_at", "-id")[:10]
-        )  # fmt: skip
+        page.codes = [CodeLine(*code) for code in _rows(_CODES_SQL, params)]
+        page.referrals = [ReferralLine(*referral) for referral in _rows(_REFERRALS_SQL, params)]
     page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
     _tier_progress(page, customer, at)
-    live = [m for m in memberships_of(customer=customer) if m.state in LIVE_STATES]
-    page.membership = live[0] if live else None
+    if membership_id is not None:
+        plan = MembershipPlan(id=plan_id, merchant_id=customer.merchant_id, name=plan_name,
+                              perks=plan_perks)  # fmt: skip
+        page.membership = Membership(id=membership_id, merchant_id=customer.merchant_id,
+                                     customer_id=customer.pk, plan=plan, state=state,
+                                     current_period_end=_moment(period_end))  # fmt: skip
     page.plans = catalog.plans
-    _offers(page, catalog.rewards, page.membership.plan_id if page.membership else None)
+    taken = dict(zip(limited, row[14:], strict=True)) if account is not None else {}
+    _offers(page, catalog.rewards, plan_id if membership_id is not None else None, taken)
     return page

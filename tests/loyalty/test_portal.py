@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 from django.urls import reverse
+from django.utils import translation
 from django.utils.timezone import now
 
 from customers.models import Customer
@@ -320,9 +321,9 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
         assert client.get(_home(merchant)).status_code == 200
 
 
-# The session's customer with her shop; account; balances; lots expiring soon; history;
-# codes; referrals; tier basis; memberships; limited rewards taken.
-QUERIES = 10
+# The session's customer with her shop; her account with its balances, live membership and
+# the limited rewards she took; lots expiring soon; history; codes; referrals; tier basis.
+QUERIES = 7
 # The catalog when the cache hasn't got it: program, tiers, rewards with their tiers and
 # plans, membership plans.
 CATALOG_QUERIES = 6
@@ -440,3 +441,57 @@ def test_invitations_from_one_address_are_limited(client, merchant, rana, shop):
     # Another address may still come.
     other = client.post(url, {"email": "elsewhere@example.test"}, REMOTE_ADDR="10.1.2.3")
     assert other.status_code == 200
+
+
+def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, merchant, rana):
+    """The rewards, history, codes and friends are written in Python (portal_rows): what
+    she reads there is what the templates showed."""
+    account = rana.points_account
+    tea = RewardFactory(merchant=merchant, name='<b>Tea & "cups"</b>', points_cost=1500,
+                        description="A <i>set</i> of two")  # fmt: skip
+    RewardFactory(merchant=merchant, name="Gift card", points_cost=100, kind="points_for_amount",
+                  max_units=20)  # fmt: skip
+    RewardFactory(merchant=merchant, name="Sold out", points_cost=50, stock=0)
+    reward_redeem(account=account, reward=RewardFactory(merchant=merchant, name="Mug & lid",
+                  points_cost=100), key="mug")  # fmt: skip
+    friend = Customer.objects.create(merchant=merchant, external_id="f")
+    Referral.objects.create(merchant=merchant, referrer=rana, friend=friend)
+    client.get(storefront_link_make(customer=rana))
+
+    page = client.get(_home(merchant)).content.decode()
+    text = _text(client.get(_home(merchant)))
+
+    assert "&lt;b&gt;Tea &amp; &quot;cups&quot;&lt;/b&gt;" in page
+    assert "<b>Tea" not in page
+    assert "A &lt;i&gt;set&lt;/i&gt; of two" in page
+    assert '<b>Tea & "cups"</b> 1,500 points · A <i>set</i> of two 600 more points needed' in text
+    assert "Gift card 100 points for each 1 USD Amount in USD Redeem" in text
+    assert 'max="20"' in page
+    assert "Sold out 50 points Out of stock" in text
+    assert f'action="/r/{merchant.slug}/rewards/{tea.pk}/redeem/"' not in page  # not yet
+    assert "Mug &amp; lid" in page
+    assert "Mug & lid Ready to use" in text
+    assert "Redeemed · Mug & lid" in text  # the entry notes what it paid for
+    assert "Earned · Welcome gift" in text
+    assert "+1,000" in text
+    assert "-100" in text
+    assert "A friend Invited" in text
+    assert page.count('name="csrfmiddlewaretoken"') >= 2  # sign-out and each redeem form
+
+    # The page leaves her language active in this thread: the tests after this one read English.
+    request_finished_language = translation.get_language()
+    rana.language = "ru"
+    rana.save(update_fields=["language"])
+    text = _text(client.get(_home(merchant)))
+    assert "1 500 баллов" in text  # a no-break space, which _text reads as a space
+    assert "+1 000" in text
+    assert "Ваши коды" in text
+
+    rana.language = "fa"
+    rana.save(update_fields=["language"])
+    page = client.get(_home(merchant)).content.decode()
+    assert "&lt;b&gt;Tea &amp; &quot;cups&quot;&lt;/b&gt;" in page
+    assert '<span class="fw-semibold text-nowrap text-success-emphasis" dir="ltr">+1000</span>' in (
+        page
+    )  # Persian groups no digits
+    translation.activate(request_finished_language)
