@@ -1,7 +1,9 @@
-"""Many new rows in one statement. On PostgreSQL the rows go through COPY, with ids taken
-from the table's sequence first; elsewhere through bulk_create. The bulk ingest paths
-(API batches, CSV imports) measured 9-10% of raw COPY speed with bulk_create alone, below
-the 15% DESIGN.md asks; the two paths are tested against each other."""
+"""New rows in one statement. On PostgreSQL many rows go through COPY, with ids taken from
+the table's sequence first; a few go through one INSERT … VALUES … RETURNING wherever the
+database returns ids that way; otherwise bulk_create. The bulk ingest paths (API batches,
+CSV imports) measured 9-10% of raw COPY speed with bulk_create alone, below the 15%
+DESIGN.md asks, and one order per request spent more of its time building bulk_create's
+statements than running them; the paths are tested against each other."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from operator import attrgetter
 
 from django.db import connection, models
 
-# Tests turn this off to compare the two paths on PostgreSQL.
+# Tests turn this off to compare these statements with bulk_create's.
 USE_COPY = True
+# Up to this many rows, one INSERT … VALUES: COPY costs a round trip more for the ids.
+FEW_ROWS = 20
 
 
 def _row_values(fields: Sequence[models.Field]):
@@ -37,6 +41,9 @@ def rows_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None
     """Stores unsaved instances of `model` and sets their ids, as bulk_create does."""
     if not rows:
         return
+    if USE_COPY and len(rows) <= FEW_ROWS and connection.features.can_return_rows_from_bulk_insert:
+        _values_insert(model, rows)
+        return
     if connection.vendor != "postgresql" or not USE_COPY:
         model.objects.bulk_create(rows)
         return
@@ -59,6 +66,30 @@ def rows_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None
         with connection.wrap_database_errors, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row_values(row))
+
+
+def _values_insert(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """The rows in one INSERT … VALUES, each value prepared as bulk_create prepares it."""
+    meta = model._meta
+    fields = [field for field in meta.concrete_fields if field is not meta.pk]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for instance in rows
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "
+            f"{', '.join([row] * len(rows))} RETURNING {quote(meta.pk.column)}",
+            values,
+        )
+        for instance, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            instance.pk = pk
+            instance._state.adding = False
+            instance._state.db = connection.alias
 
 
 def rows_update(model: type[models.Model], rows: Sequence[models.Model], fields: list[str]):

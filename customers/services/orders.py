@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers import reactions
+from customers.inserts import rows_insert
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from customers.services.data import (
     Ingested,
@@ -148,9 +149,9 @@ def _order_store(*, merchant: Merchant, data: OrderData) -> Order:
         order.customer, timeline = customer_for_order(
             merchant=merchant, data=data.customer, source=data.source, at=now(), order=order
         )
-        order.save()
-        OrderLine.objects.bulk_create(line_rows(order=order, data=data))
-        Activity.objects.bulk_create([*timeline, placed_activity(order=order)])
+        rows_insert(Order, [order])
+        rows_insert(OrderLine, line_rows(order=order, data=data))
+        rows_insert(Activity, [*timeline, placed_activity(order=order)])
         reactions.orders_stored(orders=[order])
     return order
 

@@ -15,6 +15,7 @@ from django.utils.timezone import now
 
 from customers import reactions
 from customers.expressions import FractionalOnSQLite
+from customers.inserts import rows_insert
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
 from customers.services.data import CustomerData, customer_check, profile_values
 from merchants.models import Merchant, normalise_email
@@ -70,7 +71,7 @@ def customer_upsert(
                     customer, timeline = _customer_new(
                         merchant=merchant, data=data, source=source, at=at
                     )
-                    Activity.objects.bulk_create(timeline)
+                    rows_insert(Activity, timeline)
                     return customer, True
             except IntegrityError:
                 # Another request created them a moment ago: update that one instead.
@@ -145,11 +146,11 @@ def _customer_new(
         customer.marketing_consent_source = source[:60]
     if counting is not None:
         order_counted(customer=customer, order=counting)
-    customer.save()
+    rows_insert(Customer, [customer])
     timeline = [created_activity(customer=customer, source=source, at=at)]
     if granted is not None:
         record, activity = consent_rows(customer=customer, granted=granted, source=source, at=at)
-        record.save()
+        rows_insert(ConsentRecord, [record])
         timeline.append(activity)
     return customer, timeline
 

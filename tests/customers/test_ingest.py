@@ -440,10 +440,14 @@ def test_overlapping_batches_at_once_store_every_order_once_with_true_stats():
         assert customer.total_spent == Decimal("10.00") * mine
 
 
-@pytest.mark.needs_postgres
-def test_copy_and_bulk_create_store_the_same_batch(monkeypatch):
-    """The PostgreSQL COPY path of bulk ingest against the portable one, on one batch."""
+@pytest.mark.parametrize("path", [pytest.param("copy", marks=pytest.mark.needs_postgres), "values"])
+def test_each_insert_path_stores_what_bulk_create_stores(monkeypatch, path):
+    """The PostgreSQL COPY path of bulk ingest, and the one INSERT … VALUES of a few rows,
+    against bulk_create, on one batch."""
     from customers import inserts
+
+    if path == "copy":
+        monkeypatch.setattr(inserts, "FEW_ROWS", 0)
 
     people = [
         CustomerData(external_id=f"p-{n}", email=f"p{n}@example.test", marketing_consent=n == 1)
@@ -468,7 +472,8 @@ def test_copy_and_bulk_create_store_the_same_batch(monkeypatch):
                 "placed_at", "status", "currency",
             ),
             "lines": rows(OrderLine, "order__external_id", "sku", "quantity", "price"),
-            "timeline": rows(Activity, "customer__external_id", "kind", "data__total"),
+            "timeline": rows(Activity, "customer__external_id", "kind", "data__total",
+                             "data__source", "data__granted", "data__external_id"),
             "consents": rows(ConsentRecord, "customer__external_id", "granted", "source"),
         }  # fmt: skip
 
