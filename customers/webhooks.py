@@ -336,10 +336,13 @@ def _order_received(
         if order_cancel(merchant=merchant, source=data.source, external_id=data.external_id):
             return "cancelled"
         return "cancelled before it was received"
-    result = order_ingest(merchant=merchant, data=data)
+    # A shop sends an order again with each of its topics (paid, updated…): looked up first,
+    # where order_ingest would find it only by a rolled-back insert.
+    known = order_get_by_source(merchant=merchant, source=data.source, external_id=data.external_id)
+    created = known is None and order_ingest(merchant=merchant, data=data).created
     for refund in refunds:
         refund_record(merchant=merchant, data=refund)
-    return "order stored" if result.created else "order already stored"
+    return "order stored" if created else "order already stored"
 
 
 def _shopify(connection: StoreConnection, topic: str, payload: dict) -> str:
