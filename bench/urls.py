@@ -235,6 +235,7 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
         Reward,
         Tier,
     )
+    from loyalty.portal_markup import membership_html, points_html, referrals_html
     from loyalty.selectors import RewardOffer, RewardsPage
 
     session = signing.loads(request.COOKIES[COOKIE], salt=SALT)
@@ -331,9 +332,13 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
             and reward.stock != 0, short=max(reward.points_cost - page.available, 0)))  # fmt: skip
     link = request.build_absolute_uri(f"/r/{merchant.slug}/invite/{account.referral_code}/")
     context = {"page": page, "merchant": merchant, "customer": customer, "now": at, "link": link}
+    # The points, membership and invitation panels are written in Python (portal_markup).
     panels = [
-        render_to_string(f"loyalty/portal/_{name}.html", context, request=request)
-        for name in ("points", "rewards", "membership", "referrals", "history")
+        points_html(page, merchant),
+        render_to_string("loyalty/portal/_rewards.html", context, request=request),
+        membership_html(page, merchant),
+        referrals_html(page, merchant, link),
+        render_to_string("loyalty/portal/_history.html", context, request=request),
     ]
     return render(request, "portal/home.html",
                   {**context, "panels": [mark_safe(html) for html in panels]})  # fmt: skip

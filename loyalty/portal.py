@@ -18,6 +18,7 @@ from customers.portal import portal_path, portal_public_view, portal_view
 from customers.services import CustomerData
 from customers.services.portal import attempt_allowed
 from loyalty.models import PointsAccount, Referral
+from loyalty.portal_markup import membership_html, points_html, referrals_html
 from loyalty.selectors import RewardsPage, program_get, reward_get, rewards_page
 from loyalty.services.ledger import account_for
 from loyalty.services.referrals import referral_record
@@ -44,7 +45,7 @@ def _panel(template: str, request: HttpRequest, **context) -> str:
 
 
 def points_panel(request: HttpRequest) -> str:
-    return _panel("points", request)
+    return points_html(_page(request), request.portal_merchant)
 
 
 def rewards_panel(request: HttpRequest, issued=None, error: str = "") -> str:
@@ -57,7 +58,7 @@ def membership_panel(request: HttpRequest) -> str:
     page = _page(request)
     if page.program is None or not (page.plans or page.membership):
         return ""
-    return _panel("membership", request)
+    return membership_html(page, request.portal_merchant)
 
 
 def referrals_panel(request: HttpRequest) -> str:
@@ -76,7 +77,7 @@ def referrals_panel(request: HttpRequest) -> str:
             },
         )
     )
-    return _panel("referrals", request, link=link)
+    return referrals_html(page, request.portal_merchant, link)
 
 
 def history_panel(request: HttpRequest) -> str:

@@ -23,6 +23,7 @@ from loyalty.models import (
     TierChange,
 )
 from loyalty.services.rewards import LIVE_STATES, reward_open_to
+from loyalty.services.tiers import basis_value_read, basis_value_sql
 from merchants.models import Merchant
 
 
@@ -317,13 +318,11 @@ class RewardsPage:
         return sum(1 for r in self.referrals if r.state == Referral.State.REWARDED)
 
 
-def _tier_progress(page: RewardsPage, customer, at: datetime) -> None:
-    from loyalty.services.tiers import basis_values
-
-    program, tiers = page.program, page.tiers
+def _tier_progress(page: RewardsPage, value) -> None:
+    """How far the customer's value on the tier basis (services.tiers) takes her."""
+    tiers = page.tiers
     if not tiers:
         return
-    value = basis_values(program=program, customer_ids=[customer.pk], at=at).get(customer.pk) or 0
     page.basis_value = value
     current = page.tier.threshold if page.tier else None
     above = [t for t in tiers if current is None or t.threshold > current]
@@ -363,8 +362,9 @@ def _offers(
 
 # The customer's account with what its ledger says as of %(at)s (points whose return window
 # ended since the hourly job last ran count as available, as a redemption would count them;
-# what is due to expire; what was spent), and their live membership with its plan. One
-# `taken_<n>` column per reward with a per-customer limit follows.
+# what is due to expire; what was spent), their live membership with its plan, and their
+# value on the tier basis (services.tiers.basis_value_sql). One `taken_<n>` column per
+# reward with a per-customer limit follows.
 _ACCOUNT_SQL = """
 SELECT a.id, a.available, a.pending, a.referral_code, a.tier_id,
   (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
@@ -373,7 +373,7 @@ SELECT a.id, a.available, a.pending, a.referral_code, a.tier_id,
      AND e.expires_at <= %(at)s AND e.available_at <= %(at)s),
   (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
      AND e.expires_at IS NULL AND e.points < 0),
-  m.id, m.state, m.current_period_end, p.id, p.name, p.perks{taken}
+  m.id, m.state, m.current_period_end, p.id, p.name, p.perks, {basis}{taken}
 FROM customers_customer c
 LEFT JOIN loyalty_pointsaccount a ON a.customer_id = c.id AND a.merchant_id = c.merchant_id
 LEFT JOIN loyalty_membership m ON m.id = (
@@ -459,7 +459,12 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
               "soon": moment(at + timedelta(days=EXPIRING_SOON_DAYS))}  # fmt: skip
     limited = [r.pk for r in catalog.rewards if r.per_customer_limit is not None]
     params.update({f"reward_{n}": pk for n, pk in enumerate(limited)})
+    basis = "NULL"
+    if catalog.tiers:
+        basis, basis_params = basis_value_sql(program=program, at=at, customer="c.id")
+        params.update(basis_params)
     sql = _ACCOUNT_SQL.format(
+        basis=basis,
         taken="".join(_TAKEN_SQL.format(n=n) for n in range(len(limited))),
         live=", ".join(f"'{state}'" for state in LIVE_STATES),
     )
@@ -488,7 +493,7 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
         page.codes = [CodeLine(*code) for code in _rows(_CODES_SQL, params)]
         page.referrals = [ReferralLine(*referral) for referral in _rows(_REFERRALS_SQL, params)]
     page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
-    _tier_progress(page, customer, at)
+    _tier_progress(page, basis_value_read(program=program, value=row[14]))
     if membership_id is not None:
         plan = MembershipPlan(id=plan_id, merchant_id=customer.merchant_id, name=plan_name,
                               perks=plan_perks)  # fmt: skip
@@ -496,6 +501,6 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
                                      customer_id=customer.pk, plan=plan, state=state,
                                      current_period_end=_moment(period_end))  # fmt: skip
     page.plans = catalog.plans
-    taken = dict(zip(limited, row[14:], strict=True)) if account is not None else {}
+    taken = dict(zip(limited, row[15:], strict=True)) if account is not None else {}
     _offers(page, catalog.rewards, plan_id if membership_id is not None else None, taken)
     return page

@@ -1,6 +1,7 @@
-"""One row by a hand-written condition, for the lookups every API request makes: compiling
-such a query through the ORM costs more than running it (one order per request in
-`make bench`). The SQL is plain and portable; the row comes back as a model instance."""
+"""Hand-written reads for the lookups every API request or rewards page makes: compiling
+such a query through the ORM costs more than running it (one order per request and the
+rewards page in `make bench`). The SQL is plain and portable; rows come back as model
+instances, converted as the ORM would convert them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
+from django.db.models.expressions import Col
 
 Model = TypeVar("Model", bound=models.Model)
 
@@ -26,3 +28,28 @@ def row_where(
     if lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     return next(iter(model._default_manager.raw(sql, params)), None)
+
+
+class Columns:
+    """One table's columns in a hand-written SELECT that reads several tables at once, and
+    how a row of them becomes a model instance with the database's converters, as the ORM
+    would make it."""
+
+    def __init__(self, connection, model: type[models.Model], alias: str) -> None:
+        self.connection, self.model = connection, model
+        self.fields = model._meta.concrete_fields
+        self.names = [field.attname for field in self.fields]
+        self.sql = ", ".join(f"{alias}.{connection.ops.quote_name(field.column)}"
+                             for field in self.fields)  # fmt: skip
+        self.converters = []
+        for n, field in enumerate(self.fields):
+            column = Col(alias, field)
+            found = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+            if found:
+                self.converters.append((n, column, found))
+
+    def instance(self, values: list) -> models.Model:
+        for n, column, converters in self.converters:
+            for converter in converters:
+                values[n] = converter(values[n], column, self.connection)
+        return self.model.from_db(self.connection.alias, self.names, values)

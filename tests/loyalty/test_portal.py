@@ -17,7 +17,15 @@ from django.utils.timezone import now
 from customers.models import Customer
 from customers.services import CustomerData, order_ingest
 from customers.services.portal import storefront_link_make
-from loyalty.models import Membership, PointsEntry, Redemption, Referral
+from loyalty.models import (
+    Membership,
+    MembershipPlan,
+    PointsEntry,
+    Program,
+    Redemption,
+    Referral,
+    Tier,
+)
 from loyalty.services.ledger import account_for, account_locked, entry_write
 from loyalty.services.memberships import membership_start
 from loyalty.services.rewards import reward_redeem
@@ -275,6 +283,19 @@ def test_the_page_speaks_her_language_then_her_browsers(client, merchant, rana):
     assert '<html lang="ar" dir="rtl">' in client.get(_home(merchant)).content.decode()
 
 
+def test_her_language_stays_on_her_page(client, merchant, rana):
+    """A worker answers the next request (an API call, a staff page) in whatever language
+    the thread has active: her page must give back the one it found."""
+    rana.language = "ru"
+    rana.save(update_fields=["language"])
+    client.get(storefront_link_make(customer=rana))
+    with translation.override("en"):
+        response = client.get(_home(merchant), HTTP_ACCEPT_LANGUAGE="en")
+        assert translation.get_language() == "en"
+    assert '<html lang="ru" dir="ltr">' in response.content.decode()
+    assert response["Content-Language"] == "ru"
+
+
 def test_numbers_and_money_follow_the_language(client, merchant, rana):
     rana.language = "ru"
     rana.save(update_fields=["language"])
@@ -321,9 +342,10 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
         assert client.get(_home(merchant)).status_code == 200
 
 
-# The session's customer with her shop; her account with its balances, live membership and
-# the limited rewards she took; lots expiring soon; history; codes; referrals; tier basis.
-QUERIES = 7
+# The session's customer with her shop; her account with its balances, live membership, the
+# limited rewards she took and her tier basis value; lots expiring soon; history; codes;
+# referrals.
+QUERIES = 6
 # The catalog when the cache hasn't got it: program, tiers, rewards with their tiers and
 # plans, membership plans.
 CATALOG_QUERIES = 6
@@ -456,6 +478,18 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
                   points_cost=100), key="mug")  # fmt: skip
     friend = Customer.objects.create(merchant=merchant, external_id="f")
     Referral.objects.create(merchant=merchant, referrer=rana, friend=friend)
+    # The points, membership and invitation panels are written in Python too.
+    silver = Tier.objects.get(merchant=merchant, name="Silver")
+    silver.name, silver.perks = '<i>Silver</i> & "co"', "Gift <b>wrap</b>\nand a card"
+    silver.save()
+    Program.objects.filter(merchant=merchant).update(friend_reward=tea)
+    MembershipPlan.objects.create(
+        merchant=merchant, name="<b>Club</b> & co", price=Decimal("1234.50"), currency="USD",
+        period=MembershipPlan.Period.MONTH, recurring_points=1500,
+        perks="Free <i>tea</i>\nevery week",
+    )  # fmt: skip
+    merchant.name = 'Saffron <Tea> & "Co"'
+    merchant.save()
     client.get(storefront_link_make(customer=rana))
 
     page = client.get(_home(merchant)).content.decode()
@@ -477,6 +511,16 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
     assert "-100" in text
     assert "A friend Invited" in text
     assert page.count('name="csrfmiddlewaretoken"') >= 2  # sign-out and each redeem form
+    assert "Your tier: &lt;i&gt;Silver&lt;/i&gt; &amp; &quot;co&quot;" in page
+    assert "<li>Gift &lt;b&gt;wrap&lt;/b&gt;<br>and a card</li>" in page
+    assert "1.25\u00d7 points on every order" in text
+    assert "Worth 9.00 USD in rewards" in text
+    assert "Spend 180.00 USD more to reach Gold." in text
+    assert "&lt;b&gt;Club&lt;/b&gt; &amp; co</span>" in page
+    assert "<b>Club</b> & co 1,234.50 USD / Month 1,500 points every period" in text
+    assert "<li>Free &lt;i&gt;tea&lt;/i&gt;<br>every week</li>" in page
+    assert "Your friends get &lt;b&gt;Tea &amp; &quot;cups&quot;&lt;/b&gt;. You get 300" in page
+    assert 'data-share-title="Saffron &lt;Tea&gt; &amp; &quot;Co&quot;"' in page
 
     # The page leaves her language active in this thread: the tests after this one read English.
     request_finished_language = translation.get_language()
@@ -486,6 +530,11 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
     assert "1 500 баллов" in text  # a no-break space, which _text reads as a space
     assert "+1 000" in text
     assert "Ваши коды" in text
+    assert "на сумму 9,00 USD" in text
+    assert "Совершите покупки ещё на 180,00 USD" in text
+    assert "Баллы \u00d71,25 за каждый заказ" in text
+    assert "<b>Club</b> & co 1 234,50 USD / Месяц 1 500 баллов за каждый период" in text
+    assert 'Ваш уровень: <i>Silver</i> & "co"' in text
 
     rana.language = "fa"
     rana.save(update_fields=["language"])
@@ -494,4 +543,10 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
     assert '<span class="fw-semibold text-nowrap text-success-emphasis" dir="ltr">+1000</span>' in (
         page
     )  # Persian groups no digits
+    text = _text(client.get(_home(merchant)))
+    assert '<html lang="fa" dir="rtl">' in page
+    assert "1234.50 USD / ماه 1500 امتیاز در هر دوره" in text
+    assert 'سطح شما: <i>Silver</i> & "co"' in text
+    assert "180.00 USD" in text
+    assert "&lt;b&gt;Club&lt;/b&gt; &amp; co</span>" in page
     translation.activate(request_finished_language)

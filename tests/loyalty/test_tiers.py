@@ -5,10 +5,18 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 
+from customers.models import Customer
 from customers.services import CustomerData, RefundData, order_ingest, refund_record
 from loyalty.models import PointsAccount, Program, TierChange
-from loyalty.services.tiers import tier_override, tiers_recalculate
+from loyalty.services.tiers import (
+    basis_value_read,
+    basis_value_sql,
+    basis_values,
+    tier_override,
+    tiers_recalculate,
+)
 from tests.customers.factories import order_data
 from tests.loyalty.factories import ProgramFactory, TierFactory
 from tests.merchants.factories import UserFactory
@@ -138,3 +146,41 @@ def test_a_recalculation_leaves_alone_an_account_changed_since_it_was_read(merch
     fresh = PointsAccount.objects.values_list(*ACCOUNT_TIER_FIELDS).get()
     assert _guarded_update([(*move[:6], fresh)], JAN) == {row[0]}
     assert _account("ada").tier == gold
+
+
+@pytest.mark.parametrize("basis", list(Program.TierBasis))
+@pytest.mark.parametrize("window", list(Program.TierWindow))
+def test_the_rewards_pages_tier_value_is_the_recalculations(merchant, tiers, basis, window):
+    """The rewards page reads the value in its own statement (basis_value_sql): for every
+    basis and window it is what the recalculation counts, down to how it reads."""
+    program = Program.objects.get(merchant=merchant)
+    program.tier_basis, program.tier_window = basis, window
+    program.save()
+    program.merchant = merchant
+    _buy(merchant, "o-1", "120.35", JAN - timedelta(days=400))  # before any window but lifetime
+    _buy(merchant, "o-2", "80.10", JAN - timedelta(days=20))  # last calendar year
+    _buy(merchant, "o-3", "45.99", JAN - timedelta(days=5))
+    _buy(merchant, "o-4", "60.00", JAN + timedelta(days=30))  # after the moment read
+    _buy(merchant, "b-1", "19.95", JAN - timedelta(days=3), who="bea")
+    with time_machine.travel(JAN - timedelta(days=2), tick=False):
+        refund_record(merchant=merchant, data=RefundData(
+            source="api", external_id="r-1", order_external_id="o-3",
+            amount=Decimal("10.49"), refunded_at=JAN - timedelta(days=2)))  # fmt: skip
+        order_ingest(merchant=merchant, data=order_data(
+            "b-2", customer=CustomerData(external_id="bea"), total="30.00",
+            placed_at=JAN - timedelta(days=2), status="cancelled"))  # fmt: skip
+        order_ingest(merchant=merchant, data=order_data(
+            "c-1", customer=CustomerData(external_id="cy"), total="0.00",
+            placed_at=JAN - timedelta(days=2), status="cancelled"))  # fmt: skip
+    for who in ("ada", "bea", "cy"):
+        customer_id = Customer.objects.get(merchant=merchant, external_id=who).pk
+        expected = (
+            basis_values(program=program, customer_ids=[customer_id], at=JAN).get(customer_id) or 0
+        )
+        sql, params = basis_value_sql(program=program, at=JAN, customer="c.id")
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {sql} FROM customers_customer c WHERE c.id = %(customer)s",
+                           {**params, "customer": customer_id})  # fmt: skip
+            (value,) = cursor.fetchone()
+        read = basis_value_read(program=program, value=value)
+        assert (type(read), str(read)) == (type(expected), str(expected)), (who, value)
