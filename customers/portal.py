@@ -10,13 +10,11 @@ sessions that never meet. Signing out ends every session of the customer's begun
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
 from django.core import signing
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -27,7 +25,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from customers.mail import LANGUAGE_CODES
 from customers.models import Customer
 from merchants.models import Merchant
-from merchants.rows import Columns
+from merchants.rows import pair_where
 
 COOKIE = "regulars_rewards"
 SALT = "regulars.rewards-page"
@@ -57,26 +55,6 @@ def portal_session_end(response: HttpResponse, *, merchant: Merchant) -> None:
     response.delete_cookie(COOKIE, path=portal_path(merchant), samesite="Lax")
 
 
-# The session's read, built once per database connection: the customer and their shop in
-# one statement. It runs on every rewards-page request, where compiling it through the ORM
-# cost more than the database spends on it.
-_session_reads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _session_read(connection) -> tuple[str, Columns, Columns]:
-    read = _session_reads.get(connection)
-    if read is None:
-        customer = Columns(connection, Customer, "c")
-        merchant = Columns(connection, Merchant, "m")
-        sql = (
-            f"SELECT {customer.sql}, {merchant.sql} FROM customers_customer c "
-            "JOIN merchants_merchant m ON m.id = c.merchant_id "
-            "WHERE c.id = %s AND c.merchant_id = %s AND m.slug = %s AND c.erased_at IS NULL"
-        )
-        read = _session_reads[connection] = (sql, customer, merchant)
-    return read
-
-
 def _session_customer(request: HttpRequest, merchant_slug: str) -> Customer | None:
     raw = request.COOKIES.get(COOKIE)
     if not raw:
@@ -86,16 +64,17 @@ def _session_customer(request: HttpRequest, merchant_slug: str) -> Customer | No
         merchant_id, customer_id, began = int(session["m"]), int(session["c"]), session["t"]
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
-    connection = connections[DEFAULT_DB_ALIAS]
-    sql, customer_columns, merchant_columns = _session_read(connection)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [customer_id, merchant_id, merchant_slug])
-        row = cursor.fetchone()
-    if row is None:
+    # In SQL (merchants/rows.py): every rewards-page request reads the customer and shop.
+    found = pair_where(
+        (Customer, "c"),
+        (Merchant, "m"),
+        "m.id = c.merchant_id",
+        "c.id = %s AND c.merchant_id = %s AND m.slug = %s AND c.erased_at IS NULL",
+        [customer_id, merchant_id, merchant_slug],
+    )
+    if found is None:
         return None
-    split = len(customer_columns.names)
-    customer = customer_columns.instance(list(row[:split]))
-    customer.merchant = merchant_columns.instance(list(row[split:]))
+    customer, customer.merchant = found
     ended = customer.portal_signed_out_at
     if ended is not None and ended.timestamp() >= began:
         return None

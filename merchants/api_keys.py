@@ -24,7 +24,7 @@ from merchants.models import (
     StoreConnection,
     User,
 )
-from merchants.rows import row_where
+from merchants.rows import pair_where
 from merchants.services import audit_record
 
 KEY_PREFIX = "rk_"
@@ -87,13 +87,14 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(KEY_PREFIX):
         return None
     prefix = raw_key[len(KEY_PREFIX) :].split("_", 1)[0]
-    # In SQL (merchants/rows.py): every API request makes these two lookups.
-    key = row_where(ApiKey, "prefix = %s", [prefix])
-    if key is None or not hmac.compare_digest(key.key_hash, _digest(raw_key)):
+    # In SQL (merchants/rows.py): every API request reads the key and its shop.
+    found = pair_where((ApiKey, "k"), (Merchant, "m"), "m.id = k.merchant_id", "k.prefix = %s",
+                       [prefix])  # fmt: skip
+    if found is None:
         return None
-    if key.revoked_at is not None:
+    key, key.merchant = found
+    if not hmac.compare_digest(key.key_hash, _digest(raw_key)) or key.revoked_at is not None:
         return None
-    key.merchant = row_where(Merchant, "id = %s", [key.merchant_id])
     moment = now()
     if key.last_used_at is None or moment - key.last_used_at > timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=moment)

@@ -5,10 +5,11 @@ instances, converted as the ORM would convert them."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import Col
 
 Model = TypeVar("Model", bound=models.Model)
@@ -53,3 +54,39 @@ class Columns:
             for converter in converters:
                 values[n] = converter(values[n], column, self.connection)
         return self.model.from_db(self.connection.alias, self.names, values)
+
+
+# Each connection's Columns, built once: the converters depend on the database.
+_columns: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _columns_of(database, model: type[models.Model], alias: str) -> Columns:
+    known = _columns.setdefault(database, {})
+    if (model, alias) not in known:
+        known[model, alias] = Columns(database, model, alias)
+    return known[model, alias]
+
+
+def pair_where(
+    first: tuple[type[models.Model], str],
+    second: tuple[type[models.Model], str],
+    joined_on: str,
+    condition: str,
+    params: Sequence[Any],
+) -> tuple[Any, Any] | None:
+    """One row of `first` (a model and its alias in the SQL) joined to `second` on
+    `joined_on`, meeting `condition`, as two model instances; or None."""
+    database = connections[DEFAULT_DB_ALIAS]
+    (model, alias), (other, other_alias) = first, second
+    left, right = _columns_of(database, model, alias), _columns_of(database, other, other_alias)
+    with database.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {left.sql}, {right.sql} FROM {model._meta.db_table} {alias} "
+            f"JOIN {other._meta.db_table} {other_alias} ON {joined_on} WHERE {condition}",
+            params,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(left.names)
+    return left.instance(list(row[:split])), right.instance(list(row[split:]))
