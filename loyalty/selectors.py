@@ -386,31 +386,45 @@ WHERE c.id = %(customer)s AND c.merchant_id = %(merchant)s
 _TAKEN_SQL = """,
   (SELECT COUNT(*) FROM loyalty_redemption r WHERE r.account_id = a.id
      AND r.reward_id = %(reward_{n})s AND r.state <> 'cancelled')"""
-# The lots that expire within the next days, soonest first.
-_LOTS_SQL = """
-SELECT expires_at, points FROM loyalty_pointsentry
-WHERE account_id = %(account)s AND merchant_id = %(merchant)s
-  AND expires_at > %(at)s AND expires_at <= %(soon)s AND available_at <= %(at)s
-ORDER BY expires_at
+# The account's four lists in one statement, one part each, every part in its own order
+# (a database returns the parts of a UNION in no promised order: the lists are sorted again
+# by the columns they came sorted by): the latest history ('h'), the lots that expire
+# within the next days ('l'), the latest codes ('c') and the friends invited ('r'). Columns:
+# part, id, kind or state, points, note or code, time, available_at, order number or name;
+# a column a part has no use for holds a NULL, or a value of the column's type where a NULL
+# would be taken for text.
+_LISTS_SQL = """
+SELECT * FROM (
+  SELECT 'h', e.id, e.kind, e.points, e.note, e.created_at, e.available_at, o.external_id
+  FROM loyalty_pointsentry e LEFT JOIN customers_order o ON o.id = e.order_id
+  WHERE e.account_id = %(account)s AND e.merchant_id = %(merchant)s
+  ORDER BY e.created_at DESC, e.id DESC LIMIT 20) h
+UNION ALL SELECT * FROM (
+  SELECT 'l', id, NULL, points, NULL, expires_at, available_at, NULL FROM loyalty_pointsentry
+  WHERE account_id = %(account)s AND merchant_id = %(merchant)s
+    AND expires_at > %(at)s AND expires_at <= %(soon)s AND available_at <= %(at)s) l
+UNION ALL SELECT * FROM (
+  SELECT 'c', r.id, r.state, 0, r.code, r.created_at, r.created_at, w.name
+  FROM loyalty_redemption r JOIN loyalty_reward w ON w.id = r.reward_id
+  WHERE r.account_id = %(account)s AND r.merchant_id = %(merchant)s
+  ORDER BY r.created_at DESC, r.id DESC LIMIT 10) c
+UNION ALL SELECT * FROM (
+  SELECT 'r', r.id, r.state, 0, NULL, r.created_at, r.created_at, f.first_name
+  FROM loyalty_referral r JOIN customers_customer f ON f.id = r.friend_id
+  WHERE r.referrer_id = %(customer)s AND r.merchant_id = %(merchant)s
+  ORDER BY r.created_at DESC, r.id DESC LIMIT 10) r
 """
-_HISTORY_SQL = """
-SELECT e.id, e.kind, e.points, e.note, e.created_at, e.available_at, o.external_id
-FROM loyalty_pointsentry e LEFT JOIN customers_order o ON o.id = e.order_id
-WHERE e.account_id = %(account)s AND e.merchant_id = %(merchant)s
-ORDER BY e.created_at DESC, e.id DESC LIMIT 20
-"""
-_CODES_SQL = """
-SELECT r.code, r.state, w.name
-FROM loyalty_redemption r JOIN loyalty_reward w ON w.id = r.reward_id
-WHERE r.account_id = %(account)s AND r.merchant_id = %(merchant)s
-ORDER BY r.created_at DESC, r.id DESC LIMIT 10
-"""
-_REFERRALS_SQL = """
-SELECT r.state, f.first_name
-FROM loyalty_referral r JOIN customers_customer f ON f.id = r.friend_id
-WHERE r.referrer_id = %(customer)s AND r.merchant_id = %(merchant)s
-ORDER BY r.created_at DESC, r.id DESC LIMIT 10
-"""
+
+
+def _lists(params: dict) -> dict[str, list[tuple]]:
+    """_LISTS_SQL's rows by part, times made aware, each part in its order."""
+    parts: dict[str, list[tuple]] = {"h": [], "l": [], "c": [], "r": []}
+    for part, pk, kind, points, text, moment, available_at, label in _rows(_LISTS_SQL, params):
+        parts[part].append((_moment(moment), pk, kind, points, text, _moment(available_at), label))
+    for part in ("h", "c", "r"):
+        parts[part].sort(reverse=True)  # the latest first
+    parts["l"].sort()  # soonest first
+    return parts
 
 
 def _rows(sql: str, params: dict) -> list[tuple]:
@@ -439,7 +453,7 @@ def _expiring(page: RewardsPage, lots, held_beyond: int) -> None:
         held_beyond += points
         if held_beyond > 0:
             page.expiring_points = min(held_beyond, page.available)
-            page.expiring_on = _moment(expires_at)
+            page.expiring_on = expires_at
             break
 
 
@@ -484,14 +498,16 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
         params["account"] = account.pk
         page.available = available + (matured or 0)
         page.pending = pending - (matured or 0)
-        _expiring(page, _rows(_LOTS_SQL, params), (due or 0) + (spent or 0))
+        lists = _lists(params)
+        # Each row: (time, id, kind or state, points, note or code, available_at, label).
+        _expiring(page, [(row[0], row[3]) for row in lists["l"]], (due or 0) + (spent or 0))
         page.history = [
-            HistoryLine(pk, kind, points, note, _moment(created), _moment(available_at), order)
-            for pk, kind, points, note, created, available_at, order in _rows(_HISTORY_SQL, params)
+            HistoryLine(pk, kind, points, note, created, available_at, order)
+            for created, pk, kind, points, note, available_at, order in lists["h"]
         ]
         page.ledger_state = page.history[0].pk if page.history else 0
-        page.codes = [CodeLine(*code) for code in _rows(_CODES_SQL, params)]
-        page.referrals = [ReferralLine(*referral) for referral in _rows(_REFERRALS_SQL, params)]
+        page.codes = [CodeLine(row[4], row[2], row[6]) for row in lists["c"]]
+        page.referrals = [ReferralLine(row[2], row[6]) for row in lists["r"]]
     page.worth = (Decimal(max(page.available, 0)) * program.point_value).quantize(Decimal("0.01"))
     _tier_progress(page, basis_value_read(program=program, value=row[14]))
     if membership_id is not None:

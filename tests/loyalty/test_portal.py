@@ -343,9 +343,9 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
 
 
 # The session's customer with her shop; her account with its balances, live membership, the
-# limited rewards she took and her tier basis value; lots expiring soon; history; codes;
-# referrals.
-QUERIES = 6
+# limited rewards she took and her tier basis value; her lists (history, lots expiring soon,
+# codes, referrals).
+QUERIES = 3
 # The catalog when the cache hasn't got it: program, tiers, rewards with their tiers and
 # plans, membership plans.
 CATALOG_QUERIES = 6
