@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -427,11 +429,34 @@ def _lists(params: dict) -> dict[str, list[tuple]]:
     return parts
 
 
+# On PostgreSQL the page's statements are prepared once per connection and then only
+# executed: planning them took about 0.4 ms each, four times what running them takes. Tests
+# turn this off to compare the two paths.
+PREPARED = True
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
 def _rows(sql: str, params: dict) -> list[tuple]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor != "postgresql" or not PREPARED:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        names = list(dict.fromkeys(_PLACEHOLDER.findall(sql)))
+        # Not undone by a rollback: a prepared statement lasts as long as its connection.
+        known = _prepared.setdefault(connection.connection, {})
+        name = known.get(sql)
+        if name is None:
+            name = f"rewards_page_{len(known)}"
+            numbered = _PLACEHOLDER.sub(lambda found: f"${names.index(found[1]) + 1}", sql)
+            cursor.execute(f"PREPARE {name} AS {numbered}")
+            known[sql] = name
+        cursor.execute(
+            f"EXECUTE {name} ({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {name}",
+            [params[key] for key in names],
+        )
         return cursor.fetchall()
 
 

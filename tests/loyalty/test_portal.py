@@ -9,7 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 from django.utils.timezone import now
@@ -17,6 +18,7 @@ from django.utils.timezone import now
 from customers.models import Customer
 from customers.services import CustomerData, order_ingest
 from customers.services.portal import storefront_link_make
+from loyalty import selectors
 from loyalty.models import (
     Membership,
     MembershipPlan,
@@ -312,8 +314,10 @@ def test_no_program_says_so(client, other_merchant):
 
 
 def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
-    client, merchant, rana, shop, django_assert_num_queries
+    client, merchant, rana, shop, django_assert_num_queries, monkeypatch
 ):
+    # The statements the page runs: on PostgreSQL each is also prepared, once a connection.
+    monkeypatch.setattr(selectors, "PREPARED", False)
     _program, silver, gold = shop
     RewardFactory(merchant=merchant, points_cost=10, per_customer_limit=1).tiers.add(gold)
     client.get(storefront_link_make(customer=rana))
@@ -340,6 +344,36 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
         assert client.get(_home(merchant)).status_code == 200
     with django_assert_num_queries(QUERIES):
         assert client.get(_home(merchant)).status_code == 200
+
+
+@pytest.mark.needs_postgres
+def test_the_prepared_statements_show_what_the_plain_ones_show(
+    signed_in, merchant, rana, shop, monkeypatch
+):
+    """PostgreSQL's path (statements prepared once a connection, then executed) against the
+    portable one, on a page with something in every list."""
+    _program, _silver, gold = shop
+    RewardFactory(merchant=merchant, points_cost=10, per_customer_limit=1).tiers.add(gold)
+    reward_redeem(account=rana.points_account, reward=RewardFactory(merchant=merchant,
+                  points_cost=100, per_customer_limit=2), key="k")  # fmt: skip
+    Referral.objects.create(merchant=merchant, referrer=rana, friend=Customer.objects.create(
+        merchant=merchant, external_id="f1", first_name="Omar"))  # fmt: skip
+
+    def page() -> str:
+        text = signed_in.get(_home(merchant)).content.decode()
+        return re.sub(r'(csrfmiddlewaretoken" value="|X-CSRFToken": "|nonce=")[^"]+', r"\1…", text)
+
+    monkeypatch.setattr(selectors, "PREPARED", False)
+    plain = page()
+    monkeypatch.setattr(selectors, "PREPARED", True)
+    assert page() == plain
+    with CaptureQueriesContext(connection) as run:
+        assert page() == plain
+    executed = [query["sql"] for query in run.captured_queries]
+    assert len(executed) == QUERIES
+    assert sum(sql.startswith("EXECUTE rewards_page_") for sql in executed) == QUERIES - 1
+    for text in ("Omar", "history-entry", "regulars-code"):
+        assert text in plain
 
 
 # The session's customer with her shop; her account with its balances, live membership, the
