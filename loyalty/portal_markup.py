@@ -68,8 +68,13 @@ def points_html(page, merchant) -> SafeString:
     else:
         currency = shown(merchant.base_currency)
         parts = [
-            '<p class="mb-1"><span class="regulars-balance" data-testid="points-available">'
-            f"{shown(page.available)}</span> " + gettext("points") + "</p>\n",
+            '<p class="mb-1">'
+            + ngettext("%(points)s point", "%(points)s points", page.available)
+            % {
+                "points": '<span class="regulars-balance" data-testid="points-available">'
+                f"{shown(page.available)}</span>"
+            }
+            + "</p>\n",
             '    <p class="mb-2">'
             + gettext("Worth %(worth)s %(currency)s in rewards")
             % {"worth": shown(page.worth), "currency": currency}
@@ -147,12 +152,10 @@ def _tier_html(page, program, currency: str) -> str:
 
 
 def _tier_perks_html(tier) -> str:
-    # As the template read it: with no tier, `tier.multiplier != 1` held (a missing value
-    # is None there), so the list shows with an empty multiplier.
-    multiplier = tier.multiplier if tier else None
-    birthday_points = tier.birthday_points if tier else None
-    exclusive = tier.exclusive_promotions if tier else None
-    perks = tier.perks if tier else None
+    if tier is None:
+        return ""
+    multiplier, birthday_points = tier.multiplier, tier.birthday_points
+    exclusive, perks = tier.exclusive_promotions, tier.perks
     if not (multiplier != 1 or birthday_points or exclusive or perks):
         return ""
     items = []

@@ -22,6 +22,7 @@ from loyalty import selectors
 from loyalty.models import (
     Membership,
     MembershipPlan,
+    PointsAccount,
     PointsEntry,
     Program,
     Redemption,
@@ -304,6 +305,17 @@ def test_numbers_and_money_follow_the_language(client, merchant, rana):
     client.get(storefront_link_make(customer=rana))
     page = client.get(_home(merchant)).content.decode()
     assert "1\xa0000" in page or "1 000" in page  # the 1,000-point lot in the history
+
+
+def test_the_balance_reads_in_her_plural_and_no_tier_promises_nothing(client, merchant, rana):
+    PointsAccount.objects.filter(pk=rana.points_account.pk).update(tier=None)
+    rana.language = "ru"
+    rana.save(update_fields=["language"])
+    client.get(storefront_link_make(customer=rana))
+    text = _text(client.get(_home(merchant)))
+    assert "1 000 баллов" in text
+    assert "Что даёт ваш уровень" not in text
+    assert "tier-perks" not in client.get(_home(merchant)).content.decode()
 
 
 def test_no_program_says_so(client, other_merchant):
