@@ -83,14 +83,6 @@ def tier_changes_of(*, account: PointsAccount, limit: int = 20) -> list[TierChan
     return list(account.tier_changes.select_related("from_tier", "to_tier", "created_by")[:limit])
 
 
-def memberships_of(*, customer) -> list[Membership]:
-    return list(
-        Membership.objects.filter(customer=customer)
-        .select_related("plan")
-        .order_by("-started_at", "-id")[:10]
-    )
-
-
 def redemptions_of(*, account: PointsAccount, limit: int = 20) -> list[Redemption]:
     return list(account.redemptions.select_related("reward").order_by("-created_at", "-id")[:limit])
 
@@ -167,6 +159,13 @@ class Catalog:
     rewards: list[Reward]  # active ones, cheapest first, with tier_ids and plan_ids
     plans: list[MembershipPlan]  # open to new members
     read_at: float = 0.0  # time.time() when read from the database
+
+    def program_running(self, merchant: Merchant) -> Program | None:
+        """The program if it is running, with its shop (the cached copy holds none)."""
+        if self.program is None or not self.program.is_active:
+            return None
+        self.program.merchant = merchant
+        return self.program
 
 
 def _catalog_version_key(merchant_id: int) -> str:
@@ -489,10 +488,9 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
 
     at = at or now()
     catalog = catalog_of(merchant=customer.merchant)
-    program = catalog.program
-    if program is None or not program.is_active:
+    program = catalog.program_running(customer.merchant)
+    if program is None:
         return RewardsPage(program=None, account=None)
-    program.merchant = customer.merchant
     moment = connection.ops.adapt_datetimefield_value
     params = {"customer": customer.pk, "merchant": customer.merchant_id, "at": moment(at),
               "soon": moment(at + timedelta(days=EXPIRING_SOON_DAYS))}  # fmt: skip

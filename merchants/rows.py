@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models.expressions import Col
 
 Model = TypeVar("Model", bound=models.Model)
@@ -25,16 +25,19 @@ def row_where(
 ) -> Model | None:
     """The first row of `model`'s table meeting `condition` (SQL with %s placeholders) in
     `order_by` order; with `lock`, locked until the transaction ends where the database can."""
-    sql = f"SELECT * FROM {model._meta.db_table} WHERE {condition} ORDER BY {order_by} LIMIT 1"
-    if lock and connection.features.has_select_for_update:
+    database = connections[DEFAULT_DB_ALIAS]
+    table = model._meta.db_table
+    columns = _columns_of(database, model, table)
+    sql = f"SELECT {columns.sql} FROM {table} WHERE {condition} ORDER BY {order_by} LIMIT 1"
+    if lock and database.features.has_select_for_update:
         sql += " FOR UPDATE"
-    return next(iter(model._default_manager.raw(sql, params)), None)
+    row = _row(database, sql, params)
+    return None if row is None else columns.instance(row)
 
 
 class Columns:
-    """One table's columns in a hand-written SELECT that reads several tables at once, and
-    how a row of them becomes a model instance with the database's converters, as the ORM
-    would make it."""
+    """One table's columns in a hand-written SELECT, and how a row of them becomes a model
+    instance with the database's converters, as the ORM would make it."""
 
     def __init__(self, connection, model: type[models.Model], alias: str) -> None:
         self.connection, self.model = connection, model
@@ -79,14 +82,20 @@ def pair_where(
     database = connections[DEFAULT_DB_ALIAS]
     (model, alias), (other, other_alias) = first, second
     left, right = _columns_of(database, model, alias), _columns_of(database, other, other_alias)
-    with database.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {left.sql}, {right.sql} FROM {model._meta.db_table} {alias} "
-            f"JOIN {other._meta.db_table} {other_alias} ON {joined_on} WHERE {condition}",
-            params,
-        )
-        row = cursor.fetchone()
+    row = _row(
+        database,
+        f"SELECT {left.sql}, {right.sql} FROM {model._meta.db_table} {alias} "
+        f"JOIN {other._meta.db_table} {other_alias} ON {joined_on} WHERE {condition}",
+        params,
+    )
     if row is None:
         return None
     split = len(left.names)
-    return left.instance(list(row[:split])), right.instance(list(row[split:]))
+    return left.instance(row[:split]), right.instance(row[split:])
+
+
+def _row(database, sql: str, params: Sequence[Any]) -> list | None:
+    with database.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else list(row)

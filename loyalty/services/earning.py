@@ -133,10 +133,9 @@ def orders_stored(*, orders: Sequence[Order]) -> None:
     referrer. The program comes with the shop's cached catalog: without one, this costs no
     query."""
     merchant = orders[0].merchant
-    program = catalog_of(merchant=merchant).program
-    if program is None or not program.is_active:
+    program = catalog_of(merchant=merchant).program_running(merchant)
+    if program is None:
         return
-    program.merchant = merchant
     orders_earn(program=program, orders=orders)
     referrals_on_orders(orders=orders)
 

@@ -568,8 +568,6 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
     assert "Your friends get &lt;b&gt;Tea &amp; &quot;cups&quot;&lt;/b&gt;. You get 300" in page
     assert 'data-share-title="Saffron &lt;Tea&gt; &amp; &quot;Co&quot;"' in page
 
-    # The page leaves her language active in this thread: the tests after this one read English.
-    request_finished_language = translation.get_language()
     rana.language = "ru"
     rana.save(update_fields=["language"])
     text = _text(client.get(_home(merchant)))
@@ -595,4 +593,3 @@ def test_the_lists_show_names_as_written_and_numbers_in_her_language(client, mer
     assert 'سطح شما: <i>Silver</i> & "co"' in text
     assert "180.00 USD" in text
     assert "&lt;b&gt;Club&lt;/b&gt; &amp; co</span>" in page
-    translation.activate(request_finished_language)
