@@ -35,10 +35,12 @@ urlpatterns = [
     path("merchants/", include("merchants.urls")),
     path("customers/", include("customers.urls")),
     path("loyalty/", include("loyalty.urls")),
+    path("feedback/", include("feedback.urls")),
     path("api/v1/", api.urls),
     # The customer's rewards page: the shell and sign-in (customers/), loyalty's actions.
     path("r/<slug:merchant_slug>/", include("customers.portal_urls")),
     path("r/<slug:merchant_slug>/", include("loyalty.portal_urls")),
+    path("r/<slug:merchant_slug>/", include("feedback.portal_urls")),
     path("hooks/shopify/<uuid:connection>/", hooks.shopify_webhook, name="hook-shopify"),
     path(
         "hooks/woocommerce/<uuid:connection>/", hooks.woocommerce_webhook, name="hook-woocommerce"

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from customers.models import Activity, Customer
+from merchants.models import Merchant
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
 
@@ -23,14 +24,46 @@ def customer_language(customer: Customer) -> str:
     return customer.merchant.default_language
 
 
-def customer_email_send(*, customer: Customer, template: str, context: dict) -> bool:
+def customer_email_send(
+    *, customer: Customer, template: str, context: dict, headers: dict[str, str] | None = None
+) -> bool:
     """Sends `<template>_subject.txt` and `<template>.txt`. False (and nothing sent) when
-    the customer has no address or was erased."""
+    the customer has no address or was erased. `headers` (Message-ID, In-Reply-To) let a
+    conversation thread in the customer's mail program."""
     if not customer.email or customer.erased_at is not None:
         return False
-    merchant = customer.merchant
-    context = {"customer": customer, "merchant": merchant, **context}
-    with translation.override(customer_language(customer)):
+    subject = address_email_send(
+        merchant=customer.merchant,
+        address=customer.email,
+        language=customer_language(customer),
+        template=template,
+        context={"customer": customer, **context},
+        headers=headers,
+    )
+    Activity.objects.create(
+        merchant=customer.merchant,
+        customer=customer,
+        kind=Activity.Kind.EMAIL_SENT,
+        data={"template": template, "subject": subject},
+    )
+    return True
+
+
+def address_email_send(
+    *,
+    merchant: Merchant,
+    address: str,
+    language: str,
+    template: str,
+    context: dict,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """The same mail to an address with no customer behind it (someone who wrote to the
+    shop's support address): nothing on a timeline. Returns the subject sent."""
+    context = {"merchant": merchant, **context}
+    if language not in LANGUAGE_CODES:
+        language = merchant.default_language
+    with translation.override(language):
         subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
         body = render_to_string(f"{template}.txt", context)
     sender = formataddr((merchant.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
@@ -38,14 +71,9 @@ def customer_email_send(*, customer: Customer, template: str, context: dict) -> 
         subject=subject,
         body=body,
         from_email=sender,
-        to=[customer.email],
+        to=[address],
         reply_to=[merchant.reply_to_email] if merchant.reply_to_email else None,
+        headers=headers,
     )
     message.send()
-    Activity.objects.create(
-        merchant=merchant,
-        customer=customer,
-        kind=Activity.Kind.EMAIL_SENT,
-        data={"template": template, "subject": subject},
-    )
-    return True
+    return subject

@@ -260,6 +260,10 @@ class Activity(models.Model):
         MEMBERSHIP_CHANGED = "membership.changed", _("Membership changed")
         REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
         EMAIL_SENT = "email.sent", _("Email sent")
+        # Written by feedback/.
+        FEEDBACK_RECEIVED = "feedback.received", _("Feedback received")
+        FEEDBACK_REPLIED = "feedback.replied", _("Feedback answered")
+        FEEDBACK_RESOLVED = "feedback.resolved", _("Feedback resolved")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="activities")

@@ -11,13 +11,24 @@ from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 
 from customers.models import Customer, ImportJob, Order, OrderLine, Persona
-from merchants.models import Merchant
+from merchants.models import Merchant, normalise_email
 
 
 def customer_get_by_external_id(*, merchant: Merchant, external_id: str) -> Customer | None:
     return Customer.objects.filter(
         merchant=merchant, external_id=external_id, erased_at__isnull=True
     ).first()
+
+
+def customer_get_by_email(*, merchant: Merchant, email: str) -> Customer | None:
+    """The oldest customer with this address (normalised as stored), if any."""
+    return (
+        Customer.objects.filter(
+            merchant=merchant, email=normalise_email(email), erased_at__isnull=True
+        )
+        .order_by("pk")
+        .first()
+    )
 
 
 def import_job_list(*, merchant: Merchant) -> QuerySet[ImportJob]:

@@ -278,11 +278,26 @@ def event_record(
         person, _created = customer_upsert(
             merchant=merchant, data=customer, source=source, at=occurred_at
         )
+        return customer_event_record(
+            customer=person, key=key, source=source, occurred_at=occurred_at, data=data
+        )
+
+
+def customer_event_record(
+    *,
+    customer: Customer,
+    key: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> Activity:
+    """The same event for a customer already known (an approved review, say)."""
+    with transaction.atomic():
         activity = Activity.objects.create(
-            merchant=merchant,
-            customer=person,
+            merchant_id=customer.merchant_id,
+            customer=customer,
             kind=Activity.Kind.EVENT,
-            occurred_at=occurred_at,
+            occurred_at=occurred_at or now(),
             data={"key": key, "source": source, "data": data or {}},
         )
         reactions.event_recorded(activity=activity)

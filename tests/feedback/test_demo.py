@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from feedback.models import CsatSurvey, Feedback, Message, State
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_desk_has_worked_tickets_in_four_languages_and_seeding_again_changes_nothing():
+    call_command("seed_demo", quiet_signins=True)
+    tickets = Feedback.objects.filter(merchant__slug="demo-store")
+    assert tickets.count() >= 250
+    states = set(tickets.values_list("state", flat=True))
+    assert {State.NEW, State.OPEN, State.PENDING, State.RESOLVED, State.CLOSED, State.SPAM,
+            State.MERGED} <= states  # fmt: skip
+    assert set(tickets.values_list("language", flat=True)) >= {"en", "ar", "fa", "ru"}
+    assert set(tickets.values_list("channel", flat=True)) >= {"portal", "email", "api", "review",
+                                                              "phone"}  # fmt: skip
+    assert tickets.filter(department__isnull=False).count() > 50
+    assert tickets.filter(reopen_count__gt=0).exists()
+    assert Message.objects.filter(feedback__in=tickets, kind="note").exists()
+    assert CsatSurvey.objects.filter(merchant__slug="demo-store", rating__isnull=False).count() > 20
+    # The demo's mail never reaches the configured backend.
+    assert mail.outbox == []
+    counts = (tickets.count(), Message.objects.count(), CsatSurvey.objects.count())
+    call_command("seed_demo", quiet_signins=True)
+    assert (tickets.count(), Message.objects.count(), CsatSurvey.objects.count()) == counts
