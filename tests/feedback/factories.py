@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
 from django.utils.timezone import now
 
@@ -78,3 +80,39 @@ class CannedReplyFactory(factory.django.DjangoModelFactory):
     merchant = factory.SubFactory(MerchantFactory)
     title = factory.Sequence(lambda n: f"Canned {n}")
     body = "Hello {customer_name}, about {ticket_number}: it is on its way. {agent_name}"
+
+
+# Metrics tests build cycles, breaches and surveys by hand with explicit times. Models are
+# named by label so the model import list above, which other factories share, stays put.
+class CycleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.Cycle"
+
+    feedback = factory.SubFactory(FeedbackFactory)
+    merchant = factory.SelfAttribute("feedback.merchant")
+    number = 1
+    started_at = factory.SelfAttribute("feedback.created_at")
+
+
+class SlaBreachFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.SlaBreach"
+
+    feedback = factory.SubFactory(FeedbackFactory)
+    merchant = factory.SelfAttribute("feedback.merchant")
+    target = "first_response"
+    cycle = 1
+    due_at = factory.LazyFunction(now)
+    breached_at = factory.SelfAttribute("due_at")
+
+
+class CsatSurveyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.CsatSurvey"
+
+    feedback = factory.SubFactory(FeedbackFactory)
+    merchant = factory.SelfAttribute("feedback.merchant")
+    cycle = 1
+    token_hash = factory.Sequence(lambda n: f"{n:064x}")
+    sent_at = factory.LazyFunction(now)
+    expires_at = factory.LazyAttribute(lambda survey: survey.sent_at + timedelta(days=14))
