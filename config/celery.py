@@ -70,6 +70,12 @@ def beat_schedule() -> dict:
             "task": "customers.tasks.portal_sign_ins_purge_task",
             "schedule": crontab(minute=40, hour=3),
         },
+        # Marks missed SLA targets (each once: SlaBreach is unique per ticket, target and
+        # cycle) and closes resolved tickets left long enough.
+        "feedback-sla-every-5-minutes": {
+            "task": "feedback.tasks.sla_breaches_task",
+            "schedule": crontab(minute="*/5"),
+        },
     }
 
 
