@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as SchemaValidationError
 
 from customers.api import router as customers_router
+from feedback.api import router as feedback_router
 from loyalty.api import router as loyalty_router
 from merchants.api import API_AUTH
 from merchants.api_keys import IdempotencyConflict
@@ -31,6 +32,7 @@ api = NinjaAPI(
 )
 api.add_router("/", customers_router)
 api.add_router("/", loyalty_router)
+api.add_router("/", feedback_router)
 
 
 def _field_path(location: list) -> str:

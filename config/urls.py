@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from config.api import api
 from customers import hooks
+from feedback import inbound
 from merchants import views as merchant_views
 
 auth_patterns = [
@@ -45,4 +46,6 @@ urlpatterns = [
     path(
         "hooks/woocommerce/<uuid:connection>/", hooks.woocommerce_webhook, name="hook-woocommerce"
     ),
+    # Emails to the shop's support address, from the mail provider: feedback/inbound.py.
+    path("hooks/email/<slug:merchant_slug>/", inbound.email_webhook, name="hook-email"),
 ]

@@ -8,8 +8,12 @@ class FeedbackConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from feedback import portal
         from feedback.demo import demo_feedback_seed
         from merchants.demo import demo_step_register
+        from merchants.panels import portal_panel_register
 
         # After loyalty's activity step: the tickets' customers have orders and tiers.
         demo_step_register(demo_feedback_seed, order=200)
+        # Below loyalty's panels (10 to 60): the rewards come first on the customer's page.
+        portal_panel_register("feedback", portal.feedback_panel, order=70)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from feedback import portal
 
 app_name = "feedback-portal"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("feedback/", portal.submit, name="submit"),
+    path("feedback/<int:pk>/reply/", portal.reply, name="reply"),
+    # Reversed by feedback.services.tickets.csat_send for the email's link.
+    path("feedback/csat/<str:token>/", portal.csat, name="csat"),
+]

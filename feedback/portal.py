@@ -1,0 +1,346 @@
+"""Feedback on the customer's rewards page: the panel (a form to write in, and their past
+feedback with its public thread), replying on a ticket, and the CSAT link from the email.
+
+The panel renders inside the rewards page's own request, which has a strict speed budget:
+one read of the customer's latest tickets, and one of their public messages only when
+there are tickets to show.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from types import SimpleNamespace
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+
+from customers.portal import portal_path, portal_public_view, portal_view
+from feedback.models import Channel, Feedback, Kind, Message, State
+from feedback.services.tickets import (
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_MAX_COUNT,
+    SUBJECT_LENGTH,
+    Upload,
+    csat_answer,
+    csat_survey_open,
+    customer_reply,
+    feedback_submit,
+)
+from merchants.forms import form_add_service_errors
+from merchants.panels import portal_panels
+
+TICKETS_SHOWN = 10
+BODY_LENGTH = 5000
+
+# The ticket's state in the customer's words: "pending" is the shop waiting on them.
+CUSTOMER_STATES = {
+    State.NEW: gettext_lazy("Received"),
+    State.OPEN: gettext_lazy("We're on it"),
+    State.PENDING: gettext_lazy("Waiting for you"),
+    State.RESOLVED: gettext_lazy("Resolved"),
+    State.CLOSED: gettext_lazy("Closed"),
+    # Spam is the shop's word for it, not one to show the sender.
+    State.SPAM: gettext_lazy("Closed"),
+}
+# Reviews come from the shop's product pages (the API), not from this form.
+PORTAL_KINDS = [
+    (kind.value, kind.label)
+    for kind in (Kind.COMPLAINT, Kind.QUESTION, Kind.SUGGESTION, Kind.PRAISE)
+]
+RATINGS = [(n, str(n)) for n in range(1, 6)]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name; their size, type and contents are the service's to
+    judge (tickets.uploads_check), so the message names the file at fault."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class FeedbackForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("What is it about?"), choices=PORTAL_KINDS,
+                             initial=Kind.QUESTION)  # fmt: skip
+    rating = forms.TypedChoiceField(
+        label=gettext_lazy("Your rating (optional)"),
+        choices=RATINGS,
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+    subject = forms.CharField(
+        label=gettext_lazy("Subject"), max_length=SUBJECT_LENGTH, required=False
+    )
+    body = forms.CharField(
+        label=gettext_lazy("Message"),
+        max_length=BODY_LENGTH,
+        error_messages={"required": gettext_lazy("Write a message.")},
+    )
+    attachments = MultipleFileField(label=gettext_lazy("Attachments (optional)"), required=False)
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label=gettext_lazy("Your reply"),
+        max_length=BODY_LENGTH,
+        error_messages={"required": gettext_lazy("Write a message.")},
+    )
+    attachments = MultipleFileField(label=gettext_lazy("Attachments (optional)"), required=False)
+
+
+def _uploads(files) -> list[Upload]:
+    """The files as the service takes them. A file over the limit is read only one byte
+    past it: enough for the service to refuse it by name."""
+    return [
+        Upload(
+            name=f.name or "file",
+            content_type=f.content_type or "application/octet-stream",
+            content=f.read(ATTACHMENT_MAX_BYTES + 1),
+        )
+        for f in files
+    ]
+
+
+def _tickets(request: HttpRequest) -> list[Feedback]:
+    """The customer's latest tickets, each with `.thread`: its customer messages and staff
+    replies (never notes or events). Two queries, or one when there is nothing to show."""
+    customer = request.portal_customer
+    tickets = list(
+        Feedback.objects.filter(merchant_id=customer.merchant_id, customer_id=customer.pk)
+        # A merged ticket's messages moved to the one it was merged into, which is listed.
+        .exclude(state=State.MERGED)
+        .only("pk", "subject", "state", "kind", "created_at", "updated_at")
+        .order_by("-created_at", "-pk")[:TICKETS_SHOWN]
+    )
+    if not tickets:
+        return tickets
+    threads: dict[int, list[Message]] = {ticket.pk: [] for ticket in tickets}
+    for message in (
+        Message.objects.filter(
+            merchant_id=customer.merchant_id,
+            feedback_id__in=list(threads),
+            kind__in=(Message.Kind.CUSTOMER, Message.Kind.REPLY),
+        )
+        .only("feedback_id", "kind", "body", "created_at")
+        .order_by("created_at", "pk")
+    ):
+        threads[message.feedback_id].append(message)
+    for ticket in tickets:
+        ticket.thread = threads[ticket.pk]
+        ticket.customer_state = CUSTOMER_STATES.get(ticket.state, "")
+        ticket.can_reply = ticket.state != State.SPAM
+    return tickets
+
+
+def feedback_panel(request: HttpRequest) -> str:
+    """The rewards page's feedback panel. A view that just handled a form leaves its bound
+    form or its thank-you line on the request for the panel to show."""
+    if request.portal_customer is None:
+        return ""
+    merchant = request.portal_merchant
+    tickets = _tickets(request)
+    form = getattr(request, "_feedback_form", None)
+    notice = getattr(request, "_feedback_notice", "")
+    if not tickets and form is None and not notice:
+        blank = _blank_panel(translation.get_language() or "", merchant.slug)
+        return blank.replace(CSRF_SLOT, get_token(request))
+    reply_to, reply_form = getattr(request, "_feedback_reply", (None, None))
+    return _render(
+        merchant=merchant,
+        form=form or FeedbackForm(),
+        reply_to=reply_to,
+        reply_form=reply_form,
+        opened=reply_to or getattr(request, "_feedback_opened", None),
+        notice=notice,
+        tickets=tickets,
+        csrf_token=get_token(request),
+    )
+
+
+def _render(**context) -> str:
+    # Without the request: the page's context processors (staff, messages, CSP) are
+    # nothing this panel shows, and they cost every rewards-page view.
+    context["max_files"] = ATTACHMENT_MAX_COUNT
+    context["max_megabytes"] = ATTACHMENT_MAX_BYTES // (1024 * 1024)
+    return render_to_string("feedback/portal/_panel.html", context)
+
+
+CSRF_SLOT = "feedback-panel-csrf-slot"
+
+
+@lru_cache(maxsize=1024)
+def _blank_panel(language: str, merchant_slug: str) -> str:
+    """The panel as most customers see it, a blank form and nothing written yet: the same
+    for every customer of the shop in one language but for the CSRF token. Rendered once a
+    process, it takes the rewards page's budget a query, not a template render."""
+    with translation.override(language):
+        return _render(
+            merchant=SimpleNamespace(slug=merchant_slug),
+            form=FeedbackForm(),
+            tickets=[],
+            csrf_token=CSRF_SLOT,
+        )
+
+
+def _answer(request: HttpRequest, *, notice: str, failed: bool) -> HttpResponse:
+    """With htmx, the panel swapped in place (200 even for a form with errors: htmx swaps
+    nothing on a 4xx). Without it, back to the page: after success by a redirect with the
+    notice, after an error the page itself, with the customer's words kept in the form."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(feedback_panel(request))
+    if not failed:
+        messages.success(request, notice)
+        return redirect(portal_path(request.portal_merchant) + "#feedback")
+    panels = [panel.render(request) for panel in portal_panels()]
+    context = {
+        "merchant": request.portal_merchant,
+        "customer": request.portal_customer,
+        "panels": [mark_safe(html) for html in panels if html],
+    }
+    return render(request, "portal/home.html", context, status=400)
+
+
+@portal_view
+@require_POST
+def submit(request: HttpRequest) -> HttpResponse:
+    form = FeedbackForm(request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            feedback_submit(
+                merchant=request.portal_merchant,
+                channel=Channel.PORTAL,
+                kind=data["kind"],
+                rating=data["rating"],
+                subject=data["subject"],
+                body=data["body"],
+                customer=request.portal_customer,
+                language=translation.get_language() or "",
+                uploads=_uploads(data["attachments"]),
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+    if form.errors:
+        request._feedback_form = form
+        return _answer(request, notice="", failed=True)
+    if request.portal_customer.email:
+        notice = _("Thank you: we've received your message and will answer here and by email.")
+    else:
+        notice = _("Thank you: we've received your message and will answer here.")
+    request._feedback_notice = notice
+    return _answer(request, notice=notice, failed=False)
+
+
+@portal_view
+@require_POST
+def reply(request: HttpRequest, pk: int) -> HttpResponse:
+    """The customer writes again on one of their own tickets; anyone else's is a 404."""
+    customer = request.portal_customer
+    feedback = Feedback.objects.filter(
+        merchant_id=customer.merchant_id, customer_id=customer.pk, pk=pk
+    ).first()
+    if feedback is None:
+        raise Http404
+    form = ReplyForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            written_on = customer_reply(
+                feedback=feedback,
+                body=form.cleaned_data["body"],
+                uploads=_uploads(form.cleaned_data["attachments"]),
+                channel=Channel.PORTAL,
+            )
+        except ValidationError as error:
+            form_add_service_errors(form, error)
+    if form.errors:
+        request._feedback_reply = (feedback.pk, form)
+        return _answer(request, notice="", failed=True)
+    notice = _("Your reply is sent.")
+    request._feedback_notice = notice
+    # The conversation stays open where she wrote (a new ticket if the old one was closed).
+    request._feedback_opened = written_on.pk
+    return _answer(request, notice=notice, failed=False)
+
+
+# --- CSAT ------------------------------------------------------------------------------
+
+
+CSAT_CHOICES = [
+    (5, gettext_lazy("5: Very happy")),
+    (4, gettext_lazy("4: Happy")),
+    (3, gettext_lazy("3: Neither happy nor unhappy")),
+    (2, gettext_lazy("2: Unhappy")),
+    (1, gettext_lazy("1: Very unhappy")),
+]
+
+
+class CsatForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        label=gettext_lazy("How happy are you with our answer?"),
+        choices=CSAT_CHOICES,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a rating from 1 to 5.")},
+    )
+    comment = forms.CharField(
+        label=gettext_lazy("Anything to add? (optional)"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+@portal_public_view
+@require_http_methods(["GET", "POST"])
+def csat(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the "how did we do?" email: no sign-in, the token is the key. It
+    works once and for 14 days; after that the page says why it can't be answered."""
+    merchant = request.portal_merchant
+    context: dict = {"merchant": merchant, "customer": request.portal_customer}
+    try:
+        survey = csat_survey_open(merchant=merchant, token=token)
+    except ValidationError as refused:
+        context["refused"] = " ".join(refused.messages)
+        return render(request, "feedback/portal/csat.html", context, status=410)
+    context["feedback"] = survey.feedback
+    form = CsatForm(request.POST or None)
+    context["form"] = form
+    if request.method != "POST":
+        return render(request, "feedback/portal/csat.html", context)
+    if form.is_valid():
+        try:
+            csat_answer(
+                merchant=merchant,
+                token=token,
+                rating=form.cleaned_data["rating"],
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError as error:
+            if "token" in getattr(error, "error_dict", {}):
+                # Answered (or expired) between the page and the press: say so.
+                context["refused"] = " ".join(error.message_dict["token"])
+                return render(request, "feedback/portal/csat.html", context, status=410)
+            form_add_service_errors(form, error)
+        else:
+            context["thanks"] = True
+            return render(request, "feedback/portal/csat.html", context)
+    return render(request, "feedback/portal/csat.html", context, status=400)

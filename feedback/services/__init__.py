@@ -1,0 +1,1 @@
+"""What writes in the feedback inbox: tickets, routing, SLA clocks, CSAT and reviews."""
