@@ -18,6 +18,7 @@ from customers.models import Customer
 from feedback.models import (
     CannedReply,
     Channel,
+    CsatSurvey,
     Department,
     Feedback,
     Kind,
@@ -29,6 +30,7 @@ from feedback.models import (
 from feedback.services.sla import support_settings_of
 from feedback.services.tickets import (
     csat_answer,
+    csat_token_hash,
     customer_reply,
     feedback_merge,
     feedback_submit,
@@ -292,6 +294,9 @@ def _csat_answers(merchant: Merchant) -> None:
         found = re.search(r"/feedback/csat/([\w-]+)/", message.body)
         if found is None or rng.random() > 0.65:
             continue
+        token = found.group(1)
+        sent = CsatSurvey.objects.get(token_hash=csat_token_hash(token)).sent_at
         rating = rng.choices([5, 4, 3, 2, 1], weights=[45, 25, 12, 10, 8])[0]
-        csat_answer(merchant=merchant, token=found.group(1), rating=rating,
-                    comment=rng.choice(comments))  # fmt: skip
+        answered = min(sent + timedelta(hours=rng.randint(1, 72)), now())
+        csat_answer(merchant=merchant, token=token, rating=rating,
+                    comment=rng.choice(comments), at=answered)  # fmt: skip

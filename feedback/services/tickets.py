@@ -733,7 +733,7 @@ def review_moderate(*, feedback: Feedback, approve: bool, member: StaffMember, a
 # --- CSAT ----------------------------------------------------------------------------------
 
 
-def _token_hash(token: str) -> str:
+def csat_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -749,7 +749,7 @@ def csat_send(*, feedback_id: int, cycle: int, agent: StaffMember | None, at=Non
         with transaction.atomic():
             CsatSurvey.objects.create(
                 merchant_id=feedback.merchant_id, feedback=feedback, cycle=cycle,
-                token_hash=_token_hash(token), sent_at=at,
+                token_hash=csat_token_hash(token), sent_at=at,
                 expires_at=at + timedelta(days=CSAT_DAYS), agent=agent,
             )  # fmt: skip
     except IntegrityError:
@@ -776,7 +776,7 @@ def csat_survey_open(*, merchant: Merchant, token: str, at=None) -> CsatSurvey:
     at = at or now()
     survey = (
         CsatSurvey.objects.select_related("feedback")
-        .filter(merchant=merchant, token_hash=_token_hash(token))
+        .filter(merchant=merchant, token_hash=csat_token_hash(token))
         .first()
     )
     if survey is None:
