@@ -237,6 +237,19 @@ API_CASES = {
         {"customer": {"external_id": "c-1"}, "reward_id": 1, "redemption_key": "k"},
     ),
     "api:code_use": ("post", "/loyalty/codes/ABC/use", "redeem", {}),
+    "api:feedback_create": (
+        "post",
+        "/feedback",
+        "ingest",
+        {"customer": {"external_id": "c-1"}, "kind": "question", "body": "Hello"},
+    ),
+    "api:review_create": (
+        "post",
+        "/reviews",
+        "ingest",
+        {"id": "r-1", "customer": {"external_id": "c-1"}, "rating": 5},
+    ),
+    "api:feedback_detail": ("get", "/feedback/1", "read", None),
     "api:membership_payment_create": (
         "post",
         "/loyalty/memberships/payments",
