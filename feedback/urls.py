@@ -2,10 +2,39 @@ from __future__ import annotations
 
 from django.urls import path
 
-from feedback import metrics_views
+from feedback import metrics_views, views
 
 app_name = "feedback"
 
 urlpatterns: list = [
     path("metrics/", metrics_views.inbox_metrics_page, name="metrics"),
+    # The inbox and its tickets.
+    path("", views.inbox, name="inbox"),
+    path("bulk/", views.inbox_bulk, name="inbox-bulk"),
+    path("new/", views.ticket_create, name="ticket-create"),
+    path("<int:pk>/", views.ticket_detail, name="ticket-detail"),
+    path("<int:pk>/reply/", views.ticket_reply, name="ticket-reply"),
+    path("<int:pk>/state/", views.ticket_state, name="ticket-state"),
+    path("<int:pk>/assign/", views.ticket_assign, name="ticket-assign"),
+    path("<int:pk>/triage/", views.ticket_triage, name="ticket-triage"),
+    path("<int:pk>/tags/", views.ticket_tag, name="ticket-tag"),
+    path("<int:pk>/merge/", views.ticket_merge, name="ticket-merge"),
+    path("<int:pk>/review/", views.ticket_review, name="ticket-review"),
+    path("<int:pk>/canned/", views.ticket_canned, name="ticket-canned"),
+    path("<int:pk>/presence/", views.ticket_presence, name="ticket-presence"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    # Configuration.
+    path("departments/", views.department_list, name="department-list"),
+    path("departments/new/", views.department_form, name="department-create"),
+    path("departments/<int:pk>/edit/", views.department_form, name="department-update"),
+    path("rules/", views.rule_list, name="rule-list"),
+    path("rules/new/", views.rule_form, name="rule-create"),
+    path("rules/<int:pk>/edit/", views.rule_form, name="rule-update"),
+    path("rules/<int:pk>/move/", views.rule_move, name="rule-move"),
+    path("sla/", views.sla_list, name="sla-list"),
+    path("canned/", views.canned_list, name="canned-list"),
+    path("canned/new/", views.canned_form, name="canned-create"),
+    path("canned/<int:pk>/edit/", views.canned_form, name="canned-update"),
+    path("canned/<int:pk>/delete/", views.canned_delete, name="canned-delete"),
+    path("settings/", views.support_settings, name="support-settings"),
 ]

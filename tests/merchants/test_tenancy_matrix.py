@@ -141,7 +141,57 @@ def _a_flagged_referral(merchant: Merchant) -> dict:
     return {"pk": referral.pk}
 
 
+def _a_ticket(merchant: Merchant) -> dict:
+    from tests.feedback.factories import FeedbackFactory
+
+    return {"pk": FeedbackFactory(merchant=merchant).pk}
+
+
+def _an_attachment(merchant: Merchant) -> dict:
+    from feedback.services.tickets import Upload, feedback_submit
+
+    ticket = feedback_submit(
+        merchant=merchant, channel="email", kind="question", body="See file",
+        sender_email="someone@example.test", uploads=[Upload("a.txt", "text/plain", b"a")],
+    )  # fmt: skip
+    return {"pk": ticket.messages.get().attachments.get().pk}
+
+
+def _a_department(merchant: Merchant) -> dict:
+    from tests.feedback.factories import DepartmentFactory
+
+    return {"pk": DepartmentFactory(merchant=merchant).pk}
+
+
+def _a_routing_rule(merchant: Merchant) -> dict:
+    from tests.feedback.factories import RoutingRuleFactory
+
+    return {"pk": RoutingRuleFactory(merchant=merchant).pk}
+
+
+def _a_canned_reply(merchant: Merchant) -> dict:
+    from tests.feedback.factories import CannedReplyFactory
+
+    return {"pk": CannedReplyFactory(merchant=merchant).pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "feedback:ticket-detail": _a_ticket,
+    "feedback:ticket-reply": _a_ticket,
+    "feedback:ticket-state": _a_ticket,
+    "feedback:ticket-assign": _a_ticket,
+    "feedback:ticket-triage": _a_ticket,
+    "feedback:ticket-tag": _a_ticket,
+    "feedback:ticket-merge": _a_ticket,
+    "feedback:ticket-review": _a_ticket,
+    "feedback:ticket-canned": _a_ticket,
+    "feedback:ticket-presence": _a_ticket,
+    "feedback:attachment": _an_attachment,
+    "feedback:department-update": _a_department,
+    "feedback:rule-update": _a_routing_rule,
+    "feedback:rule-move": _a_routing_rule,
+    "feedback:canned-update": _a_canned_reply,
+    "feedback:canned-delete": _a_canned_reply,
     "loyalty:tier-update": _a_tier,
     "loyalty:tier-delete": _a_tier,
     "loyalty:rule-update": _a_rule,
@@ -171,6 +221,8 @@ PUBLIC_URL_KWARGS: dict[str, dict] = {
     # Webhooks authenticate by the platform's HMAC: tests/customers/test_webhooks.py.
     "hook-shopify": {"connection": "00000000-0000-4000-8000-000000000000"},
     "hook-woocommerce": {"connection": "00000000-0000-4000-8000-000000000000"},
+    # Signed with the shop's inbound secret: tests/feedback/test_inbound.py.
+    "hook-email": {"merchant_slug": "any-shop"},
 }
 
 
@@ -320,12 +372,16 @@ PORTAL_IDS = {
     "portal:magic-link": ["token"],
     "loyalty-portal:redeem": ["pk"],
     "loyalty-portal:invite": ["code"],
+    "feedback-portal:reply": ["pk"],
+    "feedback-portal:csat": ["token"],
 }
 
 
 def _portal_kwargs(route: Route, slug: str, foreign: dict) -> dict:
     """The merchant in the URL is ours; every other id is the foreign merchant's."""
-    return {"merchant_slug": slug, **{k: foreign[k] for k in PORTAL_IDS.get(route.name, [])}}
+    return {"merchant_slug": slug, **{
+        k: foreign.get(f"{route.name}:{k}", foreign[k]) for k in PORTAL_IDS.get(route.name, [])
+    }}  # fmt: skip
 
 
 def test_the_walk_covers_every_rewards_page_url():
@@ -361,6 +417,15 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
         "token": their_token,
         "name": "points",
     }
+    # Their customer's ticket: our customer can neither read nor answer it.
+    from feedback.models import Channel, Kind
+    from feedback.services.tickets import feedback_submit
+
+    their_ticket = feedback_submit(
+        merchant=theirs, customer=them, channel=Channel.PORTAL, kind=Kind.QUESTION,
+        subject="Theo asks", body="Hello",
+    )  # fmt: skip
+    foreign["feedback-portal:reply:pk"] = their_ticket.pk
     assert client.get(storefront_link_make(customer=mine)).status_code == 302
     counts = (Redemption.objects.count(), Referral.objects.count(), PointsEntry.objects.count())
 
@@ -383,4 +448,5 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
         if route.name in ("portal:home", "portal:panel", "loyalty-portal:redeem"):
             assert response.status_code == 302
     assert (Redemption.objects.count(), Referral.objects.count()) == counts[:2]
+    assert their_ticket.messages.count() == 1
     assert PortalSignIn.objects.get(customer=them).used_at is None
