@@ -360,6 +360,221 @@ def floor_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
     return HttpResponse(f"<html><body><h1>{escape(name)}</h1><p>{available}</p></body></html>")
 
 
+# The feedback inbox's bare views: the rows the inbox list and the ticket page show, by
+# raw SQL (one statement per part), rendered by the same templates, with no permission
+# check, no selectors and no query building.
+
+# One walk down fb_state per unfinished state, a page each, merged: what an index can
+# answer without reading every unfinished ticket; then the page's rows with what they name.
+INBOX_WALK = """(SELECT id, updated_at FROM feedback_feedback
+  WHERE merchant_id = %s AND state = %s{where}
+  ORDER BY updated_at DESC, id DESC LIMIT 51)"""
+INBOX_SQL = """
+WITH page AS ({walks} ORDER BY updated_at DESC, id DESC LIMIT 51)
+SELECT f.*, c.first_name AS c_first_name, c.last_name AS c_last_name, c.email AS c_email,
+  d.name AS d_name, s.user_id AS s_user_id, u.full_name AS u_full_name, u.email AS u_email
+FROM page JOIN feedback_feedback f ON f.id = page.id
+LEFT JOIN customers_customer c ON c.id = f.customer_id
+LEFT JOIN feedback_department d ON d.id = f.department_id
+LEFT JOIN merchants_staffmember s ON s.id = f.assignee_id
+LEFT JOIN merchants_user u ON u.id = s.user_id
+ORDER BY f.updated_at DESC, f.id DESC
+"""
+# The same full-text match as the inbox's search.
+SUBJECT_MATCH = "to_tsvector('simple', subject) @@ plainto_tsquery('simple', %s)"
+AGENTS_SQL = """
+SELECT s.id, coalesce(nullif(u.full_name, ''), u.email) FROM merchants_staffmember s
+JOIN merchants_user u ON u.id = s.user_id
+WHERE s.merchant_id = %s AND s.role IN ('manager', 'owner', 'support')
+ORDER BY u.full_name, u.email, s.id
+"""
+DEPARTMENTS_SQL = (
+    "SELECT id, name FROM feedback_department WHERE merchant_id = %s ORDER BY name, id"
+)
+
+
+def _named(ticket):
+    """Puts the customer, department and assignee read with the ticket where the template
+    looks for them."""
+    from feedback.models import Department
+    from merchants.models import StaffMember, User
+
+    ticket.customer = (
+        Customer(pk=ticket.customer_id, merchant_id=ticket.merchant_id,
+                 first_name=ticket.c_first_name, last_name=ticket.c_last_name,
+                 email=ticket.c_email)
+        if ticket.customer_id else None
+    )  # fmt: skip
+    ticket.department = (
+        Department(pk=ticket.department_id, name=ticket.d_name) if ticket.department_id else None
+    )
+    ticket.assignee = (
+        StaffMember(pk=ticket.assignee_id, user=User(pk=ticket.s_user_id,
+                    full_name=ticket.u_full_name, email=ticket.u_email))
+        if ticket.assignee_id else None
+    )  # fmt: skip
+    return ticket
+
+
+def bare_inbox(request: HttpRequest, merchant_id: int) -> HttpResponse:
+    """The first page of unfinished tickets, ?view=all (the default) or ?view=unassigned,
+    ?q= for words of the subject, ?after=<updated_at>_<id> for the next pages."""
+    from django.utils.dateparse import parse_datetime
+    from django.utils.translation import gettext as _
+
+    from feedback.forms import BulkForm, InboxFilterForm
+    from feedback.models import Feedback
+
+    where, extra = "", []
+    if request.GET.get("view") == "unassigned":
+        where += " AND assignee_id IS NULL"
+    if q := request.GET.get("q", "").strip():
+        where += f" AND {SUBJECT_MATCH}"
+        extra.append(q)
+    after = request.GET.get("after", "")
+    if after:
+        stamp, _sep, last_id = after.rpartition("_")
+        where += " AND (updated_at, id) < (%s, %s)"
+        extra += [parse_datetime(stamp), int(last_id)]
+    states = ["new", "open", "pending"]
+    sql = INBOX_SQL.format(walks=" UNION ALL ".join([INBOX_WALK.format(where=where)] * 3))
+    params = [value for state in states for value in (merchant_id, state, *extra)]
+    rows = [_named(ticket) for ticket in Feedback.objects.raw(sql, params)]
+    agents = _rows(AGENTS_SQL, [merchant_id])
+    departments = _rows(DEPARTMENTS_SQL, [merchant_id])
+    form = InboxFilterForm(request.GET or None, agents=agents, departments=departments)
+    following = request.GET.copy()
+    following.pop("after", None)
+    first_query = following.urlencode()
+    next_query = ""
+    if len(rows) > 50:
+        following["after"] = f"{rows[49].updated_at.isoformat()}_{rows[49].pk}"
+        next_query = following.urlencode()
+    context = {
+        "form": form,
+        "filters": form.filters(),
+        "tickets": rows[:50],
+        "next_query": next_query,
+        "first_query": first_query,
+        "is_first_page": not after,
+        "query": request.GET.urlencode(),
+        "bulk_form": BulkForm(agents=agents),
+        "bulk_result": None,
+        "views": [("mine", _("Mine")), ("unassigned", _("Unassigned")),
+                  ("department", _("My departments")), ("all", _("All")),
+                  ("breached", _("SLA breached"))],
+    }  # fmt: skip
+    return render(request, "feedback/inbox.html", context)
+
+
+TICKET_SQL = """
+SELECT f.*, c.first_name AS c_first_name, c.last_name AS c_last_name, c.email AS c_email,
+  c.orders_count AS c_orders_count, c.total_spent AS c_total_spent,
+  c.last_order_at AS c_last_order_at, c.erased_at AS c_erased_at,
+  d.name AS d_name, s.user_id AS s_user_id, u.full_name AS u_full_name, u.email AS u_email,
+  a.id AS a_id, a.available AS a_available, a.tier_id AS a_tier_id, t.name AS t_name
+FROM feedback_feedback f
+LEFT JOIN customers_customer c ON c.id = f.customer_id
+LEFT JOIN feedback_department d ON d.id = f.department_id
+LEFT JOIN merchants_staffmember s ON s.id = f.assignee_id
+LEFT JOIN merchants_user u ON u.id = s.user_id
+LEFT JOIN loyalty_pointsaccount a ON a.customer_id = f.customer_id
+LEFT JOIN loyalty_tier t ON t.id = a.tier_id
+WHERE f.merchant_id = %s AND f.id = %s
+"""
+THREAD_SQL = """
+SELECT m.*, u.full_name AS u_full_name, u.email AS u_email
+FROM feedback_message m LEFT JOIN merchants_user u ON u.id = m.author_id
+WHERE m.feedback_id = %s ORDER BY m.created_at, m.id
+"""
+
+
+def bare_ticket(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse:
+    """The ticket with what it names, its thread with authors and files, the customer with
+    their tier and points, their five latest other tickets, and the choices of the action
+    forms (agents, departments, canned replies)."""
+    from django.http import Http404
+
+    from feedback.forms import AssignForm, MergeForm, ReplyForm, TagForm, TriageForm
+    from feedback.models import Attachment, CannedReply, Feedback, Message, State
+    from feedback.states import next_states
+    from feedback.views import STATE_ACTIONS
+    from loyalty.models import PointsAccount, Tier
+    from merchants.models import User
+
+    found = list(Feedback.objects.raw(TICKET_SQL, [merchant_id, pk]))
+    if not found:
+        raise Http404
+    ticket = _named(found[0])
+    ticket.merchant = request.merchant
+    customer, account = ticket.customer, None
+    if customer is not None:
+        customer.orders_count, customer.total_spent = ticket.c_orders_count, ticket.c_total_spent
+        customer.last_order_at, customer.erased_at = ticket.c_last_order_at, ticket.c_erased_at
+        if ticket.a_id:
+            account = PointsAccount(
+                pk=ticket.a_id, customer_id=customer.pk, available=ticket.a_available,
+                tier_id=ticket.a_tier_id,
+            )  # fmt: skip
+            account.tier = (
+                Tier(pk=ticket.a_tier_id, name=ticket.t_name) if ticket.a_tier_id else None
+            )
+    if ticket.merged_into_id:
+        ticket.merged_into = Feedback(pk=ticket.merged_into_id)
+    if ticket.follows_id:
+        ticket.follows = Feedback(pk=ticket.follows_id)
+    thread = list(Message.objects.raw(THREAD_SQL, [pk]))
+    files: dict[int, list] = {message.pk: [] for message in thread}
+    if files:
+        for attachment in Attachment.objects.raw(
+            "SELECT * FROM feedback_attachment WHERE message_id = ANY(%s) ORDER BY id",
+            [list(files)],
+        ):
+            files[attachment.message_id].append(attachment)
+    for message in thread:
+        message.author = (
+            User(pk=message.author_id, full_name=message.u_full_name, email=message.u_email)
+            if message.author_id else None
+        )  # fmt: skip
+        attachments = Attachment.objects.none()
+        attachments._result_cache = files[message.pk]
+        message._prefetched_objects_cache = {"attachments": attachments}
+    previous = []
+    if customer is not None:
+        previous = list(Feedback.objects.raw(
+            "SELECT id, subject, state, created_at FROM feedback_feedback "
+            "WHERE customer_id = %s AND id <> %s ORDER BY created_at DESC, id DESC LIMIT 5",
+            [customer.pk, pk]))  # fmt: skip
+    agents = _rows(AGENTS_SQL, [merchant_id])
+    departments = _rows(DEPARTMENTS_SQL, [merchant_id])
+    canned = list(CannedReply.objects.raw(
+        "SELECT * FROM feedback_cannedreply WHERE merchant_id = %s AND (department_id IS NULL "
+        "OR department_id = %s) ORDER BY title, id",
+        [merchant_id, ticket.department_id]))  # fmt: skip
+    states = next_states(ticket.state)
+    context = {
+        "ticket": ticket,
+        "thread": thread,
+        "repliable": ticket.state not in (State.CLOSED, State.MERGED, State.SPAM),
+        "mergeable": State.MERGED in states,
+        "state_actions": [(state, STATE_ACTIONS.get(state, state.label)) for state in states
+                          if state != State.MERGED],
+        "reply_form": ReplyForm(canned_replies=canned, initial={"body": ""}),
+        "assign_form": AssignForm(agents=agents, initial={"assignee": ticket.assignee_id}),
+        "triage_form": TriageForm(departments=departments, initial={
+            "category": ticket.category, "department": ticket.department_id,
+            "priority": ticket.priority}),
+        "tag_form": TagForm(),
+        "merge_form": MergeForm(),
+        "action_error": None,
+        "notice": None,
+        "customer": customer,
+        "account": account,
+        "previous_tickets": previous,
+    }  # fmt: skip
+    return render(request, "feedback/ticket_detail.html", context)
+
+
 urlpatterns = [
     *product_urlpatterns,
     path("bench/floor/<int:merchant_id>/rewards/", floor_rewards_page),
@@ -368,4 +583,6 @@ urlpatterns = [
     path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
     path("bench/bare/<int:merchant_id>/orders/", bare_order_create),
     path("bench/floor/<int:merchant_id>/customers/", floor_customer_list),
+    path("bench/bare/<int:merchant_id>/feedback/", bare_inbox),
+    path("bench/bare/<int:merchant_id>/feedback/<int:pk>/", bare_ticket),
 ]
