@@ -389,6 +389,8 @@ def staff_reply(
             created_at=at,
         )
         _attachments_store(message=message, uploads=uploads)
+        # Queued before a resolve below queues its survey: the answer arrives first.
+        transaction.on_commit(lambda: reply_email_send(message_id=message.pk))
         if feedback.first_response_at is None:
             feedback.first_response_at = at
         if feedback.assignee_id is None:
@@ -400,7 +402,6 @@ def staff_reply(
         feedback.updated_at = at
         feedback.save()
         _timeline(feedback=feedback, kind=Activity.Kind.FEEDBACK_REPLIED, at=at)
-        transaction.on_commit(lambda: reply_email_send(message_id=message.pk))
         return message
 
 
@@ -802,9 +803,10 @@ def csat_answer(
     if not taken:
         raise ValidationError({"token": _("This survey has been answered already. Thank you!")})
     survey.refresh_from_db()
-    _event(feedback=survey.feedback, at=at, text=_(
-        "The customer rated the answer %(rating)d of 5."
-    ) % {"rating": rating})  # fmt: skip
+    line = _("The customer rated the answer %(rating)d of 5.") % {"rating": rating}
+    if survey.comment:
+        line = _("%(rated)s They wrote: %(comment)s") % {"rated": line, "comment": survey.comment}
+    _event(feedback=survey.feedback, at=at, text=line)
     return survey
 
 

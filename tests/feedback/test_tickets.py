@@ -186,7 +186,10 @@ def test_resolving_sends_one_single_use_csat_link_per_cycle(
     ticket = _ticket(merchant, customer)
     with django_capture_on_commit_callbacks(execute=True):
         staff_reply(feedback=ticket, member=agent, body="Done.", then=State.RESOLVED)
-    survey_mail = next(m for m in mail.outbox if "/feedback/csat/" in m.body)
+    # The answer first, then the question about it.
+    assert "Done." in mail.outbox[0].body
+    assert "/feedback/csat/" in mail.outbox[1].body
+    survey_mail = mail.outbox[1]
     token = survey_mail.body.split("/feedback/csat/")[1].split("/")[0]
     survey = CsatSurvey.objects.get(feedback=ticket)
     assert (survey.cycle, survey.agent) == (1, agent)
@@ -196,6 +199,8 @@ def test_resolving_sends_one_single_use_csat_link_per_cycle(
         csat_answer(merchant=merchant, token=token, rating=1)
     survey.refresh_from_db()
     assert (survey.rating, survey.comment) == (4, "Quick")
+    # The agent reads the comment in the thread.
+    assert "Quick" in ticket.messages.filter(kind="event").last().body
 
 
 def test_a_csat_link_expires_after_14_days(
