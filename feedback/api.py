@@ -17,7 +17,7 @@ from customers import selectors as customer_selectors
 from customers.schemas import ErrorOut
 from feedback.models import Channel, Feedback, Kind, Message
 from feedback.schemas import FeedbackDetailOut, FeedbackIn, FeedbackOut, ReviewIn, SenderIn
-from feedback.services.tickets import feedback_submit
+from feedback.services.intake import feedback_submit
 from merchants.api import api_merchant, idempotent
 from merchants.models import Merchant
 

@@ -27,13 +27,11 @@ from feedback.models import (
     SlaPolicy,
     State,
 )
+from feedback.services.csat import csat_answer, csat_token_hash
+from feedback.services.intake import customer_reply, feedback_submit
 from feedback.services.sla import support_settings_of
 from feedback.services.tickets import (
-    csat_answer,
-    csat_token_hash,
-    customer_reply,
     feedback_merge,
-    feedback_submit,
     feedback_transition,
     note_add,
     review_moderate,

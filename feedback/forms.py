@@ -23,7 +23,7 @@ from feedback.models import (
     State,
     SupportSettings,
 )
-from feedback.services.tickets import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
+from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from loyalty.models import Tier
 from merchants.models import Merchant, StaffMember
 

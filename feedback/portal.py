@@ -26,16 +26,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.portal import portal_path, portal_public_view, portal_view
 from feedback.models import Channel, Feedback, Kind, Message, State
-from feedback.services.tickets import (
-    ATTACHMENT_MAX_BYTES,
-    ATTACHMENT_MAX_COUNT,
-    SUBJECT_LENGTH,
-    Upload,
-    csat_answer,
-    csat_survey_open,
-    customer_reply,
-    feedback_submit,
-)
+from feedback.services.csat import csat_answer, csat_survey_open
+from feedback.services.intake import SUBJECT_LENGTH, customer_reply, feedback_submit
+from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from merchants.forms import form_add_service_errors
 from merchants.panels import portal_panels
 

@@ -11,6 +11,6 @@ app_name = "feedback-portal"
 urlpatterns: list = [
     path("feedback/", portal.submit, name="submit"),
     path("feedback/<int:pk>/reply/", portal.reply, name="reply"),
-    # Reversed by feedback.services.tickets.csat_send for the email's link.
+    # Reversed by feedback.services.csat.csat_send for the email's link.
     path("feedback/csat/<str:token>/", portal.csat, name="csat"),
 ]

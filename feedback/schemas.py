@@ -9,7 +9,7 @@ from ninja import Field, Schema
 from pydantic import model_validator
 
 from customers.schemas import Email, Incoming
-from feedback.services.tickets import SUBJECT_LENGTH
+from feedback.services.intake import SUBJECT_LENGTH
 
 BODY_LENGTH = 20000
 

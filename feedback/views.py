@@ -47,8 +47,8 @@ from feedback.forms import (
     department_choices,
 )
 from feedback.models import Channel, Feedback, State
+from feedback.services import intake, tickets
 from feedback.services import settings as config
-from feedback.services import tickets
 from feedback.services.sla import support_settings_of
 from feedback.states import next_states
 from loyalty import selectors as loyalty_selectors
@@ -487,7 +487,7 @@ def ticket_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             with transaction.atomic():
-                ticket = tickets.feedback_submit(
+                ticket = intake.feedback_submit(
                     merchant=request.merchant, channel=Channel.PHONE, kind=data["kind"],
                     subject=data["subject"], body=data["body"], customer=form.customer,
                     sender_email=data["caller_email"] if form.customer is None else "",

@@ -109,6 +109,10 @@ class _Hours:
         end_day = day + timedelta(days=1) if self.ends <= self.starts else day
         opens = datetime.combine(day, self.starts, tzinfo=self.zone).astimezone(UTC)
         closes = datetime.combine(end_day, self.ends, tzinfo=self.zone).astimezone(UTC)
+        if closes <= opens:
+            # Hours inside the hour the clocks skip (02:45 to 03:00 on a spring-forward
+            # night) don't exist that day.
+            return None
         return opens, closes
 
     def local_day(self, instant: datetime) -> date:

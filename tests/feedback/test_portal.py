@@ -19,13 +19,8 @@ from django.utils.timezone import now
 
 from customers.services.portal import storefront_link_make
 from feedback.models import Attachment, Channel, CsatSurvey, Feedback, Kind, Message, State
-from feedback.services.tickets import (
-    customer_reply,
-    feedback_submit,
-    feedback_transition,
-    note_add,
-    staff_reply,
-)
+from feedback.services.intake import customer_reply, feedback_submit
+from feedback.services.tickets import feedback_transition, note_add, staff_reply
 from tests.customers.factories import CustomerFactory
 from tests.feedback.factories import RoutingRuleFactory
 from tests.merchants.factories import MerchantFactory, StaffMemberFactory

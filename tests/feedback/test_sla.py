@@ -23,6 +23,7 @@ from merchants.models import Merchant
 from tests.feedback.factories import FeedbackFactory, SlaPolicyFactory
 
 LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
 DUBAI = ZoneInfo("Asia/Dubai")
 
 
@@ -151,6 +152,17 @@ def test_business_minutes_undo_business_add(timezone, days, starts, hours_open, 
         earlier = add(start, -minutes, **hours)
         assert earlier <= start
         assert between(earlier, start, **hours) == minutes
+
+
+def test_hours_inside_the_skipped_hour_of_a_spring_forward_night_count_nothing_that_day():
+    # New York skips 02:00 to 03:00 on 10 March 2024: a 02:45 to 03:00 desk isn't open.
+    hours = {"timezone": "America/New_York", "days": {1, 2, 3, 4, 5, 6, 7},
+             "starts": time(2, 45), "ends": time(3, 0)}  # fmt: skip
+    saturday = local(NEW_YORK, 2024, 3, 9, 12, 0)
+    monday = local(NEW_YORK, 2024, 3, 11, 12, 0)
+    assert between(saturday, monday, **hours) == 15  # Monday's quarter hour only
+    assert add(saturday, 15, **hours) == local(NEW_YORK, 2024, 3, 11, 3, 0)
+    assert add(monday, -15, **hours) == local(NEW_YORK, 2024, 3, 11, 2, 45)
 
 
 # --- clocks on a ticket -----------------------------------------------------------------

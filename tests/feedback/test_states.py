@@ -9,7 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from feedback.models import Cycle, Feedback, Message, State
-from feedback.services.tickets import customer_reply, feedback_transition
+from feedback.services.intake import customer_reply
+from feedback.services.tickets import feedback_transition
 from feedback.states import TRANSITIONS, By, next_states, transition_allowed
 from tests.feedback.factories import FeedbackFactory
 from tests.merchants.factories import StaffMemberFactory

@@ -15,7 +15,9 @@ from django.test import Client
 from django.utils.timezone import now
 
 from feedback.models import Channel, Feedback, Kind, Message, Priority, ReviewState, State
-from feedback.services.tickets import Upload, feedback_submit, note_add
+from feedback.services.intake import feedback_submit
+from feedback.services.thread import Upload
+from feedback.services.tickets import note_add
 from loyalty.models import PointsAccount
 from loyalty.services.ledger import account_for
 from tests.customers.factories import CustomerFactory
@@ -164,9 +166,9 @@ def test_the_page_reads_a_fixed_number_of_queries(
     for n in range(20):
         message = MessageFactory(feedback=ticket, kind=Message.Kind.REPLY, author=agent.user)
         if n % 4 == 0:
-            from feedback.services.tickets import _attachments_store
+            from feedback.services.thread import attachments_store
 
-            _attachments_store(message=message, uploads=[Upload(f"f{n}.txt", "text/plain", b"x")])
+            attachments_store(message=message, uploads=[Upload(f"f{n}.txt", "text/plain", b"x")])
         FeedbackFactory(merchant=merchant, customer=customer)
         StaffMemberFactory(merchant=merchant, role="support")
         DepartmentFactory(merchant=merchant)

@@ -13,12 +13,11 @@ from django.db import connection
 from django.utils.timezone import now
 
 from feedback.models import Channel, CsatSurvey, Cycle, Feedback, Kind, Message, ReviewState, State
+from feedback.services.csat import csat_answer
+from feedback.services.intake import customer_reply, feedback_submit
+from feedback.services.thread import Upload
 from feedback.services.tickets import (
-    Upload,
-    csat_answer,
-    customer_reply,
     feedback_merge,
-    feedback_submit,
     feedback_transition,
     note_add,
     review_moderate,

@@ -148,7 +148,8 @@ def _a_ticket(merchant: Merchant) -> dict:
 
 
 def _an_attachment(merchant: Merchant) -> dict:
-    from feedback.services.tickets import Upload, feedback_submit
+    from feedback.services.intake import feedback_submit
+    from feedback.services.thread import Upload
 
     ticket = feedback_submit(
         merchant=merchant, channel="email", kind="question", body="See file",
@@ -419,7 +420,7 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
     }
     # Their customer's ticket: our customer can neither read nor answer it.
     from feedback.models import Channel, Kind
-    from feedback.services.tickets import feedback_submit
+    from feedback.services.intake import feedback_submit
 
     their_ticket = feedback_submit(
         merchant=theirs, customer=them, channel=Channel.PORTAL, kind=Kind.QUESTION,
