@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from customers.models import Customer, Segment
 from loyalty.models import Tier
@@ -44,19 +45,21 @@ PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 
 
 class State(models.TextChoices):
-    NEW = "new", _("New")
-    OPEN = "open", _("Open")
-    PENDING = "pending", _("Pending")
-    RESOLVED = "resolved", _("Resolved")
-    CLOSED = "closed", _("Closed")
-    MERGED = "merged", _("Merged")
-    SPAM = "spam", _("Spam")
+    # "ticket state": in Russian and Arabic a state agrees with the word for a ticket, and
+    # the same English words elsewhere ("New" customers, an "Open" plan) would not.
+    NEW = "new", pgettext_lazy("ticket state", "New")
+    OPEN = "open", pgettext_lazy("ticket state", "Open")
+    PENDING = "pending", pgettext_lazy("ticket state", "Pending")
+    RESOLVED = "resolved", pgettext_lazy("ticket state", "Resolved")
+    CLOSED = "closed", pgettext_lazy("ticket state", "Closed")
+    MERGED = "merged", pgettext_lazy("ticket state", "Merged")
+    SPAM = "spam", pgettext_lazy("ticket state", "Spam")
 
 
 class ReviewState(models.TextChoices):
     PENDING = "pending", _("Waiting for approval")
-    APPROVED = "approved", _("Approved")
-    REJECTED = "rejected", _("Rejected")
+    APPROVED = "approved", pgettext_lazy("review", "Approved")
+    REJECTED = "rejected", pgettext_lazy("review", "Rejected")
 
 
 class SupportSettings(models.Model):

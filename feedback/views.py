@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from feedback import presence, selectors
 from feedback.forms import (
@@ -175,7 +175,7 @@ def inbox_bulk(request: HttpRequest) -> HttpResponse:
 # --- A ticket -------------------------------------------------------------------------------------
 
 STATE_ACTIONS = {
-    State.OPEN: gettext_lazy("Open"),
+    State.OPEN: pgettext_lazy("ticket action", "Open"),
     State.PENDING: gettext_lazy("Set pending"),
     State.RESOLVED: gettext_lazy("Resolve"),
     State.CLOSED: gettext_lazy("Close"),
