@@ -11,9 +11,12 @@ class FeedbackConfig(AppConfig):
         from feedback import portal
         from feedback.demo import demo_feedback_seed
         from merchants.demo import demo_step_register
-        from merchants.panels import portal_panel_register
+        from merchants.panels import panel_register, portal_panel_register
+        from merchants.roles import Perm
 
         # After loyalty's activity step: the tickets' customers have orders and tiers.
         demo_step_register(demo_feedback_seed, order=200)
         # Below loyalty's panels (10 to 60): the rewards come first on the customer's page.
         portal_panel_register("feedback", portal.feedback_panel, order=70)
+        # On the customer 360 page, after loyalty's panel.
+        panel_register("customer-360", "feedback:customer-panel", Perm.FEEDBACK_WORK, order=30)

@@ -23,6 +23,7 @@ urlpatterns: list = [
     path("<int:pk>/canned/", views.ticket_canned, name="ticket-canned"),
     path("<int:pk>/presence/", views.ticket_presence, name="ticket-presence"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path("customers/<int:pk>/", views.customer_panel, name="customer-panel"),
     # Configuration.
     path("departments/", views.department_list, name="department-list"),
     path("departments/new/", views.department_form, name="department-create"),

@@ -26,6 +26,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
+from customers import selectors as customer_selectors
 from feedback import presence, selectors
 from feedback.forms import (
     AssignForm,
@@ -653,3 +654,12 @@ def support_settings(request: HttpRequest) -> HttpResponse:
             return redirect("feedback:support-settings")
     return render(request, "feedback/support_settings.html", {
         "form": form, "hours": hours, "inbound_url": _inbound_url(request)})  # fmt: skip
+
+
+@staff_view(Perm.FEEDBACK_WORK)
+def customer_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The customer's latest feedback on their 360 page."""
+    customer = customer_selectors.customer_get(merchant=request.merchant, pk=pk)
+    tickets = selectors.customer_tickets(customer=customer, limit=5)
+    return render(request, "feedback/partials/_customer_panel.html",
+                  {"customer": customer, "tickets": tickets})  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -21,7 +21,7 @@ from feedback.models import (
     State,
 )
 from feedback.services.thread import event_add
-from merchants.models import Merchant, StaffMember
+from merchants.models import Merchant
 
 CSAT_DAYS = 14
 
@@ -30,37 +30,42 @@ def csat_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def csat_send(*, feedback_id: int, cycle: int, agent: StaffMember | None, at=None) -> bool:
+def csat_send(*, feedback_id: int, cycle: int, agent_id: int | None, at: str | None = None) -> bool:
     """Asks whoever wrote in to rate the answer, 1 to 5, by a link that works once and for
-    14 days. One survey per cycle: a second resolve of the same cycle sends nothing."""
-    at = at or now()
+    14 days. One survey per cycle: a second resolve of the same cycle sends nothing. The
+    survey is kept only if its email went: a failed send can be tried again. `at` is an
+    ISO time (a task's argument)."""
+    sent_at = datetime.fromisoformat(at) if at else now()
     feedback = Feedback.objects.select_related("merchant", "customer__merchant").get(pk=feedback_id)
     if feedback.state != State.RESOLVED or feedback.cycle != cycle:
         return False
-    token = secrets.token_urlsafe(32)
-    try:
-        with transaction.atomic():
-            CsatSurvey.objects.create(
-                merchant_id=feedback.merchant_id, feedback=feedback, cycle=cycle,
-                token_hash=csat_token_hash(token), sent_at=at,
-                expires_at=at + timedelta(days=CSAT_DAYS), agent=agent,
-            )  # fmt: skip
-    except IntegrityError:
+    to_customer = feedback.customer is not None and bool(feedback.customer.email)
+    if not to_customer and not feedback.sender_email:
         return False
+    token = secrets.token_urlsafe(32)
     path = reverse("feedback-portal:csat", kwargs={"merchant_slug": feedback.merchant.slug,
                                                   "token": token})  # fmt: skip
     context = {"feedback": feedback, "link": settings.SITE_URL.rstrip("/") + path,
                "days": CSAT_DAYS}  # fmt: skip
     template = "feedback/mail/csat"
-    if feedback.customer is not None and feedback.customer.email:
-        return customer_email_send(customer=feedback.customer, template=template, context=context)
-    if feedback.sender_email:
-        address_email_send(
-            merchant=feedback.merchant, address=feedback.sender_email,
-            language=feedback.language, template=template, context=context,
-        )  # fmt: skip
-        return True
-    return False
+    try:
+        with transaction.atomic():
+            CsatSurvey.objects.create(
+                merchant_id=feedback.merchant_id, feedback=feedback, cycle=cycle,
+                token_hash=csat_token_hash(token), sent_at=sent_at,
+                expires_at=sent_at + timedelta(days=CSAT_DAYS), agent_id=agent_id,
+            )  # fmt: skip
+            if to_customer:
+                customer_email_send(customer=feedback.customer, template=template,
+                                    context=context)  # fmt: skip
+            else:
+                address_email_send(
+                    merchant=feedback.merchant, address=feedback.sender_email,
+                    language=feedback.language, template=template, context=context,
+                )  # fmt: skip
+    except IntegrityError:
+        return False
+    return True
 
 
 def csat_survey_open(*, merchant: Merchant, token: str, at=None) -> CsatSurvey:

@@ -13,7 +13,6 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import partial
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
-from feedback import states
+from feedback import states, tasks
 from feedback.models import (
     PRIORITY_ORDER,
     Feedback,
@@ -39,6 +38,7 @@ from feedback.models import (
     State,
     SupportSettings,
 )
+from feedback.services.thread import mail_deliver
 from merchants.models import Merchant
 
 logger = logging.getLogger(__name__)
@@ -383,7 +383,7 @@ def _breach_record(*, feedback_id: int, target: str, at: datetime) -> bool:
                 body=_breach_line(breach=breach, merchant=merchant),
                 created_at=at,
             )
-        transaction.on_commit(partial(_breach_notify, breach_id=breach.pk), robust=True)
+        mail_deliver(breach_notify, tasks.breach_notify_task, breach_id=breach.pk)
     return True
 
 
@@ -425,7 +425,8 @@ def _ticket_link(feedback: Feedback) -> str:
     )
 
 
-def _breach_notify(*, breach_id: int) -> None:
+def breach_notify(*, breach_id: int) -> None:
+    """Emails the department (or its members, or the assignee) that a target was missed."""
     breach = SlaBreach.objects.select_related(
         "merchant", "feedback__customer", "feedback__department", "feedback__assignee__user"
     ).get(pk=breach_id)

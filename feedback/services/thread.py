@@ -3,12 +3,14 @@ row under a lock, the thread's event lines, and the customer's timeline."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from customers.models import Activity
@@ -18,6 +20,8 @@ from feedback.models import (
     Message,
 )
 from merchants.models import StaffMember
+
+logger = logging.getLogger(__name__)
 
 ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENT_MAX_COUNT = 5
@@ -125,3 +129,18 @@ def agent_name(member: StaffMember | None) -> str:
 def member_check(*, feedback: Feedback, member: StaffMember | None) -> None:
     if member is not None and member.merchant_id != feedback.merchant_id:
         raise ValidationError({"assignee": _("No such staff member.")})
+
+
+def mail_deliver(send: Callable[..., object], task, **arguments) -> None:
+    """Once the transaction commits, sends at once, so the customer isn't kept waiting for
+    a worker; if the mail server doesn't answer, the task tries again with backoff. The
+    arguments are ids and text, fit for a task."""
+
+    def deliver() -> None:
+        try:
+            send(**arguments)
+        except OSError:  # smtplib's errors and refused connections alike
+            logger.warning("Mail by %s failed; a task will retry it", send.__name__)
+            task.delay(**arguments)
+
+    transaction.on_commit(deliver, robust=True)

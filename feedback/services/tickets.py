@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from customers.mail import address_email_send, customer_email_send
 from customers.models import Activity
 from customers.services.profiles import customer_event_record
+from feedback import tasks
 from feedback.models import (
     Cycle,
     Feedback,
@@ -40,6 +41,7 @@ from feedback.services.thread import (
     agent_name,
     attachments_store,
     event_add,
+    mail_deliver,
     member_check,
     ticket_locked,
     timeline_add,
@@ -85,7 +87,7 @@ def staff_reply(
         )
         attachments_store(message=message, uploads=uploads)
         # Queued before a resolve below queues its survey: the answer arrives first.
-        transaction.on_commit(lambda: reply_email_send(message_id=message.pk))
+        mail_deliver(reply_email_send, tasks.reply_email_task, message_id=message.pk)
         if feedback.first_response_at is None:
             feedback.first_response_at = at
         if feedback.assignee_id is None:
@@ -207,11 +209,9 @@ def state_move(*, feedback: Feedback, to: str, by: By, member: StaffMember | Non
         )
         timeline_add(feedback=feedback, kind=Activity.Kind.FEEDBACK_RESOLVED, at=at)
         agent = member or feedback.assignee
-        cycle = feedback.cycle
-        ticket_id = feedback.pk
-        transaction.on_commit(
-            lambda: csat_send(feedback_id=ticket_id, cycle=cycle, agent=agent, at=at)
-        )
+        mail_deliver(csat_send, tasks.csat_send_task, feedback_id=feedback.pk,
+                     cycle=feedback.cycle, agent_id=agent.pk if agent else None,
+                     at=at.isoformat())  # fmt: skip
     if to == State.CLOSED:
         feedback.closed_at = at
     feedback.state = to

@@ -12,6 +12,7 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
+from django.urls import reverse
 from django.utils.timezone import now
 
 from feedback.models import Channel, Feedback, Kind, Message, Priority, ReviewState, State
@@ -567,3 +568,18 @@ def test_another_merchants_ticket_is_not_found_on_any_page(agent_client, other_m
     assert foreign.state == State.NEW
     assert foreign.review_state == ReviewState.PENDING
     assert foreign.messages.count() == 1
+
+
+def test_the_customer_360_page_lists_their_feedback_and_only_theirs(
+    agent_client, merchant, customer, ticket
+):
+    other = CustomerFactory(merchant=merchant)
+    feedback_submit(merchant=merchant, customer=other, channel="portal", kind="question",
+                    subject="Someone else's question", body="Hi")  # fmt: skip
+    page = agent_client.get(reverse("customers:customer-detail", args=[customer.pk]))
+    assert reverse("feedback:customer-panel", args=[customer.pk]) in page.content.decode()
+    panel = agent_client.get(reverse("feedback:customer-panel", args=[customer.pk]))
+    html = panel.content.decode()
+    assert ticket.subject in html
+    assert f"#{ticket.pk}" in html
+    assert "Someone else" not in html

@@ -200,6 +200,7 @@ URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
     "loyalty:plan-update": _a_plan,
     "loyalty:referral-review": _a_flagged_referral,
     "loyalty:customer-panel": _a_customer,
+    "feedback:customer-panel": _a_customer,
     "loyalty:customer-adjust": _a_customer,
     "loyalty:customer-tier": _a_customer,
     "customers:persona-detail": _a_persona,
