@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -29,6 +29,8 @@ from merchants.models import (
     portal_secret_make,
 )
 from merchants.roles import Role
+
+Row = TypeVar("Row", bound=Model)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,70 @@ def audit_record(
         after=after or {},
         ip_address=ip_address,
     )
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as the audit log keeps it: rows by id, sets sorted, the rest text."""
+    if isinstance(value, Model):
+        return value.pk
+    if isinstance(value, list | tuple | set) or hasattr(value, "all"):
+        items = value.all() if hasattr(value, "all") else value
+        return sorted(_plain(v) for v in items)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def _own(merchant: Merchant, value: Any, field: str) -> None:
+    """A row picked on a form must be the merchant's: a forged id names nothing."""
+    items = value if isinstance(value, list | tuple | set) or hasattr(value, "all") else [value]
+    for item in items.all() if hasattr(items, "all") else items:
+        if isinstance(item, Model) and getattr(item, "merchant_id", merchant.pk) != merchant.pk:
+            raise ValidationError({field: _("Choose one of your own.")})
+
+
+@transaction.atomic
+def audited_save(
+    *,
+    merchant: Merchant,
+    instance: Row,
+    data: dict[str, Any],
+    actor,
+    action: str,
+    ip_address: str | None = None,
+) -> Row:
+    """Staff configuration written from a form: the fields in `data` (many-to-many ones after
+    the row), each row it names checked to be the merchant's, and the change audited with
+    what it was and what it became."""
+    if instance.pk is not None and getattr(instance, "merchant_id", None) != merchant.pk:
+        raise ValidationError(_("No such item."))
+    for name, value in data.items():
+        _own(merchant, value, name)
+    instance.merchant = merchant  # type: ignore[attr-defined]
+    many = {f.name for f in instance._meta.many_to_many}
+    before = (
+        {name: _plain(getattr(instance, name)) for name in data} if instance.pk is not None else {}
+    )
+    for name, value in data.items():
+        if name not in many:
+            setattr(instance, name, value)
+    instance.full_clean(exclude=["merchant", *many])
+    instance.save()
+    for name in many & set(data):
+        getattr(instance, name).set(data[name])
+    after = {name: _plain(getattr(instance, name)) for name in data}
+    changed = {k: v for k, v in after.items() if before.get(k, object()) != v}
+    if changed:
+        audit_record(
+            action=action,
+            merchant=merchant,
+            actor=actor,
+            target=instance,
+            before={k: before[k] for k in changed if k in before},
+            after=changed,
+            ip_address=ip_address,
+        )
+    return instance
 
 
 def sign_in_failure_record(*, email: str, ip_address: str | None, locked: bool = False) -> None:

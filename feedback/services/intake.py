@@ -94,18 +94,9 @@ def feedback_submit(
     uploads_check(uploads)
     if not subject:
         subject = (" ".join(body.split())[:60] or str(Kind(kind).label))[:SUBJECT_LENGTH]
-    if external_id:
-        existing = Feedback.objects.filter(
-            merchant=merchant, channel=channel, external_id=external_id
-        ).first()
-        if existing is not None:
-            return existing
-    if email_message_id:
-        existing_message = Message.objects.filter(
-            merchant=merchant, email_message_id=email_message_id
-        ).first()
-        if existing_message is not None:
-            return existing_message.feedback
+    existing = _already_received(merchant, channel, external_id, email_message_id)
+    if existing is not None:
+        return existing
     if customer is None and sender_email:
         customer = customer_get_by_email(merchant=merchant, email=sender_email)
     try:
@@ -119,19 +110,29 @@ def feedback_submit(
             )  # fmt: skip
     except IntegrityError:
         # The same review or email arrived twice at the same moment: the first one stands.
-        if external_id:
-            existing = Feedback.objects.filter(
-                merchant=merchant, channel=channel, external_id=external_id
-            ).first()
-            if existing is not None:
-                return existing
-        if email_message_id:
-            first = Message.objects.filter(
-                merchant=merchant, email_message_id=email_message_id
-            ).first()
-            if first is not None:
-                return first.feedback
-        raise
+        existing = _already_received(merchant, channel, external_id, email_message_id)
+        if existing is None:
+            raise
+        return existing
+
+
+def _already_received(merchant, channel: str, external_id: str, email_message_id: str):
+    """The ticket this review (by the shop's id) or email (by its Message-ID) made before."""
+    if external_id:
+        found = Feedback.objects.filter(
+            merchant=merchant, channel=channel, external_id=external_id
+        ).first()
+        if found is not None:
+            return found
+    if email_message_id:
+        message = (
+            Message.objects.filter(merchant=merchant, email_message_id=email_message_id)
+            .select_related("feedback")
+            .first()
+        )
+        if message is not None:
+            return message.feedback
+    return None
 
 
 def _ticket_create(*, merchant, channel, kind, subject, body, customer, sender_email,

@@ -4,10 +4,8 @@ it was and what it became (DESIGN 4)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from feedback.models import (
@@ -20,70 +18,7 @@ from feedback.models import (
 )
 from feedback.services.sla import support_settings_of
 from merchants.models import Merchant, StaffMember
-from merchants.services import audit_record
-
-Row = TypeVar("Row", bound=models.Model)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, models.Model):
-        return value.pk
-    if isinstance(value, list | tuple | set) or hasattr(value, "all"):
-        items = value.all() if hasattr(value, "all") else value
-        return sorted(_plain(v) for v in items)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
-def _own(merchant: Merchant, value: Any, field: str) -> None:
-    """A row picked on a form must be the merchant's: a forged id names nothing."""
-    items = value if isinstance(value, list | tuple | set) or hasattr(value, "all") else [value]
-    for item in items.all() if hasattr(items, "all") else items:
-        if isinstance(item, models.Model) and getattr(item, "merchant_id", None) != merchant.pk:
-            raise ValidationError({field: _("Choose one of your own.")})
-
-
-@transaction.atomic
-def _save(
-    *,
-    merchant: Merchant,
-    instance: Row,
-    data: dict[str, Any],
-    actor,
-    action: str,
-    ip_address: str | None = None,
-) -> Row:
-    """Writes the fields in `data` (many-to-many ones after the row) and audits the change."""
-    if instance.pk is not None and getattr(instance, "merchant_id", None) != merchant.pk:
-        raise ValidationError(_("No such item."))
-    for name, value in data.items():
-        _own(merchant, value, name)
-    instance.merchant = merchant  # type: ignore[attr-defined]
-    many = {f.name for f in instance._meta.many_to_many}
-    before = (
-        {name: _plain(getattr(instance, name)) for name in data} if instance.pk is not None else {}
-    )
-    for name, value in data.items():
-        if name not in many:
-            setattr(instance, name, value)
-    instance.full_clean(exclude=["merchant", *many])
-    instance.save()
-    for name in many & set(data):
-        getattr(instance, name).set(data[name])
-    after = {name: _plain(getattr(instance, name)) for name in data}
-    changed = {k: v for k, v in after.items() if before.get(k, object()) != v}
-    if changed:
-        audit_record(
-            action=action,
-            merchant=merchant,
-            actor=actor,
-            target=instance,
-            before={k: before[k] for k in changed if k in before},
-            after=changed,
-            ip_address=ip_address,
-        )
-    return instance
+from merchants.services import audit_record, audited_save
 
 
 def department_save(
@@ -100,9 +35,14 @@ def department_save(
     members = list(data.get("members") or [])
     if assignee is not None and assignee.pk not in {m.pk for m in members}:
         raise ValidationError({"default_assignee": _("The default assignee must be a member.")})
-    return _save(merchant=merchant, instance=department or Department(),
-                 data={**data, "name": name, "members": members}, actor=actor,
-                 action="feedback.department_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=department or Department(),
+        data={**data, "name": name, "members": members},
+        actor=actor,
+        action="feedback.department_saved",
+        ip_address=ip_address,
+    )
 
 
 def rule_save(
@@ -122,8 +62,14 @@ def rule_save(
             .first()
         )
         instance.position = 0 if last is None else last + 1
-    return _save(merchant=merchant, instance=instance, data=data, actor=actor,
-                 action="feedback.rule_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=instance,
+        data=data,
+        actor=actor,
+        action="feedback.rule_saved",
+        ip_address=ip_address,
+    )
 
 
 @transaction.atomic
@@ -206,8 +152,14 @@ def sla_policies_save(
 def canned_reply_save(
     *, merchant: Merchant, canned: CannedReply | None, data: dict, actor, ip_address=None
 ) -> CannedReply:
-    return _save(merchant=merchant, instance=canned or CannedReply(), data=data, actor=actor,
-                 action="feedback.canned_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=canned or CannedReply(),
+        data=data,
+        actor=actor,
+        action="feedback.canned_saved",
+        ip_address=ip_address,
+    )
 
 
 @transaction.atomic
@@ -227,5 +179,11 @@ def support_settings_save(
     if not days or any(not 1 <= day <= 7 for day in days):
         raise ValidationError({"working_days": _("Choose at least one working day.")})
     hours = support_settings_of(merchant=merchant)
-    return _save(merchant=merchant, instance=hours, data={**data, "working_days": days},
-                 actor=actor, action="feedback.hours_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=hours,
+        data={**data, "working_days": days},
+        actor=actor,
+        action="feedback.hours_saved",
+        ip_address=ip_address,
+    )

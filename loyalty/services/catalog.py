@@ -3,67 +3,14 @@ and membership plans. Every change is audited with what it was and what it becam
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from loyalty.models import EarningRule, MembershipPlan, PointsAccount, Program, Reward, Tier
 from merchants.models import Merchant
-from merchants.services import audit_record
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, models.Model):
-        return value.pk
-    if isinstance(value, list | tuple | set) or hasattr(value, "all"):
-        items = value.all() if hasattr(value, "all") else value
-        return sorted(_plain(v) for v in items)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    return str(value)
-
-
-@transaction.atomic
-def _save(
-    *,
-    merchant: Merchant,
-    instance: models.Model,
-    data: dict[str, Any],
-    actor,
-    action: str,
-    ip_address: str | None = None,
-) -> models.Model:
-    """Writes the fields in `data` (many-to-many ones after the row) and audits the change."""
-    if instance.pk is not None and instance.merchant_id != merchant.pk:
-        raise ValidationError(_("No such item."))
-    instance.merchant = merchant
-    many = {f.name for f in instance._meta.many_to_many}
-    before = (
-        {name: _plain(getattr(instance, name)) for name in data} if instance.pk is not None else {}
-    )
-    for name, value in data.items():
-        if name not in many:
-            setattr(instance, name, value)
-    instance.full_clean(exclude=["merchant"])
-    instance.save()
-    for name in many & set(data):
-        getattr(instance, name).set(data[name])
-    after = {name: _plain(getattr(instance, name)) for name in data}
-    changed = {k: v for k, v in after.items() if before.get(k, object()) != v}
-    if changed:
-        audit_record(
-            action=action,
-            merchant=merchant,
-            actor=actor,
-            target=instance,
-            before={k: before[k] for k in changed if k in before},
-            after=changed,
-            ip_address=ip_address,
-        )
-    return instance
+from merchants.services import audit_record, audited_save
 
 
 def program_save(*, merchant: Merchant, data: dict, actor, ip_address=None) -> Program:
@@ -73,13 +20,25 @@ def program_save(*, merchant: Merchant, data: dict, actor, ip_address=None) -> P
         if reward is not None and reward.merchant_id != merchant.pk:
             raise ValidationError({name: _("No such reward.")})
     program.updated_at = now()
-    return _save(merchant=merchant, instance=program, data=data, actor=actor,
-                 action="loyalty.program_changed", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=program,
+        data=data,
+        actor=actor,
+        action="loyalty.program_changed",
+        ip_address=ip_address,
+    )
 
 
 def tier_save(*, merchant: Merchant, tier: Tier | None, data: dict, actor, ip_address=None):
-    return _save(merchant=merchant, instance=tier or Tier(), data=data, actor=actor,
-                 action="loyalty.tier_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=tier or Tier(),
+        data=data,
+        actor=actor,
+        action="loyalty.tier_saved",
+        ip_address=ip_address,
+    )
 
 
 @transaction.atomic
@@ -125,8 +84,14 @@ def _rule_check(data: dict) -> None:
 def rule_save(*, merchant: Merchant, rule: EarningRule | None, data: dict, actor,
               ip_address=None) -> EarningRule:  # fmt: skip
     _rule_check(data)
-    return _save(merchant=merchant, instance=rule or EarningRule(), data=data, actor=actor,
-                 action="loyalty.rule_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=rule or EarningRule(),
+        data=data,
+        actor=actor,
+        action="loyalty.rule_saved",
+        ip_address=ip_address,
+    )
 
 
 def reward_save(*, merchant: Merchant, reward: Reward | None, data: dict, actor,
@@ -142,11 +107,23 @@ def reward_save(*, merchant: Merchant, reward: Reward | None, data: dict, actor,
         raise ValidationError({"value": _("How much off?")})
     if data.get("kind") == Reward.Kind.PERCENT and data.get("value", 0) > 100:
         raise ValidationError({"value": _("At most 100 percent.")})
-    return _save(merchant=merchant, instance=reward or Reward(), data=data, actor=actor,
-                 action="loyalty.reward_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=reward or Reward(),
+        data=data,
+        actor=actor,
+        action="loyalty.reward_saved",
+        ip_address=ip_address,
+    )
 
 
 def plan_save(*, merchant: Merchant, plan: MembershipPlan | None, data: dict, actor,
               ip_address=None) -> MembershipPlan:  # fmt: skip
-    return _save(merchant=merchant, instance=plan or MembershipPlan(), data=data, actor=actor,
-                 action="loyalty.plan_saved", ip_address=ip_address)  # fmt: skip
+    return audited_save(
+        merchant=merchant,
+        instance=plan or MembershipPlan(),
+        data=data,
+        actor=actor,
+        action="loyalty.plan_saved",
+        ip_address=ip_address,
+    )
