@@ -140,6 +140,9 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
+    """Several files under one name (the staff reply box and the customer's form); their
+    type and contents are the services' to judge, so a refusal names the file at fault."""
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput())
         super().__init__(*args, **kwargs)

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.portal import portal_path, portal_public_view, portal_view
+from feedback.forms import MultipleFileField
 from feedback.models import Channel, Feedback, Kind, Message, State
 from feedback.services.csat import csat_answer, csat_survey_open
 from feedback.services.intake import SUBJECT_LENGTH, customer_reply, feedback_submit
@@ -51,23 +52,6 @@ PORTAL_KINDS = [
     for kind in (Kind.COMPLAINT, Kind.QUESTION, Kind.SUGGESTION, Kind.PRAISE)
 ]
 RATINGS = [(n, str(n)) for n in range(1, 6)]
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files under one name; their size, type and contents are the service's to
-    judge (tickets.uploads_check), so the message names the file at fault."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, list | tuple) else [data] if data else []
-        return [super(MultipleFileField, self).clean(f, initial) for f in files]
 
 
 class FeedbackForm(forms.Form):
