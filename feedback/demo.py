@@ -28,8 +28,8 @@ from feedback.models import (
     State,
 )
 from feedback.services.csat import csat_answer, csat_token_hash
+from feedback.services.hours import support_settings_of
 from feedback.services.intake import customer_reply, feedback_submit
-from feedback.services.sla import support_settings_of
 from feedback.services.tickets import (
     feedback_merge,
     feedback_transition,

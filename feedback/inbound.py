@@ -23,8 +23,8 @@ from django.utils.html import strip_tags
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from feedback.services.hours import support_settings_of
 from feedback.services.intake import InboundEmail, email_receive
-from feedback.services.sla import support_settings_of
 from feedback.services.thread import Upload
 from merchants.access import public_view
 from merchants.models import Merchant

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from feedback import metrics_views, views
+from feedback import metrics_views, settings_views, views
 
 app_name = "feedback"
 
@@ -25,17 +25,17 @@ urlpatterns: list = [
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("customers/<int:pk>/", views.customer_panel, name="customer-panel"),
     # Configuration.
-    path("departments/", views.department_list, name="department-list"),
-    path("departments/new/", views.department_form, name="department-create"),
-    path("departments/<int:pk>/edit/", views.department_form, name="department-update"),
-    path("rules/", views.rule_list, name="rule-list"),
-    path("rules/new/", views.rule_form, name="rule-create"),
-    path("rules/<int:pk>/edit/", views.rule_form, name="rule-update"),
-    path("rules/<int:pk>/move/", views.rule_move, name="rule-move"),
-    path("sla/", views.sla_list, name="sla-list"),
-    path("canned/", views.canned_list, name="canned-list"),
-    path("canned/new/", views.canned_form, name="canned-create"),
-    path("canned/<int:pk>/edit/", views.canned_form, name="canned-update"),
-    path("canned/<int:pk>/delete/", views.canned_delete, name="canned-delete"),
-    path("settings/", views.support_settings, name="support-settings"),
+    path("departments/", settings_views.department_list, name="department-list"),
+    path("departments/new/", settings_views.department_form, name="department-create"),
+    path("departments/<int:pk>/edit/", settings_views.department_form, name="department-update"),
+    path("rules/", settings_views.rule_list, name="rule-list"),
+    path("rules/new/", settings_views.rule_form, name="rule-create"),
+    path("rules/<int:pk>/edit/", settings_views.rule_form, name="rule-update"),
+    path("rules/<int:pk>/move/", settings_views.rule_move, name="rule-move"),
+    path("sla/", settings_views.sla_list, name="sla-list"),
+    path("canned/", settings_views.canned_list, name="canned-list"),
+    path("canned/new/", settings_views.canned_form, name="canned-create"),
+    path("canned/<int:pk>/edit/", settings_views.canned_form, name="canned-update"),
+    path("canned/<int:pk>/delete/", settings_views.canned_delete, name="canned-delete"),
+    path("settings/", settings_views.support_settings, name="support-settings"),
 ]

@@ -16,7 +16,7 @@ from feedback.models import (
     SlaPolicy,
     SupportSettings,
 )
-from feedback.services.sla import support_settings_of
+from feedback.services.hours import support_settings_of
 from merchants.models import Merchant, StaffMember
 from merchants.services import audit_record, audited_save
 

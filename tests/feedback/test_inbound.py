@@ -17,8 +17,8 @@ from django.urls import reverse
 
 from feedback import inbound
 from feedback.models import Attachment, Channel, Feedback, Message, State
+from feedback.services.hours import support_settings_of
 from feedback.services.intake import feedback_submit
-from feedback.services.sla import support_settings_of
 from feedback.services.tickets import feedback_transition, staff_reply
 from tests.customers.factories import CustomerFactory
 from tests.merchants.factories import MerchantFactory, StaffMemberFactory

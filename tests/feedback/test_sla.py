@@ -10,15 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedback.models import Feedback, SupportSettings
-from feedback.services.sla import (
-    business_add,
-    business_minutes,
-    sla_due_set,
-    sla_pause,
-    sla_priority_changed,
-    sla_resume,
-    support_settings_of,
-)
+from feedback.services.hours import business_add, business_minutes, support_settings_of
+from feedback.services.sla import sla_due_set, sla_pause, sla_priority_changed, sla_resume
 from merchants.models import Merchant
 from tests.feedback.factories import FeedbackFactory, SlaPolicyFactory
 
