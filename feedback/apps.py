@@ -20,3 +20,4 @@ class FeedbackConfig(AppConfig):
         portal_panel_register("feedback", portal.feedback_panel, order=70)
         # On the customer 360 page, after loyalty's panel.
         panel_register("customer-360", "feedback:customer-panel", Perm.FEEDBACK_WORK, order=30)
+        panel_register("dashboard", "feedback:figures-panel", Perm.FEEDBACK_WORK, order=20)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import BooleanField, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 
@@ -363,3 +363,14 @@ def canned_list(*, merchant: Merchant) -> QuerySet[CannedReply]:
 
 def sla_policies_of(*, merchant: Merchant) -> dict[str, SlaPolicy]:
     return {policy.priority: policy for policy in SlaPolicy.objects.filter(merchant=merchant)}
+
+
+def inbox_figures(*, merchant: Merchant, member: StaffMember) -> dict[str, int]:
+    """What waits in the inbox, for the dashboard: one pass over the unfinished tickets (on
+    fb_state), however many tickets are done."""
+    return Feedback.objects.filter(merchant=merchant, state__in=UNFINISHED_STATES).aggregate(
+        unassigned=Count("pk", filter=Q(assignee__isnull=True)),
+        mine=Count("pk", filter=Q(assignee=member)),
+        breached=Count("pk", filter=Q(breached_at__isnull=False, state__in=BREACHED_STATES)),
+        pending=Count("pk", filter=Q(state=State.PENDING)),
+    )

@@ -24,6 +24,7 @@ urlpatterns: list = [
     path("<int:pk>/presence/", views.ticket_presence, name="ticket-presence"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("customers/<int:pk>/", views.customer_panel, name="customer-panel"),
+    path("figures/", views.figures_panel, name="figures-panel"),
     # Configuration.
     path("departments/", settings_views.department_list, name="department-list"),
     path("departments/new/", settings_views.department_form, name="department-create"),

@@ -506,3 +506,10 @@ def customer_panel(request: HttpRequest, pk: int) -> HttpResponse:
     tickets = selectors.customer_tickets(customer=customer, limit=5)
     return render(request, "feedback/partials/_customer_panel.html",
                   {"customer": customer, "tickets": tickets})  # fmt: skip
+
+
+@staff_view(Perm.FEEDBACK_WORK)
+def figures_panel(request: HttpRequest) -> HttpResponse:
+    """The inbox at a glance, as a dashboard panel."""
+    figures = selectors.inbox_figures(merchant=request.merchant, member=request.staff_member)
+    return render(request, "feedback/partials/_figures.html", {"figures": figures})

@@ -349,3 +349,22 @@ def test_htmx_filtering_returns_the_list_alone(agent_client, merchant):
     assert body.startswith('<div id="inbox-list">')
     assert f'data-ticket="{ticket.pk}"' in body
     assert "<html" not in body
+
+
+def test_the_dashboard_shows_what_waits_in_the_inbox(agent_client, merchant, agent, other_merchant):
+    colleague = StaffMemberFactory(merchant=merchant, role="support")
+    FeedbackFactory(merchant=merchant)  # new, nobody's
+    FeedbackFactory(merchant=merchant, state=State.OPEN, breached_at=now())  # nobody's, late
+    FeedbackFactory(merchant=merchant, state=State.OPEN, assignee=agent)
+    FeedbackFactory(merchant=merchant, state=State.PENDING, assignee=colleague)
+    FeedbackFactory(merchant=merchant, state=State.PENDING, assignee=agent, breached_at=now())
+    FeedbackFactory(merchant=merchant, state=State.RESOLVED, breached_at=now())  # done
+    FeedbackFactory(merchant=other_merchant)  # another shop's
+    assert selectors.inbox_figures(merchant=merchant, member=agent) == {
+        "unassigned": 2, "mine": 2, "breached": 1, "pending": 2,
+    }  # fmt: skip
+    home = agent_client.get("/").content.decode()
+    assert "/feedback/figures/" in home
+    panel = agent_client.get("/feedback/figures/").content.decode()
+    assert re.search(r'data-testid="figure-unassigned">2<', panel)
+    assert re.search(r'data-testid="figure-breached">1<', panel)
