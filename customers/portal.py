@@ -16,15 +16,17 @@ from functools import wraps
 from django.conf import settings
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from customers.mail import LANGUAGE_CODES
 from customers.models import Customer
 from merchants.models import Merchant
+from merchants.panels import portal_panels
 from merchants.rows import pair_where
 
 COOKIE = "regulars_rewards"
@@ -169,3 +171,15 @@ def portal_public_view(view: Callable) -> Callable:
     wrapped.public = True  # type: ignore[attr-defined]
     wrapped.portal = True  # type: ignore[attr-defined]
     return wrapped
+
+
+def portal_page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+    """The rewards page: the shell with every registered panel, rendered in this request.
+    A form posted without JavaScript that fails comes back on it, with its errors."""
+    panels = [panel.render(request) for panel in portal_panels()]
+    context = {
+        "merchant": request.portal_merchant,
+        "customer": request.portal_customer,
+        "panels": [mark_safe(html) for html in panels if html],
+    }
+    return render(request, "portal/home.html", context, status=status)

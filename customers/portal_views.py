@@ -5,12 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from customers.portal import (
+    portal_page,
     portal_path,
     portal_public_view,
     portal_session_end,
@@ -30,7 +30,7 @@ from customers.services.portal import (
 )
 from merchants.access import client_ip
 from merchants.forms import LanguageForm
-from merchants.panels import portal_panel, portal_panels
+from merchants.panels import portal_panel
 from merchants.views import language_cookie_set
 
 REFUSALS = {
@@ -61,16 +61,7 @@ class SignInForm(forms.Form):
 
 @portal_view
 def portal_home(request: HttpRequest) -> HttpResponse:
-    panels = [panel.render(request) for panel in portal_panels()]
-    return render(
-        request,
-        "portal/home.html",
-        {
-            "merchant": request.portal_merchant,
-            "customer": request.portal_customer,
-            "panels": [mark_safe(html) for html in panels if html],
-        },
-    )
+    return portal_page(request)
 
 
 @portal_view

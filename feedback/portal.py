@@ -19,19 +19,17 @@ from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import translation
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from customers.portal import portal_path, portal_public_view, portal_view
+from customers.portal import portal_page, portal_path, portal_public_view, portal_view
 from feedback.forms import MultipleFileField
 from feedback.models import Channel, Feedback, Kind, Message, State
 from feedback.services.csat import csat_answer, csat_survey_open
 from feedback.services.intake import SUBJECT_LENGTH, customer_reply, feedback_submit
 from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from merchants.forms import form_add_service_errors
-from merchants.panels import portal_panels
 
 TICKETS_SHOWN = 10
 BODY_LENGTH = 5000
@@ -187,13 +185,7 @@ def _answer(request: HttpRequest, *, notice: str, failed: bool) -> HttpResponse:
     if not failed:
         messages.success(request, notice)
         return redirect(portal_path(request.portal_merchant) + "#feedback")
-    panels = [panel.render(request) for panel in portal_panels()]
-    context = {
-        "merchant": request.portal_merchant,
-        "customer": request.portal_customer,
-        "panels": [mark_safe(html) for html in panels if html],
-    }
-    return render(request, "portal/home.html", context, status=400)
+    return portal_page(request, status=400)
 
 
 @portal_view

@@ -279,12 +279,10 @@ def ticket_reply(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         submit = form.cleaned_data["submit"] or "reply"
         member = request.staff_member
-        if submit == "note" and form.cleaned_data["attachments"]:
-            form.add_error("attachments", _("Files go with a reply; a note keeps text only."))
-            return _ticket_response(request, pk, reply_form=form)
         try:
             if submit == "note":
-                tickets.note_add(feedback=ticket, member=member, body=form.cleaned_data["body"])
+                tickets.note_add(feedback=ticket, member=member, body=form.cleaned_data["body"],
+                                 uploads=form.cleaned_data["attachments"])  # fmt: skip
             else:
                 tickets.staff_reply(
                     feedback=ticket, member=member, body=form.cleaned_data["body"],

@@ -145,10 +145,20 @@ def _portal_url(feedback: Feedback) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def note_add(*, feedback: Feedback, member: StaffMember, body: str, at=None) -> Message:
-    """An internal note: for colleagues only, never sent or shown to the customer."""
+def note_add(
+    *,
+    feedback: Feedback,
+    member: StaffMember,
+    body: str,
+    uploads: Sequence[Upload] = (),
+    at=None,
+) -> Message:
+    """An internal note: for colleagues only, never sent or shown to the customer. Text
+    only: files come with a reply."""
     at = at or now()
     body = body.strip()
+    if uploads:
+        raise ValidationError({"attachments": _("Files go with a reply; a note keeps text only.")})
     if not body:
         raise ValidationError({"body": _("Write a note.")})
     with transaction.atomic():
