@@ -64,6 +64,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=10, help="per HTTP load run")
     parser.add_argument("--no-write", action="store_true", help="don't touch BENCHMARKS.md")
+    parser.add_argument("--load-only", action="store_true", help="load the data and stop")
     args = parser.parse_args()
 
     env = _environment()
@@ -121,7 +122,7 @@ def main() -> None:
     dataset = (
         f"{args.customers:,} customers and {args.orders:,} orders for one merchant, {generation}."
     )
-    if "inbox" in args.only:
+    if "inbox" in args.only or args.load_only:
         state = _tickets_ready(merchant, args.tickets, state, state_file, started)
     if "tickets" in state:
         dataset += (
@@ -129,6 +130,16 @@ def main() -> None:
             f"`manage.py generate_tickets` in {state['tickets']['seconds'] / 60:.0f} min "
             f"({state['tickets']['date']})."
         )
+    if args.load_only:
+        small, _made = Merchant.objects.get_or_create(
+            slug="bench-100k", defaults={"name": "Bench Tea (100k)", "base_currency": "USD"}
+        )
+        if not Customer.objects.filter(merchant=small).exists():
+            say("Generating 100,000 customers and 1,000,000 orders for the 100k runs…")
+            dataset_generate(merchant=small, customers=100_000, orders=1_000_000, seed=2)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        return
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = f"PostgreSQL {cursor.fetchone()[0]}"

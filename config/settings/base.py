@@ -86,6 +86,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The hot pages' fragments (the rewards page's panels, the customer list's and the
+        # inbox's rows): jinja2/ at the root, config/jinja2.py for what they can call.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "config.jinja2.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------
