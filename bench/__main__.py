@@ -19,9 +19,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
 SCENARIOS = (
-    "segments", "pages", "one-order", "bulk", "tiers", "expiry", "loyalty-memory", "rewards-page",
-    "inbox",
+    "segments", "pages", "dashboard", "one-order", "refresh-orders", "bulk", "tiers", "expiry",
+    "loyalty-memory", "rewards-page", "inbox",
 )  # fmt: skip
+# What every scenario runs on: settings, the shell and middleware, the bench itself.
+SHARED_CODE = [
+    "config", "merchants", "bench/__main__.py", "bench/harness.py", "pyproject.toml", "uv.lock",
+]  # fmt: skip
+PAGE_SHELL = ["templates/base.html", "templates/_document.html", "templates/partials"]
+# The code each scenario exercises besides SHARED_CODE: a row measured on a commit is
+# stale once any of these paths differs from that commit.
+SCENARIO_CODE = {
+    "segments": ["customers", "bench/customers.py"],
+    "pages": ["customers", "templates/customers", "jinja2/customers", *PAGE_SHELL,
+              "bench/customers.py", "bench/urls.py"],
+    "dashboard": ["loyalty/selectors.py", "loyalty/views.py", "feedback/selectors.py",
+                  "feedback/views.py", "feedback/metrics.py", "templates/merchants",
+                  "templates/loyalty/partials", "templates/feedback/partials", *PAGE_SHELL,
+                  "bench/customers.py", "bench/urls.py"],
+    "one-order": ["customers", "loyalty", "bench/customers.py", "bench/urls.py"],
+    "refresh-orders": ["customers", "loyalty", "bench/customers.py", "bench/urls.py"],
+    "bulk": ["customers", "loyalty", "bench/customers.py"],
+    "tiers": ["loyalty", "customers/inserts.py", "customers/models.py", "bench/loyalty.py"],
+    "expiry": ["loyalty", "customers/inserts.py", "customers/models.py", "bench/loyalty.py"],
+    "loyalty-memory": ["loyalty", "customers", "bench/loyalty.py"],
+    "rewards-page": ["customers", "loyalty", "feedback/portal.py", "feedback/models.py",
+                     "feedback/forms.py", "templates/portal", "templates/loyalty/portal",
+                     "templates/feedback/portal", "templates/_document.html",
+                     "templates/partials", "jinja2/loyalty", "bench/loyalty.py",
+                     "bench/urls.py"],
+    "inbox": ["feedback", "templates/feedback", "jinja2/feedback", *PAGE_SHELL,
+              "bench/feedback.py", "bench/urls.py"],
+}  # fmt: skip
 
 
 def _environment() -> dict[str, str]:
@@ -79,7 +108,7 @@ def main() -> None:
     from django.db import connection
 
     from bench import customers as scenarios
-    from bench.harness import command, report, say, table
+    from bench.harness import command, commit_of, report, say, table
     from customers.dataset import dataset_generate
     from customers.models import Customer, Order
     from merchants.models import Merchant
@@ -153,7 +182,7 @@ def main() -> None:
         seconds=args.seconds,
         ingest_orders=args.ingest,
     )
-    from bench import feedback, loyalty
+    from bench import dashboard, feedback, loyalty, refresh
 
     def loyalty_memory(ctx):
         small, _made = Merchant.objects.get_or_create(
@@ -171,6 +200,8 @@ def main() -> None:
         "rewards-page": loyalty.run_portal,
         "pages": scenarios.run_pages,
         "one-order": scenarios.run_one_order,
+        "refresh-orders": refresh.run_refresh_orders,
+        "dashboard": dashboard.run_dashboard,
         "segments": scenarios.run_segments,
         "bulk": scenarios.run_bulk_ingest,
         "inbox": feedback.run_inbox,
@@ -180,7 +211,13 @@ def main() -> None:
         if name in args.only:
             say(f"{name}:")
             began = time.monotonic()
-            rows += runs[name](ctx)
+            code = [*SHARED_CODE, *SCENARIO_CODE[name]]
+            commit = commit_of(code)
+            if not commit:
+                say("  (the code it runs has uncommitted changes: its rows will read stale)")
+            for row in runs[name](ctx):
+                row.code, row.commit = code, commit
+                rows.append(row)
             say(f"  ({time.monotonic() - began:.0f} s)")
     say("")
     say(table(rows))

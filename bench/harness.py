@@ -38,6 +38,24 @@ class Row:
     holds: bool
     notes: list[str] = field(default_factory=list)
     measured: str = ""  # when, and by which command
+    commit: str = ""  # the commit measured; "" when the code measured was not committed
+    code: list[str] = field(default_factory=list)  # the paths the scenario exercises
+
+    def stale(self, root: Path = ROOT) -> bool:
+        """Whether the code this row exercises differs now from the commit it was measured
+        on (committed since, or changed in the working tree); a row measured on code that
+        was not committed is stale from the start."""
+        if not self.commit or not self.code:
+            return True
+        changed = subprocess.run(
+            ["git", "diff", "--quiet", self.commit, "--", *self.code], cwd=root, check=False
+        )
+        return changed.returncode != 0 or _untracked(self.code, root)
+
+    def verdict(self, root: Path = ROOT) -> str:
+        if self.stale(root):
+            return "stale"
+        return "yes" if self.holds else "no"
 
 
 def median(values: list[float]) -> float:
@@ -166,6 +184,69 @@ def loads_compared(
     return mine, theirs
 
 
+# --- Like with like ------------------------------------------------------------------------
+
+# What may differ between two answers of the same page: the CSRF token (masked afresh for
+# every answer) and the CSP nonce (new for every answer).
+_PER_ANSWER = [
+    (re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*'), r"\1…"),
+    (re.compile(r'("X-CSRFToken": ")[^"]*'), r"\1…"),
+    (re.compile(r'(nonce=")[^"]*'), r"\1…"),
+]
+
+
+def served_at(path: str | Callable[..., str]):
+    """A bare view answering as if at the product's own address (`path`, or a function of
+    the view's arguments giving it): the links and menus a page builds from its address
+    (the language menu's return path, the sidebar's current item) come out the same."""
+    from functools import wraps
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            from django.urls import resolve
+
+            address = path(*args, **kwargs) if callable(path) else path
+            request.path = request.path_info = address
+            request.resolver_match = resolve(address)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def page_text(base: str, path: str, headers: dict[str, str] | None = None) -> str:
+    """The page at `path`, with what changes on every answer blanked out."""
+    request = urllib.request.Request(base + path, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        if answer.status != 200 or not answer.url.endswith(path):
+            raise RuntimeError(f"{path} answered {answer.status} at {answer.url}")
+        text = answer.read().decode()
+    for pattern, blank in _PER_ANSWER:
+        text = pattern.sub(blank, text)
+    return text
+
+
+def same_page(base: str, ours: str, bare: str, headers: dict[str, str] | None = None) -> int:
+    """Checks the bare view answers the very page ours does (same bytes but for the CSRF
+    token and the CSP nonce): a baseline that renders less would flatter us. Returns the
+    page's size in bytes."""
+    mine, theirs = page_text(base, ours, headers), page_text(base, bare, headers)
+    if mine != theirs:
+        import difflib
+
+        diff = "\n".join(
+            list(
+                difflib.unified_diff(
+                    mine.splitlines(), theirs.splitlines(), ours, bare, lineterm="", n=1
+                )
+            )[:40]
+        )
+        raise RuntimeError(f"{bare} does not render the page {ours} does:\n{diff}")
+    return len(mine.encode())
+
+
 # --- The table -----------------------------------------------------------------------------
 
 
@@ -183,17 +264,36 @@ def machine() -> str:
     return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {system}"
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], root: Path = ROOT) -> str:
     lines = [
-        "| scenario | data | ours | baseline | ratio | budget | holds |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | data | ours | baseline | ratio | budget | holds | commit |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.scenario} | {row.data} | {row.ours} | {row.baseline} | "
-            f"{row.ratio:.2f} | {row.budget} | {'yes' if row.holds else 'no'} |"
+            f"{row.ratio:.2f} | {row.budget} | {row.verdict(root)} | {row.commit[:10] or '—'} |"
         )
     return "\n".join(lines)
+
+
+def commit_of(paths: list[str], root: Path = ROOT) -> str:
+    """HEAD, if `paths` hold no change that isn't committed; else "" (a figure measured on
+    uncommitted code belongs to no commit)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", *paths], cwd=root,
+                           check=False).returncode  # fmt: skip
+    return "" if dirty or _untracked(paths, root) else head
+
+
+def _untracked(paths: list[str], root: Path) -> bool:
+    return bool(
+        subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", *paths],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
 
 
 def command() -> str:
@@ -201,9 +301,10 @@ def command() -> str:
     return "make bench" + (f" BENCH_ARGS={shlex.quote(args)}" if args else "")
 
 
-def report(rows: list[Row], *, dataset: str, postgres: str) -> str:
+def report(rows: list[Row], *, dataset: str, postgres: str, root: Path = ROOT) -> str:
     """The table, then how each row was measured. Rows of scenarios a run skipped (`--only`)
-    are kept from the run that last measured them, and say so."""
+    are kept from the run that last measured them, and say so; a row whose code changed
+    since the commit it was measured on reads "stale", not "holds"."""
     runs = sorted({row.measured for row in rows})
     notes = [f"- **{row.scenario}**: {note}" for row in rows for note in row.notes]
     if len(runs) == 1:
@@ -220,7 +321,7 @@ def report(rows: list[Row], *, dataset: str, postgres: str) -> str:
             f"- Machine: {machine()}; {postgres}.",
             f"- Data: {dataset}",
             "",
-            table(rows),
+            table(rows, root),
             "",
             *notes,
         ]
