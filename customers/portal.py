@@ -27,7 +27,6 @@ from customers.mail import LANGUAGE_CODES
 from customers.models import Customer
 from merchants.models import Merchant
 from merchants.panels import portal_panels
-from merchants.rows import pair_where
 
 COOKIE = "regulars_rewards"
 SALT = "regulars.rewards-page"
@@ -66,17 +65,18 @@ def _session_customer(request: HttpRequest, merchant_slug: str) -> Customer | No
         merchant_id, customer_id, began = int(session["m"]), int(session["c"]), session["t"]
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
-    # In SQL (merchants/rows.py): every rewards-page request reads the customer and shop.
-    found = pair_where(
-        (Customer, "c"),
-        (Merchant, "m"),
-        "m.id = c.merchant_id",
-        "c.id = %s AND c.merchant_id = %s AND m.slug = %s AND c.erased_at IS NULL",
-        [customer_id, merchant_id, merchant_slug],
+    customer = (
+        Customer.objects.select_related("merchant")
+        .filter(
+            pk=customer_id,
+            merchant_id=merchant_id,
+            merchant__slug=merchant_slug,
+            erased_at__isnull=True,
+        )
+        .first()
     )
-    if found is None:
+    if customer is None:
         return None
-    customer, customer.merchant = found
     ended = customer.portal_signed_out_at
     if ended is not None and ended.timestamp() >= began:
         return None

@@ -24,7 +24,6 @@ from merchants.models import (
     StoreConnection,
     User,
 )
-from merchants.rows import pair_where
 from merchants.services import audit_record
 
 KEY_PREFIX = "rk_"
@@ -87,12 +86,9 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
     if not raw_key.startswith(KEY_PREFIX):
         return None
     prefix = raw_key[len(KEY_PREFIX) :].split("_", 1)[0]
-    # In SQL (merchants/rows.py): every API request reads the key and its shop.
-    found = pair_where((ApiKey, "k"), (Merchant, "m"), "m.id = k.merchant_id", "k.prefix = %s",
-                       [prefix])  # fmt: skip
-    if found is None:
+    key = ApiKey.objects.select_related("merchant").filter(prefix=prefix).first()
+    if key is None:
         return None
-    key, key.merchant = found
     if not hmac.compare_digest(key.key_hash, _digest(raw_key)) or key.revoked_at is not None:
         return None
     moment = now()

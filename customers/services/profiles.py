@@ -19,34 +19,28 @@ from customers.inserts import rows_insert
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
 from customers.services.data import CustomerData, customer_check, profile_values
 from merchants.models import Merchant, normalise_email
-from merchants.rows import row_where
 
 
 def _customer_find(
     *, merchant: Merchant, data: CustomerData, lock: bool = False
 ) -> Customer | None:
     """By external id, else by email among profiles without another external id; in one
-    statement (two index lookups the planner ORs), the external id's match first.
-
-    Written in SQL (merchants/rows.py): every order and profile sent runs it."""
+    statement (two index lookups the planner ORs), the external id's match first."""
     email = normalise_email(data.email) if data.email else ""
     if data.external_id and email:
         # The one profile with the id sorts before those without any ('').
-        wanted = "(external_id = %s OR (email = %s AND external_id = ''))"
-        values, order_by = [data.external_id, email], "external_id DESC, id"
+        wanted = Q(external_id=data.external_id) | Q(email=email, external_id="")
+        order_by: tuple[str, ...] = ("-external_id", "pk")
     elif data.external_id:
-        wanted, values, order_by = "external_id = %s", [data.external_id], "id"
+        wanted, order_by = Q(external_id=data.external_id), ("pk",)
     elif email:
-        wanted, values, order_by = "email = %s", [email], "id"
+        wanted, order_by = Q(email=email), ("pk",)
     else:
         return None
-    customer = row_where(
-        Customer,
-        f"merchant_id = %s AND erased_at IS NULL AND {wanted}",
-        [merchant.pk, *values],
-        order_by=order_by,
-        lock=lock,
-    )
+    found = Customer.objects.filter(wanted, merchant=merchant, erased_at__isnull=True)
+    if lock:
+        found = found.select_for_update(of=("self",))
+    customer = found.order_by(*order_by).first()
     if customer is not None:
         customer.merchant = merchant
     return customer
