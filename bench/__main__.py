@@ -225,7 +225,7 @@ def main() -> None:
         return
     for row in rows:
         row.measured = f"{started} by `{command()}`"
-    rows = _rows_merged(rows)
+    rows = _rows_merged(rows, full=set(args.only) == set(SCENARIOS))
     _benchmarks_write(report(rows, dataset=dataset, postgres=postgres))
 
 
@@ -261,15 +261,18 @@ def _tickets_ready(merchant, tickets: int, state: dict, state_file: Path, starte
     return state
 
 
-def _rows_merged(fresh: list) -> list:
-    """This run's rows, plus the last figures of scenarios it did not run. The store is
-    committed beside the bench, so a partial run on a new machine keeps the other rows."""
+def _rows_merged(fresh: list, full: bool = False) -> list:
+    """This run's rows, plus the last figures of scenarios it did not run (none after a
+    full run). The store is committed beside the bench, so a partial run on a new machine
+    keeps the other rows, which read stale once their code changes."""
     from dataclasses import asdict
 
     from bench.harness import Row
 
     store = ROOT / "bench" / "last-run.json"
-    kept = [Row(**row) for row in json.loads(store.read_text())] if store.exists() else []
+    kept = (
+        [Row(**row) for row in json.loads(store.read_text())] if store.exists() and not full else []
+    )
     names = {row.scenario for row in fresh}
     order = [row.scenario for row in kept] + [r.scenario for r in fresh if r.scenario not in
              {k.scenario for k in kept}]  # fmt: skip

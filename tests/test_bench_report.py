@@ -64,6 +64,14 @@ def test_a_partial_run_replaces_only_its_rows(tmp_path, monkeypatch):
     assert table(merged) in text
 
 
+def test_a_full_run_keeps_no_row_of_an_earlier_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_main, "ROOT", tmp_path)
+    (tmp_path / "bench").mkdir()
+    bench_main._rows_merged([_row("a", 1.0, "run 1"), _row("old name", 1.0, "run 1")])
+    merged = bench_main._rows_merged([_row("a", 2.0, "run 2")], full=True)
+    assert [(r.scenario, r.measured) for r in merged] == [("a", "run 2")]
+
+
 def test_a_row_holds_until_the_code_it_measured_changes(repository):
     commit = commit_of(["jobs"], repository)
     assert commit == _git(repository, "rev-parse", "HEAD")
