@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from customers.models import Activity, Order, Refund
+    from customers.models import Activity, Customer, Order, OrderLine, Refund
 
 _orders_stored: list[Callable[..., None]] = []
 _refund_recorded: list[Callable[..., None]] = []
@@ -20,7 +20,9 @@ _event_recorded: list[Callable[..., None]] = []
 
 
 def on_orders_stored(reaction: Callable[..., None]) -> None:
-    """`reaction(orders=[…])`: new orders, one or a whole batch, already saved."""
+    """`reaction(orders=[…], lines=…, customers=…)`: new orders, one or a whole batch,
+    already saved; `lines` (every line of them) and `customers` (by id, their stats
+    current) when the caller holds them, else None."""
     if reaction not in _orders_stored:
         _orders_stored.append(reaction)
 
@@ -42,10 +44,15 @@ def on_event_recorded(reaction: Callable[..., None]) -> None:
         _event_recorded.append(reaction)
 
 
-def orders_stored(*, orders: Sequence[Order]) -> None:
+def orders_stored(
+    *,
+    orders: Sequence[Order],
+    lines: Sequence[OrderLine] | None = None,
+    customers: dict[int, Customer] | None = None,
+) -> None:
     if orders:
         for reaction in _orders_stored:
-            reaction(orders=orders)
+            reaction(orders=orders, lines=lines, customers=customers)
 
 
 def refund_recorded(*, refund: Refund) -> None:

@@ -11,7 +11,10 @@ ALLOWED_HOSTS = ["*"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker started by a test sees the same rows.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-regulars.sqlite3")}
+    # TEST_SQLITE_PATH gives two suites running side by side a file each.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("TEST_SQLITE_PATH", default=str(VAR_DIR / "test-regulars.sqlite3"))
+    }
 
 # Still Argon2, with costs low enough for a suite that creates many users. Production
 # keeps Django's defaults.

@@ -233,17 +233,14 @@ def orders_ingest_many(
                     rows[key] = (order_row(merchant=merchant, customer=customer, data=data), data)
             created = [order for order, _data in rows.values()]
             rows_insert(Order, created)
-            rows_insert(
-                OrderLine,
-                [
-                    line
-                    for order, data in rows.values()
-                    for line in line_rows(order=order, data=data)
-                ],
-            )
+            lines = [
+                line for order, data in rows.values() for line in line_rows(order=order, data=data)
+            ]
+            rows_insert(OrderLine, lines)
             rows_insert(Activity, [placed_activity(order=order) for order in created])
+            # The stats are counted in SQL: the customers in memory are behind them.
             customer_stats_refresh(customer_ids={order.customer_id for order in created})
-            reactions.orders_stored(orders=created)
+            reactions.orders_stored(orders=created, lines=lines)
     results = []
     answered: set[tuple] = set()
     for data in orders:

@@ -150,9 +150,13 @@ def _order_store(*, merchant: Merchant, data: OrderData) -> Order:
             merchant=merchant, data=data.customer, source=data.source, at=now(), order=order
         )
         rows_insert(Order, [order])
-        rows_insert(OrderLine, line_rows(order=order, data=data))
+        lines = line_rows(order=order, data=data)
+        rows_insert(OrderLine, lines)
         rows_insert(Activity, [*timeline, placed_activity(order=order)])
-        reactions.orders_stored(orders=[order])
+        # The customer's stats were counted in memory with this order: current.
+        reactions.orders_stored(
+            orders=[order], lines=lines, customers={order.customer_id: order.customer}
+        )
     return order
 
 

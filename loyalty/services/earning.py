@@ -19,8 +19,7 @@ from loyalty.services.dates import months_after
 from loyalty.services.ledger import (
     account_for,
     account_locked,
-    accounts_for,
-    accounts_locked,
+    accounts_locked_for,
     entry_write,
     pending_catch_up_many,
     program_of,
@@ -127,21 +126,41 @@ def _first_order_rules(rules: Sequence[EarningRule], placed: datetime) -> list[E
     return [r for r in rules if r.kind == EarningRule.Kind.FIRST_ORDER and _active(r, placed)]
 
 
-def orders_stored(*, orders: Sequence[Order]) -> None:
+def orders_stored(
+    *,
+    orders: Sequence[Order],
+    lines: Sequence[OrderLine] | None = None,
+    customers: dict[int, Customer] | None = None,
+) -> None:
     """customers/ stored these orders (one, or a whole batch), in their transaction: with a
     running program, each earns its points and a referred friend's first order rewards the
     referrer. The program comes with the shop's cached catalog: without one, this costs no
-    query."""
+    query. `lines` and `customers` (stats current) save reading them again."""
     merchant = orders[0].merchant
-    program = catalog_of(merchant=merchant).program_running(merchant)
+    catalog = catalog_of(merchant=merchant)
+    program = catalog.program_running(merchant)
     if program is None:
         return
-    orders_earn(program=program, orders=orders)
-    referrals_on_orders(orders=orders)
+    if customers is None:
+        customers = Customer.objects.in_bulk({o.customer_id for o in orders})
+    orders_earn(program=program, orders=orders, lines=lines, customers=customers,
+                tiers=catalog.tiers)  # fmt: skip
+    # Only a customer's first order can be the one a referral waits for.
+    firsts = [o for o in orders if customers[o.customer_id].first_order_at == o.placed_at]
+    if firsts:
+        referrals_on_orders(orders=firsts)
 
 
-def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
-    """Each order earns its points (pending for the return window)."""
+def orders_earn(
+    *,
+    program: Program,
+    orders: Sequence[Order],
+    lines: Sequence[OrderLine] | None = None,
+    customers: dict[int, Customer] | None = None,
+    tiers: Sequence[Tier] | None = None,
+) -> None:
+    """Each order earns its points (pending for the return window). The orders are new:
+    only a first-order bonus can have been written before."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
@@ -154,17 +173,26 @@ def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
             kind=EarningRule.Kind.EVENT
         )
     )
-    customers = Customer.objects.in_bulk({o.customer_id for o in orders})
-    accounts = accounts_for(customers=customers.values())
-    locked = accounts_locked(account_ids=[a.pk for a in accounts.values()])
-    lines: dict[int, list[OrderLine]] = defaultdict(list)
-    for line in OrderLine.objects.filter(order_id__in=[o.pk for o in orders]).order_by("id"):
-        lines[line.order_id].append(line)
+    if customers is None:
+        customers = Customer.objects.in_bulk({o.customer_id for o in orders})
+    by_customer = accounts_locked_for(customers=[customers[pk] for pk in
+                                                 {o.customer_id for o in orders}])  # fmt: skip
+    locked = {account.pk: account for account in by_customer.values()}
+    accounts = by_customer
+    if lines is None:
+        lines = OrderLine.objects.filter(order_id__in=[o.pk for o in orders]).order_by("id")
+    lines_of: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in lines:
+        lines_of[line.order_id].append(line)
     plan_multipliers = dict(
         Membership.objects.filter(customer_id__in=customers, state__in=LIVE_MEMBERSHIP)
         .values_list("customer_id", "plan__multiplier")
     )  # fmt: skip
-    tiers = Tier.objects.in_bulk([a.tier_id for a in locked.values() if a.tier_id])
+    tier_of = (
+        {tier.pk: tier for tier in tiers}
+        if tiers is not None
+        else Tier.objects.in_bulk([a.tier_id for a in locked.values() if a.tier_id])
+    )
     pending_for = timedelta(days=program.pending_days)
     at = now()
     # A batch is written in a fixed number of statements, whatever its size: the balances
@@ -177,9 +205,9 @@ def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
         points, reasons = order_points(
             program=program,
             order=order,
-            lines=lines[order.pk],
+            lines=lines_of[order.pk],
             rules=rules,
-            tier=tiers.get(account.tier_id),
+            tier=tier_of.get(account.tier_id),
             plan_multiplier=plan_multipliers.get(order.customer_id) or Decimal(1),
         )
         available_at = order.placed_at + pending_for
@@ -207,10 +235,16 @@ def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
                                       note=rule.name[:200], **earned))
                 for rule in _first_order_rules(rules, order.placed_at)
             ]  # fmt: skip
-    written = set(
-        PointsEntry.objects.filter(
-            merchant=merchant, idempotency_key__in=[entry.idempotency_key for _a, entry in wanted]
-        ).values_list("idempotency_key", flat=True)
+    # A new order's own entry can't exist yet; a first-order bonus may (another order of
+    # the customer's that arrived earlier claimed to be the first).
+    bonuses = [entry.idempotency_key for _a, entry in wanted if entry.rule_id is not None]
+    written = (
+        set(
+            PointsEntry.objects.filter(merchant=merchant, idempotency_key__in=bonuses)
+            .values_list("idempotency_key", flat=True)
+        )
+        if bonuses
+        else set()
     )
     entries = []
     for account, entry in wanted:
@@ -238,7 +272,7 @@ def orders_earn(*, program: Program, orders: Sequence[Order]) -> None:
         ["available", "pending", "confirmed_through", "last_activity_at"],
     )
     tiers_upgrade(accounts=list({e.account_id: e.account for e in entries}.values()),
-                  program=program, at=at)  # fmt: skip
+                  program=program, at=at, tiers=tiers)  # fmt: skip
 
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:

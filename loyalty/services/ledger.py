@@ -77,6 +77,25 @@ def accounts_locked(*, account_ids: Iterable[int]) -> dict[int, PointsAccount]:
     return {account.pk: account for account in locked}
 
 
+def accounts_locked_for(*, customers: Iterable[Customer]) -> dict[int, PointsAccount]:
+    """Each customer's account by customer id, locked and read after the lock: the ones
+    that exist in one statement (in id order, so two writers can't deadlock), the ones
+    that don't created first."""
+    customers = list(customers)
+    locked = {
+        account.customer_id: account
+        for account in PointsAccount.objects.select_for_update(of=("self",))
+        .filter(customer_id__in=sorted(c.pk for c in customers))
+        .order_by("pk")
+    }
+    missing = [c for c in customers if c.pk not in locked]
+    if missing:
+        created = accounts_for(customers=missing)
+        found = accounts_locked(account_ids=[a.pk for a in created.values()])
+        locked.update({account.customer_id: account for account in found.values()})
+    return locked
+
+
 def account_locked(*, account: PointsAccount) -> PointsAccount:
     return accounts_locked(account_ids=[account.pk])[account.pk]
 

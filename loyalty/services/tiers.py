@@ -174,9 +174,13 @@ def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | Non
     return tiers_upgrade(accounts=[account], program=program, at=at or now()) > 0
 
 
-def tiers_upgrade(*, accounts: list[PointsAccount], program: Program, at: datetime) -> int:
-    """tier_upgrade for many locked accounts: one basis query, one write of each kind."""
-    tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
+def tiers_upgrade(
+    *, accounts: list[PointsAccount], program: Program, at: datetime, tiers=None
+) -> int:
+    """tier_upgrade for many locked accounts: one basis query, one write of each kind.
+    `tiers`: the shop's tiers, when the caller has them."""
+    if tiers is None:
+        tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
     if not tiers or not accounts:
         return 0
     values = basis_values(program=program, customer_ids=[a.customer_id for a in accounts], at=at)
