@@ -3,13 +3,11 @@ feedback with its public thread), replying on a ticket, and the CSAT link from t
 
 The panel renders inside the rewards page's own request, which has a strict speed budget:
 one read of the customer's latest tickets, and one of their public messages only when
-there are tickets to show.
+there are tickets to show; the blank form's fields come from the template fragment cache
+(templates/feedback/portal/_panel.html).
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
-from types import SimpleNamespace
 
 from django import forms
 from django.contrib import messages
@@ -131,23 +129,18 @@ def feedback_panel(request: HttpRequest) -> str:
     form or its thank-you line on the request for the panel to show."""
     if request.portal_customer is None:
         return ""
-    merchant = request.portal_merchant
     tickets = _tickets(request)
-    form = getattr(request, "_feedback_form", None)
-    notice = getattr(request, "_feedback_notice", "")
-    if not tickets and form is None and not notice:
-        blank = _blank_panel(translation.get_language() or "", merchant.slug)
-        return blank.replace(CSRF_SLOT, get_token(request))
     reply_to, reply_form = getattr(request, "_feedback_reply", (None, None))
     return _render(
-        merchant=merchant,
-        form=form or FeedbackForm(),
+        merchant=request.portal_merchant,
+        form=getattr(request, "_feedback_form", None) or FeedbackForm(),
         reply_to=reply_to,
         reply_form=reply_form,
         opened=reply_to or getattr(request, "_feedback_opened", None),
-        notice=notice,
+        notice=getattr(request, "_feedback_notice", ""),
         tickets=tickets,
         csrf_token=get_token(request),
+        language=translation.get_language() or "",
     )
 
 
@@ -157,23 +150,6 @@ def _render(**context) -> str:
     context["max_files"] = ATTACHMENT_MAX_COUNT
     context["max_megabytes"] = ATTACHMENT_MAX_BYTES // (1024 * 1024)
     return render_to_string("feedback/portal/_panel.html", context)
-
-
-CSRF_SLOT = "feedback-panel-csrf-slot"
-
-
-@lru_cache(maxsize=1024)
-def _blank_panel(language: str, merchant_slug: str) -> str:
-    """The panel as most customers see it, a blank form and nothing written yet: the same
-    for every customer of the shop in one language but for the CSRF token. Rendered once a
-    process, it takes the rewards page's budget a query, not a template render."""
-    with translation.override(language):
-        return _render(
-            merchant=SimpleNamespace(slug=merchant_slug),
-            form=FeedbackForm(),
-            tickets=[],
-            csrf_token=CSRF_SLOT,
-        )
 
 
 def _answer(request: HttpRequest, *, notice: str, failed: bool) -> HttpResponse:

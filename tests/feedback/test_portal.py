@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 import pytest
 import time_machine
 from django.core import mail
+from django.core.cache import cache
+from django.core.cache.utils import make_template_fragment_key
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -93,7 +95,8 @@ def test_the_rewards_page_has_the_feedback_form(signed_in, merchant):
 
 
 def test_the_form_carries_this_visitors_csrf_token_and_this_shops_address(merchant, rana):
-    """Most customers get the blank form from a per-process copy: it must still be theirs."""
+    """Most customers get the blank form's fields from the cache: the form must still
+    carry their own CSRF token and their own shop's address."""
     other_shop = MerchantFactory()
     visits = [(rana, 0), (CustomerFactory(merchant=other_shop), 0), (rana, 5)]
     for customer, seconds_ago in visits:
@@ -192,6 +195,30 @@ def test_errors_show_next_to_the_field_and_write_nothing(signed_in, merchant, da
     assert panel.status_code == 200
     assert f'data-error-for="{field}"' in panel.content.decode()
     assert _written() == before
+
+
+def test_the_cached_blank_form_is_the_languages_and_never_a_form_sent_back(merchant, rana):
+    """The blank form's fields are cached by shop and language: a Russian page doesn't get
+    the English labels, and a form that came back with her errors and words is hers only."""
+    english, russian = Client(), Client()
+    assert english.get(storefront_link_make(customer=rana)).status_code == 302
+    other = CustomerFactory(merchant=merchant, external_id="olga", language="ru")
+    assert russian.get(storefront_link_make(customer=other)).status_code == 302
+
+    assert "What is it about?" in _text(english.get(_home(merchant)))
+    fields = cache.get(make_template_fragment_key("feedback-form-fields", [merchant.pk, "en"]))
+    assert 'name="body"' in fields
+    text = _text(russian.get(_home(merchant)))
+    assert "What is it about?" not in text
+    assert "Отправить" in text
+    sent_back = english.post(
+        _submit_url(merchant), {"kind": "question", "body": "", "subject": "Private words"}
+    )
+    assert 'data-error-for="body"' in sent_back.content.decode()
+    page = english.get(_home(merchant)).content.decode()
+    assert "Private words" not in page
+    assert 'data-error-for="body"' not in page
+    assert 'name="body"' in page
 
 
 @pytest.mark.parametrize(
