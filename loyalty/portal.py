@@ -18,7 +18,6 @@ from customers.portal import portal_path, portal_public_view, portal_view
 from customers.services import CustomerData
 from customers.services.portal import attempt_allowed
 from loyalty.models import PointsAccount, Referral
-from loyalty.portal_markup import membership_html, points_html, referrals_html
 from loyalty.selectors import RewardsPage, program_get, reward_get, rewards_page
 from loyalty.services.ledger import account_for
 from loyalty.services.referrals import referral_record
@@ -34,6 +33,10 @@ def _page(request: HttpRequest) -> RewardsPage:
 
 
 def _panel(template: str, request: HttpRequest, **context) -> str:
+    """A panel from its Jinja2 template (jinja2/loyalty/portal/). The rewards page is the
+    page customers open most, and Jinja2 renders its fragments faster than the Django
+    template language, with the same catalogues and number and date formats
+    (config/jinja2.py)."""
     context = {
         "page": _page(request),
         "merchant": request.portal_merchant,
@@ -41,11 +44,13 @@ def _panel(template: str, request: HttpRequest, **context) -> str:
         "now": now(),
         **context,
     }
-    return render_to_string(f"loyalty/portal/_{template}.html", context, request=request)
+    return render_to_string(
+        f"loyalty/portal/_{template}.html", context, request=request, using="jinja2"
+    )
 
 
 def points_panel(request: HttpRequest) -> str:
-    return points_html(_page(request), request.portal_merchant)
+    return _panel("points", request)
 
 
 def rewards_panel(request: HttpRequest, issued=None, error: str = "") -> str:
@@ -58,7 +63,7 @@ def membership_panel(request: HttpRequest) -> str:
     page = _page(request)
     if page.program is None or not (page.plans or page.membership):
         return ""
-    return membership_html(page, request.portal_merchant)
+    return _panel("membership", request)
 
 
 def referrals_panel(request: HttpRequest) -> str:
@@ -77,7 +82,7 @@ def referrals_panel(request: HttpRequest) -> str:
             },
         )
     )
-    return referrals_html(page, request.portal_merchant, link)
+    return _panel("referrals", request, link=link)
 
 
 def history_panel(request: HttpRequest) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -158,7 +156,6 @@ class Catalog:
     tiers: list[Tier]
     rewards: list[Reward]  # active ones, cheapest first, with tier_ids and plan_ids
     plans: list[MembershipPlan]  # open to new members
-    read_at: float = 0.0  # time.time() when read from the database
 
     def program_running(self, merchant: Merchant) -> Program | None:
         """The program if it is running, with its shop (the cached copy holds none)."""
@@ -173,8 +170,8 @@ def _catalog_version_key(merchant_id: int) -> str:
 
 
 def _version_new() -> int:
-    # Never a number used before, even after the cache was emptied: a worker's own copy of
-    # an old catalog (_catalogs) can't be taken for a new one.
+    # Never a number used before, even after the cache was emptied: a catalog cached under
+    # an old version's key can't be taken for a new one.
     return time.time_ns()
 
 
@@ -202,19 +199,10 @@ def catalog_changed(sender, instance, **kwargs) -> None:
     catalog_forget(merchant_id=instance.merchant_id)
 
 
-# Each worker also keeps the catalog it last read per shop, under the same version and for
-# no longer than the cache does: one cache round trip a page (the version) instead of two,
-# and no unpickling of models.
-_catalogs: dict[int, tuple[int, Catalog]] = {}
-
-
 def catalog_of(*, merchant: Merchant) -> Catalog:
     from django.core.cache import cache
 
     version = cache.get_or_set(_catalog_version_key(merchant.pk), _version_new, None)
-    held = _catalogs.get(merchant.pk)
-    if held is not None and held[0] == version and held[1].read_at + CATALOG_SECONDS > time.time():
-        return held[1]
     key = f"loyalty-catalog:{merchant.pk}:{version}"
     catalog = cache.get(key)
     if catalog is None:
@@ -235,10 +223,8 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
             tiers=list(Tier.objects.filter(merchant=merchant).order_by("threshold")),
             rewards=rewards,
             plans=list(plan_list(merchant=merchant).filter(is_active=True).order_by("price", "pk")),
-            read_at=time.time(),
         )
         cache.set(key, catalog, CATALOG_SECONDS)
-    _catalogs[merchant.pk] = (version, catalog)
     return catalog
 
 
@@ -257,7 +243,15 @@ class RewardOffer:
 
 
 # The rows beside the account hold only what the page shows of them: no model per entry,
-# code or friend.
+# code or friend. Each names its kind or state as the model's choices do, in the active
+# language.
+
+
+def _label(choices, value: str):
+    try:
+        return choices(value).label
+    except ValueError:
+        return value
 
 
 @dataclass(slots=True)
@@ -270,6 +264,10 @@ class HistoryLine:
     available_at: datetime
     order_number: str | None
 
+    @property
+    def kind_label(self):
+        return _label(PointsEntry.Kind, self.kind)
+
 
 @dataclass(slots=True)
 class CodeLine:
@@ -277,11 +275,19 @@ class CodeLine:
     state: str
     reward_name: str
 
+    @property
+    def state_label(self):
+        return _label(Redemption.State, self.state)
+
 
 @dataclass(slots=True)
 class ReferralLine:
     state: str
     friend_first_name: str
+
+    @property
+    def state_label(self):
+        return _label(Referral.State, self.state)
 
 
 @dataclass
@@ -301,11 +307,11 @@ class RewardsPage:
     to_next_tier: Decimal | int = 0
     progress_percent: int = 0
     offers: list[RewardOffer] = field(default_factory=list)
-    codes: list[Redemption] = field(default_factory=list)
+    codes: list[CodeLine] = field(default_factory=list)
     membership: Membership | None = None
     plans: list[MembershipPlan] = field(default_factory=list)
-    referrals: list[Referral] = field(default_factory=list)
-    history: list[PointsEntry] = field(default_factory=list)
+    referrals: list[ReferralLine] = field(default_factory=list)
+    history: list[HistoryLine] = field(default_factory=list)
     # Names the ledger's state the page was drawn from: a redeem form carries it, so the
     # same press sent twice (a double click, a second tab) spends once.
     ledger_state: int = 0
@@ -360,6 +366,9 @@ def _offers(
 # The page's reads, by hand: it is the page customers open most, and through the ORM these
 # few small reads cost more to build and to turn into models than the database spends on
 # them. Plain SQL that PostgreSQL and SQLite both read; every table scoped by the merchant.
+# On PostgreSQL psycopg binds the parameters on the server and prepares a statement once a
+# connection has run it a few times (DATABASES OPTIONS prepare_threshold): planning these
+# cost more than running them.
 
 # The customer's account with what its ledger says as of %(at)s (points whose return window
 # ended since the hourly job last ran count as available, as a redemption would count them;
@@ -428,34 +437,11 @@ def _lists(params: dict) -> dict[str, list[tuple]]:
     return parts
 
 
-# On PostgreSQL the page's statements are prepared once per connection and then only
-# executed: planning them took about 0.4 ms each, four times what running them takes. Tests
-# turn this off to compare the two paths.
-PREPARED = True
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
 def _rows(sql: str, params: dict) -> list[tuple]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql" or not PREPARED:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-        names = list(dict.fromkeys(_PLACEHOLDER.findall(sql)))
-        # Not undone by a rollback: a prepared statement lasts as long as its connection.
-        known = _prepared.setdefault(connection.connection, {})
-        name = known.get(sql)
-        if name is None:
-            name = f"rewards_page_{len(known)}"
-            numbered = _PLACEHOLDER.sub(lambda found: f"${names.index(found[1]) + 1}", sql)
-            cursor.execute(f"PREPARE {name} AS {numbered}")
-            known[sql] = name
-        cursor.execute(
-            f"EXECUTE {name} ({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {name}",
-            [params[key] for key in names],
-        )
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 
