@@ -55,6 +55,11 @@ def _with_persona(customer: Customer) -> Customer:
 def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
     """The first page, newest first or by spend (?sort=spent); ?q= for names starting with it
     and ?segment= for one segment, as the list filters."""
+    import json
+
+    from django.template.loader import render_to_string
+    from django.utils.safestring import mark_safe
+
     where, params = "", [merchant_id]
     if q := request.GET.get("q", "").upper():
         where += " AND (upper(c.first_name::text) LIKE %s OR upper(c.last_name::text) LIKE %s)"
@@ -65,10 +70,26 @@ def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
     order = "c.total_spent DESC, c.id DESC" if request.GET.get("sort") == "spent" else "c.id DESC"
     sql = LIST_SQL.format(where=where, order=order)
     rows = [_with_persona(c) for c in Customer.objects.raw(sql, params)]
+    rows_html = render_to_string(
+        "customers/partials/_customer_rows.html",
+        {"customers": rows[:50], "currency": request.merchant.base_currency},
+        request=request,
+        using="jinja2",
+    )
+    # The next page's link as the list writes it: after the last row shown.
+    following = request.GET.copy()
+    following.pop("after", None)
+    next_query = ""
+    if len(rows) > 50:
+        last = rows[49]
+        value = str(last.total_spent) if request.GET.get("sort") == "spent" else last.pk
+        following["after"] = json.dumps([value, last.pk])
+        next_query = following.urlencode()
     context = {
-        "form": CustomerFilterForm(None, merchant=request.merchant),
+        "form": CustomerFilterForm(request.GET or None, merchant=request.merchant),
         "customers": rows[:50],
-        "next_query": f"after=%5B{rows[-1].pk}%5D" if len(rows) > 50 else "",
+        "rows": mark_safe(rows_html),
+        "next_query": next_query,
         "first_query": "",
         "is_first_page": True,
     }

@@ -360,23 +360,54 @@ def test_links_and_choices_carry_plain_ids_however_large(client, staff, merchant
     assert client.get("/customers/12345/").status_code == 200
 
 
+def _row(body: str, pk: int) -> str:
+    return re.search(rf'<tr>\s*<td><a href="/customers/{pk}/">.*?</tr>', body, re.S).group(0)
+
+
 def test_list_rows_escape_what_customers_typed_and_format_for_the_language(client, staff, merchant):
+    from datetime import UTC, datetime
+    from html import unescape
+
+    from customers.models import Persona
     from merchants.models import User
 
-    CustomerFactory(merchant=merchant, first_name="<script>alert(1)</script>", last_name="&",
-                    email="x@example.test", external_id='"><b>', orders_count=1234,
-                    total_spent=Decimal("12345.50"), average_order_value=Decimal("10004.46"),
-                    last_order_at=now(), segment="champions")  # fmt: skip
+    persona = Persona.objects.create(merchant=merchant, name="<i>Busy</i> & 'quick'")
+    # 23:30 UTC on 9 July is past midnight in London, the shop's time zone.
+    typed = CustomerFactory(
+        merchant=merchant, first_name="<script>alert(1)</script>", last_name="&",
+        email="x@example.test", external_id='"><b>', orders_count=1234,
+        total_spent=Decimal("12345.50"), average_order_value=Decimal("10004.46"),
+        last_order_at=datetime(2026, 7, 9, 23, 30, tzinfo=UTC), segment="cant_lose_them",
+        persona=persona, marketing_consent=True,
+    )  # fmt: skip
+    quiet = CustomerFactory(merchant=merchant, first_name="", last_name="", email="",
+                            external_id="only-an-id")  # fmt: skip
     body = client.get("/customers/").content.decode()
-    assert "<script>alert(1)</script>" not in body
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in body
-    assert "&quot;&gt;&lt;b&gt;" in body
-    assert ">1,234<" in body
-    assert "12,345.50 USD" in body
-    assert ">Champions<" in body
+    row = _row(body, typed.pk)
+    assert "<script>" not in body
+    assert '"><b>' not in body
+    assert "<i>Busy" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in row
+    assert 'x@example.test · "><b>' in unescape(row)
+    assert ">1,234<" in row
+    assert "12,345.50 USD" in row
+    assert "10,004.46 USD" in row
+    assert ">07/10/2026<" in row
+    assert "Can't Lose Them" in unescape(row)
+    assert "<i>Busy</i> & 'quick'" in unescape(row)
+    assert ">Given<" in row
+    row = _row(body, quiet.pk)
+    assert '">only-an-id</a>' in row
+    assert row.count(">—<") == 4  # no last order, segment, persona; no consent
+    assert ">Not given<" in row
 
     User.objects.filter(pk=staff.user.pk).update(language="ru")
     client.post("/language/", {"language": "ru", "next": "/"})
     body = client.get("/customers/").content.decode()
-    assert "12\xa0345,50 USD" in body
-    assert ">Чемпионы<" in body
+    row = _row(body, typed.pk)
+    assert ">1\xa0234<" in row
+    assert "12\xa0345,50 USD" in row
+    assert ">10.07.2026<" in row
+    assert ">Нельзя потерять<" in row
+    assert ">Дано<" in row
+    assert ">Не указан<" in _row(body, quiet.pk)  # noqa: RUF001
