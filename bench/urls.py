@@ -696,7 +696,9 @@ def _named(ticket):
 def bare_inbox(request: HttpRequest, merchant_id: int) -> HttpResponse:
     """The first page of unfinished tickets, ?view=all (the default) or ?view=unassigned,
     ?q= for words of the subject, ?after=<updated_at>_<id> for the next pages."""
+    from django.template.loader import render_to_string
     from django.utils.dateparse import parse_datetime
+    from django.utils.safestring import mark_safe
     from django.utils.translation import gettext as _
 
     from feedback.forms import BulkForm, InboxFilterForm
@@ -727,10 +729,15 @@ def bare_inbox(request: HttpRequest, merchant_id: int) -> HttpResponse:
     if len(rows) > 50:
         following["after"] = f"{rows[49].updated_at.isoformat()}_{rows[49].pk}"
         next_query = following.urlencode()
+    rows_html = render_to_string(
+        "feedback/partials/_inbox_rows.html", {"tickets": rows[:50]}, request=request,
+        using="jinja2",
+    )  # fmt: skip
     context = {
         "form": form,
         "filters": form.filters(),
         "tickets": rows[:50],
+        "rows": mark_safe(rows_html),
         "next_query": next_query,
         "first_query": first_query,
         "is_first_page": not after,

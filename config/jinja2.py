@@ -6,7 +6,7 @@ use under their Django names."""
 
 from __future__ import annotations
 
-from django.template.defaultfilters import date, floatformat, linebreaksbr
+from django.template.defaultfilters import date, floatformat, linebreaksbr, truncatechars
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.formats import localize
@@ -37,4 +37,6 @@ def environment(**options) -> Environment:
         floatformat=floatformat,
         linebreaksbr=lambda value: linebreaksbr(value, autoescape=True),
     )
+    # The inbox rows' subjects: cut as Django's filter cuts them (length and ellipsis).
+    env.filters["truncatechars"] = truncatechars
     return env

@@ -309,6 +309,22 @@ class Feedback(models.Model):
             return self.customer.full_name or self.customer.email or self.sender_email
         return self.sender_name or self.sender_email
 
+    # The names of the channel, state and priority in the active language: one lookup each,
+    # where get_<field>_display hashes every (lazily translated) choice; the inbox shows
+    # fifty rows of them.
+
+    @property
+    def channel_label(self) -> str:
+        return str(Channel(self.channel).label)
+
+    @property
+    def state_label(self) -> str:
+        return str(State(self.state).label)
+
+    @property
+    def priority_label(self) -> str:
+        return str(Priority(self.priority).label)
+
 
 class Message(models.Model):
     class Kind(models.TextChoices):

@@ -209,6 +209,59 @@ def test_rows_show_what_an_agent_needs(agent_client, merchant, agent):
     assert f'data-ticket="{anonymous.pk}"' in body
 
 
+def test_rows_escape_what_was_typed_and_follow_the_agents_language(agent_client, agent, merchant):
+    from datetime import UTC, datetime
+    from html import unescape
+
+    from merchants.models import User
+
+    # 23:30 UTC on 9 July is past midnight in London, the shop's time zone.
+    ticket = FeedbackFactory(
+        merchant=merchant, pk=12345, customer=None, sender_name="<i>Walk</i> 'in'",
+        subject='<b>Lid</b> & "cracked" ' + "x" * 80, tags=["<vip>"], channel=Channel.EMAIL,
+        priority=Priority.URGENT, updated_at=datetime(2026, 7, 9, 23, 30, tzinfo=UTC),
+        first_response_due_at=datetime(2026, 7, 10, 8, 0, tzinfo=UTC), breached_at=now(),
+    )  # fmt: skip
+    resolved = FeedbackFactory(merchant=merchant, state=State.RESOLVED, resolution_due_at=now())
+
+    def row(query: str, pk: int = ticket.pk) -> str:
+        body = agent_client.get(f"/feedback/?{query}").content.decode()
+        for typed in ("<b>Lid", "<i>Walk", "<vip>"):
+            assert typed not in body
+        return re.search(rf'<tr data-ticket="{pk}">(.*?)</tr>', body, re.S).group(1)
+
+    shown = row("view=all")
+    # Ids are never grouped into thousands, wherever they appear.
+    assert 'value="12345" aria-label="Check ticket #12345"' in shown
+    assert '<a href="/feedback/12345/">#12345</a>' in shown
+    assert '<b>Lid</b> & "cracked" ' + "x" * 56 + "…</a>" in unescape(shown)
+    assert "<i>Walk</i> 'in'" in unescape(shown)
+    assert '<span class="badge rounded-pill text-bg-light">&lt;vip&gt;</span>' in shown
+    assert ">Email<" in shown
+    assert '<span class="badge text-bg-primary" data-state="new">New</span>' in shown
+    assert "<strong>Urgent</strong>" in shown
+    assert ">07/10/2026 12:30 a.m.<" in shown
+    assert (
+        '<td class="small text-nowrap text-danger fw-semibold" data-breached>07/10/2026 9 a.m.'
+        in (shown)
+    )
+    assert '<span class="badge text-bg-danger">Breached</span>' in shown
+    # A finished ticket's clock has stopped: no target shown.
+    assert re.search(
+        r'<td class="small text-nowrap">—</td>\s*$', row("view=all&state=resolved", resolved.pk)
+    )
+
+    User.objects.filter(pk=agent.user.pk).update(language="ru")
+    agent_client.post("/language/", {"language": "ru", "next": "/"})
+    shown = row("view=all")
+    assert 'aria-label="Отметить обращение #12345"' in shown
+    assert ">Электронная почта<" in shown
+    assert "<strong>Срочный</strong>" in shown
+    assert ">10.07.2026 00:30<" in shown
+    assert ">10.07.2026 09:00 " in shown
+    assert ">Просрочено<" in shown
+
+
 def _page_queries(client, url, django_assert_num_queries, expected):
     with django_assert_num_queries(expected):
         assert client.get(url).status_code == 200
