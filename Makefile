@@ -74,8 +74,21 @@ format: install-dev
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# makemessages reads the Python code and the Django templates; pybabel the Jinja2 ones
+# (jinja2/, mapped in babel.cfg). makemessages keeps what it no longer finds as obsolete
+# entries, translations and all; msgmerge then takes in the msgids of both and finds the
+# Jinja2 templates' translations among those; whatever is still obsolete then goes.
+JINJA2_KEYWORDS := _ gettext ngettext:1,2 pgettext:1c,2 npgettext:1c,2,3
 messages: install-dev
-	$(MANAGE) makemessages --all --ignore=node_modules --ignore=.venv --ignore=.tools --ignore=var --no-obsolete
+	$(MANAGE) makemessages --all --ignore=node_modules --ignore=.venv --ignore=.tools --ignore=var --keep-pot
+	$(VENV)/bin/pybabel --quiet extract --no-default-keywords $(addprefix -k ,$(JINJA2_KEYWORDS)) \
+		-F babel.cfg -o var/jinja2.pot jinja2
+	msgcat --use-first -o var/messages.pot locale/django.pot var/jinja2.pot
+	for po in locale/*/LC_MESSAGES/django.po; do \
+		msgmerge --quiet --previous --update --backup=none $$po var/messages.pot \
+			&& msgattrib --no-obsolete -o $$po $$po || exit 1; \
+	done
+	rm -f locale/django.pot var/jinja2.pot var/messages.pot
 	$(MANAGE) compilemessages --ignore=node_modules --ignore=.venv --ignore=.tools
 
 clean:

@@ -86,6 +86,27 @@ def test_every_string_in_the_code_is_in_the_catalogues():
         )
 
 
+def test_every_string_in_the_jinja2_templates_is_in_the_catalogues():
+    """makemessages doesn't read the Jinja2 templates (jinja2/): `make messages` has
+    pybabel find their strings, with the map in babel.cfg and the Makefile's keywords."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_keywords, parse_mapping_cfg
+
+    root = Path(settings.BASE_DIR)
+    (keywords,) = re.findall(r"^JINJA2_KEYWORDS := (.+)$", (root / "Makefile").read_text(), re.M)
+    with (root / "babel.cfg").open() as mapping:
+        method_map, options_map = parse_mapping_cfg(mapping)
+    found = set()
+    for _file, _line, message, _comments, context in extract_from_dir(
+        root / "jinja2", method_map, options_map, keywords=parse_keywords(keywords.split())
+    ):
+        found.add((context or "", message if isinstance(message, str) else message[0]))
+    assert ("", "Your points") in found  # the map finds the templates
+    for language in TRANSLATED:
+        known = {(e.msgctxt or "", e.msgid) for e in _catalogue(language)}
+        assert found - known == set(), f"strings new in jinja2/: run `make messages` ({language})"
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("language", "direction"), [("en", "ltr"), ("ar", "rtl"), ("fa", "rtl"), ("ru", "ltr")]
