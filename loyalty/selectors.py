@@ -54,7 +54,12 @@ def tier_get(*, merchant: Merchant, pk: int) -> Tier:
 def tier_list(*, merchant: Merchant):
     from django.db.models import Count
 
-    return Tier.objects.filter(merchant=merchant).annotate(holders=Count("accounts"))
+    # A grouped query keeps no Meta.ordering: the order is said again.
+    return (
+        Tier.objects.filter(merchant=merchant)
+        .annotate(holders=Count("accounts"))
+        .order_by("threshold", "id")
+    )
 
 
 def rule_get(*, merchant: Merchant, pk: int) -> EarningRule:
@@ -136,7 +141,10 @@ def program_figures(*, merchant: Merchant, at=None) -> dict:
         "redemption_rate": (-(sums["redeemed_all"] or 0) / issued_all) if issued_all else None,
         "outstanding_points": outstanding,
         "liability": outstanding * program.point_value if program else None,
-        "tiers": [(tier, tiers.get(tier.pk, 0)) for tier in tier_list(merchant=merchant)],
+        "tiers": [
+            (tier, tiers.get(tier.pk, 0))
+            for tier in Tier.objects.filter(merchant=merchant).order_by("threshold", "id")
+        ],
         "no_tier": tiers.get(None, 0),
     }
 

@@ -139,6 +139,20 @@ def test_overview_figures(client, owner, merchant):
     assert "loyalty:figures-panel" in client.get("/").content.decode()
 
 
+def test_the_tier_distribution_reads_from_the_lowest_tier_up(client, owner, merchant):
+    ProgramFactory(merchant=merchant)
+    for name, threshold in (("Silver", "250"), ("Gold", "600"), ("Bronze", "50")):
+        TierFactory(merchant=merchant, name=name, threshold=Decimal(threshold))
+    order_ingest(merchant=merchant, data=order_data(
+        "o-1", customer=CustomerData(external_id="c-1"), total="300.00"))  # fmt: skip
+    for page in ("/loyalty/figures/", "/loyalty/"):
+        text = client.get(page).content.decode()
+        distribution = text[text.index('data-testid="tier-distribution"'):]
+        shown = [distribution.index(f"{name}: ") for name in ("Bronze", "Silver", "Gold")]
+        assert shown == sorted(shown), page
+        assert "Silver: 1<" in distribution
+
+
 def test_loyalty_pages_use_a_fixed_number_of_queries(client, owner, merchant):
     ProgramFactory(merchant=merchant)
 
