@@ -1,12 +1,15 @@
-"""Personas: rules over profile and behaviour, assigned set-based by priority.
+"""Personas: rules over profile and behaviour, assigned by priority.
 
 A rule is {"field": ..., "op": ..., "value": ...}; a persona's rules must all match. The
-first persona by priority whose rules match is the customer's. Assignment is one UPDATE
-per persona, so it costs the same for a hundred customers or a million.
+first persona by priority whose rules match is the customer's. The rules are one CASE
+expression, written chunk by chunk only to the customers whose persona changes
+(customers.refresh), so it costs the same statements per chunk for a hundred customers or
+a million, and an order never waits on more than one chunk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -14,27 +17,15 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    FloatField,
-    OuterRef,
-    Q,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Cast, Coalesce
+from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, Case, Count, Expression, Q, Value, When
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from customers import segments
-from customers.models import Customer, Order, OrderLine, Persona, Segment
-from customers.segments import segments_refresh
+from customers.models import Customer, Persona, Segment
+from customers.refresh import changed_rows_update, chunks_write, customers_refresh
+from customers.segments import renamed
 from customers.selectors import persona_figures_key
 from merchants.models import Merchant
 
@@ -48,7 +39,6 @@ OPS = {
     CHOICE: (("eq", gettext_lazy("is")), ("neq", gettext_lazy("is not"))),
     TEXT: (("eq", gettext_lazy("is")), ("neq", gettext_lazy("is not"))),
 }
-EXPRESS_WORDS = ("express", "next day", "next-day", "same day", "same-day", "overnight", "priority")
 
 
 @dataclass(frozen=True)
@@ -171,147 +161,53 @@ def rules_preview_count(*, merchant: Merchant, rules: list[dict]) -> int:
     )
 
 
-# --- Behaviour and assignment --------------------------------------------------------------
+# --- Assignment -------------------------------------------------------------------------
 
 
-BEHAVIOUR_SQL = """
-WITH counted AS (
-  SELECT customer_id, count(*) AS n,
-    count(*) FILTER (WHERE discount > 0 OR discount_codes <> '[]'::jsonb) AS discounted,
-    count(*) FILTER (WHERE {express}) AS express
-  FROM {order}
-  WHERE merchant_id = %(merchant)s AND status <> %(cancelled)s
-  GROUP BY customer_id
-), channel AS (
-  SELECT DISTINCT ON (customer_id) customer_id, channel
-  FROM {order}
-  WHERE merchant_id = %(merchant)s AND status <> %(cancelled)s AND channel <> ''
-  GROUP BY customer_id, channel
-  ORDER BY customer_id, count(*) DESC, channel
-), category AS (
-  SELECT DISTINCT ON (o.customer_id) o.customer_id, l.category
-  FROM {line} l JOIN {order} o ON o.id = l.order_id
-  WHERE l.merchant_id = %(merchant)s AND o.status <> %(cancelled)s AND l.category <> ''
-  GROUP BY o.customer_id, l.category
-  ORDER BY o.customer_id, sum(l.quantity) DESC, l.category
-)
-UPDATE {customer} c SET
-  discount_order_share = x.discounted, express_order_share = x.express,
-  main_channel = x.channel, top_category = x.category
-FROM (
-  SELECT c2.id,
-    coalesce(round((counted.discounted::float8 / counted.n)::numeric, 4), 0) AS discounted,
-    coalesce(round((counted.express::float8 / counted.n)::numeric, 4), 0) AS express,
-    coalesce(channel.channel, '') AS channel, coalesce(category.category, '') AS category
-  FROM {customer} c2
-  LEFT JOIN counted ON counted.customer_id = c2.id
-  LEFT JOIN channel ON channel.customer_id = c2.id
-  LEFT JOIN category ON category.customer_id = c2.id
-  WHERE c2.merchant_id = %(merchant)s
-) x
-WHERE c.id = x.id AND (c.discount_order_share, c.express_order_share, c.main_channel,
-  c.top_category) IS DISTINCT FROM (x.discounted, x.express, x.channel, x.category)
-"""
-
-
-def _behaviour_refresh_postgresql(merchant: Merchant) -> None:
-    express = " OR ".join(
-        ["shipping_method ILIKE %(express_" + str(i) + ")s" for i in range(len(EXPRESS_WORDS))]
-    )
-    params = {f"express_{i}": f"%{word}%" for i, word in enumerate(EXPRESS_WORDS)}
-    sql = BEHAVIOUR_SQL.format(
-        express=express,
-        order=Order._meta.db_table,
-        line=OrderLine._meta.db_table,
-        customer=Customer._meta.db_table,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql, {"merchant": merchant.pk, "cancelled": Order.Status.CANCELLED, **params}
-        )
-
-
-def behaviour_refresh(*, merchant: Merchant) -> None:
-    """Discount share, express share, usual channel and top category, from the orders. On
-    PostgreSQL one UPDATE from grouped passes over the orders and lines (four correlated
-    subqueries per customer took minutes at a million customers, see BENCHMARKS.md);
-    elsewhere the portable form, which the tests hold to the same results."""
-    if segments.FAST_PATH and connection.vendor == "postgresql":
-        _behaviour_refresh_postgresql(merchant)
-        return
-    ratio = DecimalField(max_digits=5, decimal_places=4)
-    counted = (
-        Order.objects.filter(customer=OuterRef("pk"))
-        .exclude(status=Order.Status.CANCELLED)
-        .order_by()
-    )
-    discounted = Q(discount__gt=0) | ~Q(discount_codes=[])
-    express = Q()
-    for word in EXPRESS_WORDS:
-        express |= Q(shipping_method__icontains=word)
-
-    def share_of(condition: Q) -> Subquery:
-        return Subquery(
-            counted.values("customer")
-            .annotate(
-                # A ratio of two counts: float division on every database, rounded to
-                # four places by the column.
-                s=Cast(Count("id", filter=condition), FloatField()) / Count("id"),
-            )
-            .values("s"),
-            output_field=ratio,
-        )
-
-    channel = (
-        counted.exclude(channel="")
-        .values("channel")
-        .annotate(n=Count("id"))
-        .order_by("-n", "channel")
-        .values("channel")[:1]
-    )
-    category = (
-        OrderLine.objects.filter(order__customer=OuterRef("pk"))
-        .exclude(order__status=Order.Status.CANCELLED)
-        .exclude(category="")
-        .order_by()
-        .values("category")
-        .annotate(n=Sum("quantity"))
-        .order_by("-n", "category")
-        .values("category")[:1]
-    )
-    Customer.objects.filter(merchant=merchant).update(
-        discount_order_share=Coalesce(share_of(discounted), Value(Decimal(0)), output_field=ratio),
-        express_order_share=Coalesce(share_of(express), Value(Decimal(0)), output_field=ratio),
-        main_channel=Coalesce(Subquery(channel), Value("")),
-        top_category=Coalesce(Subquery(category), Value("")),
+def persona_case(
+    personas: list[Persona], *, at: datetime, names: Mapping[str, str] | None = None
+) -> Expression:
+    """Each customer's persona: the first by priority whose rules all match (a persona
+    without rules takes everyone left), none for an erased customer. `names` says where
+    columns are read from when they are computed in the same statement."""
+    names = names or {}
+    if not personas:
+        return Value(None, output_field=BigIntegerField())
+    return Case(
+        When(erased_at__isnull=False, then=Value(None)),
+        *[
+            When(renamed(rules_q(p.rules, at) or Q(pk__isnull=False), names), then=Value(p.pk))
+            for p in personas
+        ],
+        default=Value(None),
+        output_field=BigIntegerField(),
     )
 
 
-@transaction.atomic
-def personas_assign(*, merchant: Merchant, at: datetime | None = None) -> dict[int, int]:
-    """Gives each customer the first matching persona by priority, in one UPDATE; returns
-    how many each persona has."""
-    at = at or now()
-    personas = list(Persona.objects.filter(merchant=merchant).order_by("priority", "id"))
-    customers = Customer.objects.filter(merchant=merchant)
+def _personas_of(merchant: Merchant) -> list[Persona]:
+    return list(Persona.objects.filter(merchant=merchant).order_by("priority", "id"))
+
+
+def _assign(*, merchant: Merchant, personas: list[Persona], at: datetime) -> int:
+    """Gives every customer of the merchant their persona among `personas`, chunk by chunk,
+    writing only the customers whose persona changes; the rows written."""
+    persona = persona_case(personas, at=at)
+    written = chunks_write(
+        merchant=merchant,
+        write=lambda after, upto: changed_rows_update(
+            Customer.objects.filter(merchant=merchant, pk__gt=after, pk__lte=upto),
+            {"persona": persona},
+        ),
+    )
     # Count the figures again once this assignment is what everyone sees.
     transaction.on_commit(lambda: cache.delete(persona_figures_key(merchant.pk)))
-    if not personas:
-        customers.exclude(persona=None).update(persona=None)
-        return {}
-    customers.update(
-        persona=Case(
-            When(erased_at__isnull=False, then=None),
-            # A persona without rules takes everyone left.
-            *[
-                When(rules_q(persona.rules, at) or Q(pk__isnull=False), then=Value(persona.pk))
-                for persona in personas
-            ],
-            default=None,
-        )
-    )
+    return written
+
+
+def _sizes(*, merchant: Merchant, personas: list[Persona]) -> dict[int, int]:
     sizes = dict(
-        customers.exclude(persona=None)
+        Customer.objects.filter(merchant=merchant)
+        .exclude(persona=None)
         .order_by()
         .values("persona")
         .annotate(n=Count("id"))
@@ -320,13 +216,32 @@ def personas_assign(*, merchant: Merchant, at: datetime | None = None) -> dict[i
     return {persona.pk: sizes.get(persona.pk, 0) for persona in personas}
 
 
+def personas_assign(*, merchant: Merchant, at: datetime | None = None) -> dict[int, int]:
+    """Gives each customer the first matching persona by priority, from the stored
+    segment and behaviour (after a persona is written, moved or deleted); returns how many
+    each persona has."""
+    personas = _personas_of(merchant)
+    _assign(merchant=merchant, personas=personas, at=at or now())
+    return _sizes(merchant=merchant, personas=personas)
+
+
 def segments_and_personas_refresh(*, merchant: Merchant, at: datetime | None = None) -> dict:
-    """The nightly (and after-import) refresh: RFM first, since persona rules may use it."""
+    """The nightly (and after-import) refresh of spend, RFM scores and segments, behaviour
+    and personas, chunk by chunk (customers.refresh); returns what the night's run records."""
     at = at or now()
-    scored = segments_refresh(merchant=merchant, at=at)
-    behaviour_refresh(merchant=merchant)
-    assigned = personas_assign(merchant=merchant, at=at)
-    return {"scored": scored, "personas": {str(k): v for k, v in assigned.items()}}
+    personas = _personas_of(merchant)
+    refreshed = customers_refresh(
+        merchant=merchant,
+        at=at,
+        persona=lambda names: persona_case(personas, at=at, names=names),
+    )
+    transaction.on_commit(lambda: cache.delete(persona_figures_key(merchant.pk)))
+    sizes = _sizes(merchant=merchant, personas=personas)
+    return {
+        "scored": refreshed.scored,
+        "written": refreshed.written,
+        "personas": {str(k): v for k, v in sizes.items()},
+    }
 
 
 # --- Writing personas ----------------------------------------------------------------------
@@ -341,7 +256,8 @@ def persona_save(
     rules: list[dict],
     persona: Persona | None = None,
 ) -> Persona:
-    """Creates or updates a persona and reassigns the merchant's customers at once."""
+    """Creates or updates a persona, then reassigns the merchant's customers (chunk by
+    chunk, once the persona is saved)."""
     cleaned = rules_validate(rules)
     if not name.strip():
         raise ValidationError({"name": _("This field is required.")})
@@ -356,36 +272,38 @@ def persona_save(
             persona.rules = cleaned
             persona.updated_at = now()
             persona.save()
-            personas_assign(merchant=merchant)
     except IntegrityError as error:
         raise ValidationError({"name": _("Another persona has that name.")}) from error
+    personas_assign(merchant=merchant)
     return persona
 
 
-@transaction.atomic
 def persona_move(*, persona: Persona, direction: str) -> None:
     """Swaps the persona with its neighbour above or below, and reassigns."""
-    personas = list(
-        Persona.objects.select_for_update()
-        .filter(merchant_id=persona.merchant_id)
-        .order_by("priority", "id")
-    )
-    index = next(i for i, p in enumerate(personas) if p.pk == persona.pk)
-    other = index - 1 if direction == "up" else index + 1
-    if not 0 <= other < len(personas):
-        return
-    personas[index], personas[other] = personas[other], personas[index]
-    for priority, item in enumerate(personas):
-        if item.priority != priority:
-            Persona.objects.filter(pk=item.pk).update(priority=priority)
+    with transaction.atomic():
+        personas = list(
+            Persona.objects.select_for_update()
+            .filter(merchant_id=persona.merchant_id)
+            .order_by("priority", "id")
+        )
+        index = next(i for i, p in enumerate(personas) if p.pk == persona.pk)
+        other = index - 1 if direction == "up" else index + 1
+        if not 0 <= other < len(personas):
+            return
+        personas[index], personas[other] = personas[other], personas[index]
+        for priority, item in enumerate(personas):
+            if item.priority != priority:
+                Persona.objects.filter(pk=item.pk).update(priority=priority)
     personas_assign(merchant=persona.merchant)
 
 
-@transaction.atomic
 def persona_delete(*, persona: Persona) -> None:
+    """Moves the persona's customers to their next match first, chunk by chunk, so the
+    delete itself has (next to) no customers left to clear."""
     merchant = persona.merchant
+    others = [p for p in _personas_of(merchant) if p.pk != persona.pk]
+    _assign(merchant=merchant, personas=others, at=now())
     persona.delete()
-    personas_assign(merchant=merchant)
 
 
 SEGMENTS_JOB = "customers.segments_and_personas"

@@ -11,7 +11,6 @@ from django.utils.timezone import now
 from customers.metrics import audience_figures
 from customers.models import Customer, Persona
 from customers.personas import (
-    behaviour_refresh,
     persona_delete,
     persona_move,
     persona_save,
@@ -108,7 +107,7 @@ def _persona_of(shop, who):
 
 
 def test_behaviour_is_read_from_the_orders(shop):
-    behaviour_refresh(merchant=shop)
+    segments_and_personas_refresh(merchant=shop)
     busy = Customer.objects.get(external_id="busy")
     assert (busy.express_order_share, busy.discount_order_share) == (Decimal("0.75"), Decimal("0"))
     assert (busy.main_channel, busy.top_category) == ("mobile", "ready meals")
@@ -175,10 +174,10 @@ def test_two_personas_cannot_share_a_name(shop):
 
 
 def test_preview_counts_matching_customers_of_this_merchant_only(shop):
-    behaviour_refresh(merchant=shop)
+    segments_and_personas_refresh(merchant=shop)
     other = MerchantFactory(base_currency="USD")
     _order(other, 1, "budget", total="30.00", codes=("X",))
-    behaviour_refresh(merchant=other)
+    segments_and_personas_refresh(merchant=other)
     assert rules_preview_count(merchant=shop, rules=BUDGET) == 2
     assert rules_preview_count(merchant=shop, rules=[]) == 4
 
@@ -259,7 +258,7 @@ def marketer(client, shop):
 
 
 def test_a_marketer_builds_a_persona_with_a_live_count_and_saves_it(client, shop, marketer):
-    behaviour_refresh(merchant=shop)
+    segments_and_personas_refresh(merchant=shop)
     preview = client.post("/customers/personas/preview/", _formset(BUDGET), HTTP_HX_REQUEST="true")
     assert "2 customers match these rules." in preview.content.decode()
     narrower = client.post(
@@ -305,7 +304,7 @@ def test_choice_fields_offer_their_values_and_comparisons(client, shop, marketer
 
 
 def test_moving_a_persona_reassigns_customers(client, shop, marketer):
-    behaviour_refresh(merchant=shop)
+    segments_and_personas_refresh(merchant=shop)
     persona_save(merchant=shop, name="Busy", description="", offers="", rules=BUSY)
     budget = persona_save(merchant=shop, name="Budget", description="", offers="", rules=BUDGET)
     client.post(f"/customers/personas/{budget.pk}/move/", {"direction": "up"})
@@ -313,7 +312,7 @@ def test_moving_a_persona_reassigns_customers(client, shop, marketer):
 
 
 def test_the_count_alone_can_be_refreshed(client, shop, marketer):
-    behaviour_refresh(merchant=shop)
+    segments_and_personas_refresh(merchant=shop)
     body = client.post(
         "/customers/personas/preview/?count_only=1", _formset(BUDGET)
     ).content.decode()

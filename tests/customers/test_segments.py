@@ -8,7 +8,8 @@ import time_machine
 from django.utils.timezone import now
 
 from customers.models import Customer, Segment
-from customers.segments import segment_for, segments_refresh
+from customers.personas import segments_and_personas_refresh
+from customers.segments import segment_for
 from customers.services import CustomerData, order_cancel, order_ingest
 from tests.customers.factories import CustomerFactory, order_data
 from tests.merchants.factories import MerchantFactory
@@ -40,6 +41,11 @@ TABLE = [
     ((3, 5, 1), Segment.LOST),
     ((5, 1, 5), Segment.LOST),
 ]
+
+
+def _refresh(*, merchant, at=None) -> int:
+    """The nightly refresh; how many customers it scored."""
+    return segments_and_personas_refresh(merchant=merchant, at=at)["scored"]
 
 
 @pytest.mark.parametrize(("scores", "segment"), TABLE)
@@ -96,7 +102,7 @@ def test_hand_built_customers_land_in_every_segment(db):
     targets = list(wanted.values())
     ids, at = _population(shop, targets)
 
-    assert segments_refresh(merchant=shop, at=at) > len(targets)
+    assert _refresh(merchant=shop, at=at) > len(targets)
 
     for customer_id, (segment, scores) in zip(ids, wanted.items(), strict=True):
         customer = Customer.objects.get(pk=customer_id)
@@ -115,7 +121,7 @@ def test_ties_share_a_score_and_one_timers_are_not_scored_high():
         Customer.objects.filter(pk=result.order.customer_id).update(
             orders_count=5 if index == 9 else (2 if index >= 6 else 1)
         )
-    segments_refresh(merchant=shop)
+    _refresh(merchant=shop)
     by_orders = dict(Customer.objects.values_list("orders_count", "frequency_score").distinct())
     assert by_orders == {1: 1, 2: 4, 5: 5}
 
@@ -143,7 +149,7 @@ def test_money_counts_the_last_365_days_without_cancelled_orders_or_refunds():
             ),
         )
         order_cancel(merchant=shop, source="api", external_id="gone")
-        segments_refresh(merchant=shop)
+        _refresh(merchant=shop)
     assert Customer.objects.get(external_id="m").spent_last_365_days == 40
 
 
@@ -157,7 +163,7 @@ def test_customers_without_orders_erased_ones_and_other_merchants_are_left_out()
     ).order.customer
     Customer.objects.filter(pk=erased.pk).update(erased_at=now(), segment="champions")
 
-    assert segments_refresh(merchant=shop) == 1
+    assert _refresh(merchant=shop) == 1
 
     never.refresh_from_db()
     assert (never.segment, never.recency_score) == ("", None)
@@ -168,7 +174,7 @@ def test_customers_without_orders_erased_ones_and_other_merchants_are_left_out()
 def test_a_merchant_without_orders_refreshes_to_nothing():
     shop = MerchantFactory()
     CustomerFactory(merchant=shop)
-    assert segments_refresh(merchant=shop) == 0
+    assert _refresh(merchant=shop) == 0
 
 
 def test_the_nightly_refresh_runs_once_per_merchant_day_in_local_time(
@@ -191,7 +197,8 @@ def test_the_nightly_refresh_runs_once_per_merchant_day_in_local_time(
     assert segments_refresh_nightly(merchant_id=tehran.pk, local_date="2026-11-24") is True
     assert segments_refresh_nightly(merchant_id=tehran.pk, local_date="2026-11-24") is False
     run = JobRun.objects.get(job=SEGMENTS_JOB, merchant=tehran)
-    assert run.detail == {"scored": 1, "personas": {}}
+    assert (run.detail["scored"], run.detail["personas"]) == (1, {})
+    assert run.detail["written"] > 0
     assert Customer.objects.get(merchant=tehran).segment != ""
 
 
