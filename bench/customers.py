@@ -578,7 +578,10 @@ def run_bulk_ingest(ctx: Context) -> list[Row]:
 
 EXPRESS = "express|next day|next-day|same day|same-day|overnight|priority"
 
-RAW_BEHAVIOUR = f"""
+# The whole job by hand, from cleared scores: one UPDATE that writes each customer once,
+# with spend and behaviour from one grouped pass over the orders, the scores ranked over
+# the merchant, the segment table and the three demo personas by priority.
+RAW_REFRESH = f"""
 WITH counted AS (
   SELECT customer_id,
          count(*) AS n,
@@ -600,29 +603,32 @@ WITH counted AS (
   WHERE l.merchant_id = %(merchant)s AND o.status <> 'cancelled' AND l.category <> ''
   GROUP BY o.customer_id, l.category
   ORDER BY o.customer_id, sum(l.quantity) DESC, l.category
+), behaviour AS (
+  SELECT c.id, c.erased_at, c.last_order_at, c.orders_count,
+         coalesce(x.spent, 0) AS spent,
+         coalesce(round((x.discounted::float8 / x.n)::numeric, 4), 0) AS discounted,
+         coalesce(round((x.express::float8 / x.n)::numeric, 4), 0) AS express,
+         coalesce(channel.channel, '') AS channel,
+         coalesce(category.category, '') AS category
+  FROM customers_customer c
+  LEFT JOIN counted x ON x.customer_id = c.id
+  LEFT JOIN channel ON channel.customer_id = c.id
+  LEFT JOIN category ON category.customer_id = c.id
+  WHERE c.merchant_id = %(merchant)s
+), scores AS (
+  SELECT id,
+    1 + floor(5 * (rank() OVER (ORDER BY last_order_at) - 1)::numeric / count(*) OVER ()) AS r,
+    1 + floor(5 * (rank() OVER (ORDER BY orders_count) - 1)::numeric / count(*) OVER ()) AS f,
+    1 + floor(5 * (rank() OVER (ORDER BY spent) - 1)::numeric / count(*) OVER ()) AS m
+  FROM behaviour
+  WHERE erased_at IS NULL AND last_order_at IS NOT NULL
 )
 UPDATE customers_customer c SET
-  spent_last_365_days = coalesce(x.spent, 0),
-  discount_order_share = coalesce(round((x.discounted::float8 / x.n)::numeric, 4), 0),
-  express_order_share = coalesce(round((x.express::float8 / x.n)::numeric, 4), 0),
-  main_channel = coalesce(x.channel, ''),
-  top_category = coalesce(x.category, '')
-FROM (
-  SELECT c2.id, counted.n, counted.discounted, counted.express, counted.spent,
-         channel.channel, category.category
-  FROM customers_customer c2
-  LEFT JOIN counted ON counted.customer_id = c2.id
-  LEFT JOIN channel ON channel.customer_id = c2.id
-  LEFT JOIN category ON category.customer_id = c2.id
-  WHERE c2.merchant_id = %(merchant)s
-) x
-WHERE c.id = x.id
-"""
-
-RAW_SCORES = """
-UPDATE customers_customer c SET
+  spent_last_365_days = b.spent, discount_order_share = b.discounted,
+  express_order_share = b.express, main_channel = b.channel, top_category = b.category,
   recency_score = s.r, frequency_score = s.f, monetary_score = s.m,
   segment = CASE
+    WHEN s.id IS NULL THEN ''
     WHEN s.r >= 4 AND s.f >= 4 AND s.m >= 4 THEN 'champions'
     WHEN s.r = 1 AND s.f >= 4 AND s.m >= 4 THEN 'cant_lose_them'
     WHEN s.r >= 2 AND s.f >= 3 AND s.m >= 3 THEN 'loyal'
@@ -633,31 +639,15 @@ UPDATE customers_customer c SET
     WHEN s.r IN (2, 3) AND s.f <= 2 AND s.m <= 2 THEN 'about_to_sleep'
     WHEN s.r <= 2 AND s.f >= 2 AND s.m >= 2 THEN 'at_risk'
     WHEN s.r <= 2 AND s.f <= 2 AND s.m <= 2 THEN 'hibernating'
-    ELSE 'lost' END
-FROM (
-  SELECT id,
-    1 + floor(5 * (rank() OVER (ORDER BY last_order_at) - 1)::numeric / count(*) OVER ()) AS r,
-    1 + floor(5 * (rank() OVER (ORDER BY orders_count) - 1)::numeric / count(*) OVER ()) AS f,
-    1 + floor(5 * (rank() OVER (ORDER BY spent_last_365_days) - 1)::numeric / count(*) OVER ())
-      AS m
-  FROM customers_customer
-  WHERE merchant_id = %(merchant)s AND erased_at IS NULL AND last_order_at IS NOT NULL
-) s
-WHERE c.id = s.id;
-UPDATE customers_customer SET recency_score = NULL, frequency_score = NULL,
-  monetary_score = NULL, segment = ''
-WHERE merchant_id = %(merchant)s AND (erased_at IS NOT NULL OR last_order_at IS NULL);
-"""
-
-# The three demo personas, by priority, written by hand.
-RAW_PERSONAS = """
-UPDATE customers_customer SET persona_id = CASE
-    WHEN erased_at IS NOT NULL THEN NULL
-    WHEN express_order_share >= 0.5 THEN %(first)s
-    WHEN discount_order_share >= 0.5 THEN %(second)s
-    WHEN orders_count >= 8 THEN %(third)s
+    ELSE 'lost' END,
+  persona_id = CASE
+    WHEN b.erased_at IS NOT NULL THEN NULL
+    WHEN b.express >= 0.5 THEN %(first)s
+    WHEN b.discounted >= 0.5 THEN %(second)s
+    WHEN b.orders_count >= 8 THEN %(third)s
   END
-WHERE merchant_id = %(merchant)s
+FROM behaviour b LEFT JOIN scores s ON s.id = b.id
+WHERE c.id = b.id
 """
 
 RESET = """
@@ -687,6 +677,8 @@ def _personas(merchant: Merchant) -> list[int]:
 
 
 def run_segments(ctx: Context) -> list[Row]:
+    from customers.refresh import CHUNK_SIZE
+
     merchant = ctx.merchant
     first, second, third = _personas(merchant)
     at = now()
@@ -708,14 +700,14 @@ def run_segments(ctx: Context) -> list[Row]:
             cursor.execute(OUTCOME, params)
             return cursor.fetchone()[0]
 
+    written: list[int] = []
+
     def ours() -> None:
-        segments_and_personas_refresh(merchant=merchant, at=at)
+        written.append(segments_and_personas_refresh(merchant=merchant, at=at)["written"])
 
     def raw() -> None:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(RAW_BEHAVIOUR, params)
-            cursor.execute(RAW_SCORES, params)
-            cursor.execute(RAW_PERSONAS, params)
+            cursor.execute(RAW_REFRESH, params)
 
     mine, theirs, outcomes = [], [], set()
     for round_ in range(ctx.refresh_rounds):
@@ -724,6 +716,10 @@ def run_segments(ctx: Context) -> list[Row]:
             times.append(timed(function))
             outcomes.add(outcome())
             say(f"  segments + personas, round {round_ + 1}, {label}: {times[-1]:.1f} s")
+    # Once more on what the raw SQL just wrote, the same values: a night with nothing new.
+    again = timed(ours)
+    outcomes.add(outcome())
+    say(f"  segments + personas, nothing changed, ours: {again:.1f} s, {written[-1]} rows")
     ours_s, raw_s = median(mine), median(theirs)
     customers = Customer.objects.filter(merchant=merchant).count()
     orders = Order.objects.filter(merchant=merchant).count()
@@ -732,14 +728,17 @@ def run_segments(ctx: Context) -> list[Row]:
             scenario="segments + personas refresh",
             data=f"{customers:,} customers, {orders:,} orders, 3 personas",
             ours=f"{ours_s:.1f} s",
-            baseline=f"{raw_s:.1f} s (hand-written SQL)",
+            baseline=f"{raw_s:.1f} s (hand-written SQL, one UPDATE)",
             ratio=ours_s / raw_s,
-            budget="≤ 3× raw SQL",  # noqa: RUF001
-            holds=ours_s / raw_s <= 3 and len(outcomes) == 1,
+            budget="≤ 3× raw SQL; a run with nothing to change writes 0 rows",  # noqa: RUF001
+            holds=ours_s / raw_s <= 3 and len(outcomes) == 1 and written[-1] == 0,
             notes=[
                 f"seconds per round, ours {[round(x, 1) for x in mine]}, "
                 f"raw {[round(x, 1) for x in theirs]}; every run starts from cleared "
-                "scores, segments, behaviour and personas",
+                "scores, segments, behaviour and personas, so every row is written; ours in "
+                "chunks of "
+                f"{CHUNK_SIZE:,} customers, each its own transaction, the raw SQL as one",
+                f"run again with nothing changed, ours wrote {written[-1]:,} rows in {again:.1f} s",
                 "both write the same scores, segments, behaviour and personas for every "
                 "customer (checked by a digest of the rows after each run)"
                 if len(outcomes) == 1
