@@ -20,12 +20,23 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils.timezone import now
 
-from bench.harness import Load, Row, loads_compared, median, say, timed, web_server, wrk
+from bench.harness import (
+    Load,
+    Row,
+    loads_compared,
+    median,
+    same_page,
+    say,
+    timed,
+    web_server,
+    wrk,
+)
 from customers.dataset import Table
 from customers.demo import PERSONAS
 from customers.imports import ORDER_COLUMNS, import_stream
 from customers.models import Activity, Customer, ImportJob, Order, OrderLine, Persona
 from customers.personas import persona_save, segments_and_personas_refresh
+from loyalty.models import PointsEntry
 from merchants.api_keys import api_key_create
 from merchants.models import ApiKey, Merchant, StaffMember, User
 
@@ -46,6 +57,12 @@ class Context:
 
 # Tables holding a merchant's customer data, children first.
 MERCHANT_TABLES = [
+    "loyalty_tierchange",
+    "loyalty_pointsentry",
+    "loyalty_redemption",
+    "loyalty_referral",
+    "loyalty_membership",
+    "loyalty_pointsaccount",
     "customers_importrowerror",
     "customers_importjob",
     "customers_activity",
@@ -116,22 +133,22 @@ def _page_rows(ctx: Context, base: str) -> list[Row]:
     customers = Customer.objects.filter(merchant=merchant).count()
     orders = Order.objects.filter(merchant=merchant).count()
     data = f"{customers:,} customers, {orders:,} orders"
-    bare = f"{base}/bench/bare/{merchant.pk}/customers/"
+    bare = f"/bench/bare/{merchant.pk}/customers/"
 
     def page(url: str, lua: str | None = None):
         return lambda: wrk(url, headers=headers, lua=lua, seconds=ctx.seconds)
 
     cases = [
-        ("customer list, first page", page(f"{base}/customers/"), page(bare)),
+        ("customer list, first page", page(f"{base}/customers/"), page(base + bare)),
         (
             "customer list, one segment sorted by spend",
             page(f"{base}/customers/?segment=loyal&sort=spent"),
-            page(f"{bare}?segment=loyal&sort=spent"),
+            page(f"{base}{bare}?segment=loyal&sort=spent"),
         ),
         (
             "customer list, search by name",
             page(f"{base}/customers/?q=First12"),
-            page(f"{bare}?q=First12"),
+            page(f"{base}{bare}?q=First12"),
         ),
         (
             "customer 360 page (500 random customers)",
@@ -139,12 +156,22 @@ def _page_rows(ctx: Context, base: str) -> list[Row]:
             page(base, ROTATING_PATH % (ids, f"/bench/bare/{merchant.pk}/customers/%d/")),
         ),
     ]
+    # Each bare view must answer the very page ours does.
+    checked = [
+        ("/customers/", bare),
+        ("/customers/?segment=loyal&sort=spent", f"{bare}?segment=loyal&sort=spent"),
+        ("/customers/?q=First12", f"{bare}?q=First12"),
+    ]
+    checked += [(f"/customers/{pk}/", f"{bare}{pk}/") for pk in ids.split(", ")[:5]]
+    sizes = [same_page(base, ours, theirs, headers) for ours, theirs in checked]
     rows = []
     floor = page(f"{base}/bench/floor/{merchant.pk}/customers/")
     for name, ours, baseline in cases:
         say(f"  {name}…")
         mine, theirs = loads_compared(ours, baseline, ctx.rounds)
         rows.append(_load_row(name, data, mine, theirs))
+    for row, size in zip(rows, sizes[:4], strict=True):
+        row.notes.append(f"the bare view answers the same {size:,} bytes (checked)")
     floors = [floor().requests_per_second for _ in range(ctx.rounds)]
     rows[0].notes.append(
         f"for scale: the same 50 rows as text in an f-string, no template, answer "
@@ -187,20 +214,24 @@ request = function()
   counter = counter + 1
   local person = math.random(1, 20000)
   local body = string.format(
-    '{"external_id":"%%s-%%d","placed_at":"2026-11-01T10:00:00Z","currency":"USD",' ..
+    '{"external_id":"%%s-%%d","placed_at":"%%s","currency":"USD",' ..
     '"total":"30.00","subtotal":"30.00","channel":"web",' ..
     '"customer":{"external_id":"w-%%d","email":"w%%d@bench.test","first_name":"Wren"},' ..
     '"lines":[{"sku":"SKU-1","name":"Green tea","category":"tea","quantity":2,' ..
     '"price":"15.00"}]}',
-    tag, counter, person, person)
+    tag, counter, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ"), person, person)
   return wrk.format("POST", "%(path)s", nil, body)
 end
 """
 
 
 def _one_order_rows(ctx: Context, base: str) -> list[Row]:
+    from bench.loyalty import earning_program_ready
+
     ours_merchant = scratch_merchant("bench-one")
     bare_merchant = scratch_merchant("bench-one-bare")
+    for merchant in (ours_merchant, bare_merchant):
+        earning_program_ready(merchant)
     key = _api_key(ours_merchant)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     runs = iter(range(1_000_000))
@@ -226,6 +257,13 @@ def _one_order_rows(ctx: Context, base: str) -> list[Row]:
     mine, theirs = loads_compared(ours, bare, ctx.rounds)
     stored = Order.objects.filter(merchant=ours_merchant).count()
     answered = sum(load.requests for load in mine)
+    earned = {
+        merchant.slug: PointsEntry.objects.filter(
+            merchant=merchant, kind=PointsEntry.Kind.EARN, order__isnull=False
+        ).count()
+        for merchant in (ours_merchant, bare_merchant)
+    }
+    bare_stored = Order.objects.filter(merchant=bare_merchant).count()
     rps = median([load.requests_per_second for load in mine])
     p99 = median([load.p99_ms for load in mine])
     bare_rps = median([load.requests_per_second for load in theirs])
@@ -234,11 +272,21 @@ def _one_order_rows(ctx: Context, base: str) -> list[Row]:
         data="20,000 customers, new and returning",
         ours=f"{rps:,.0f} orders/s, p99 {p99:.0f} ms",
         baseline=f"{bare_rps:,.0f} orders/s, p99 "
-        f"{median([x.p99_ms for x in theirs]):.0f} ms (bare view, raw INSERTs)",
+        f"{median([x.p99_ms for x in theirs]):.0f} ms (bare view: raw SQL, ledger and tiers too)",
         ratio=bare_rps / rps,
-        budget="≥ 300 orders/s, p99 ≤ 50 ms",
-        holds=rps >= 300 and p99 <= 50 and stored >= answered,
-        notes=[f"{answered:,} orders answered 201, {stored:,} stored"],
+        budget="≥ 300 orders/s, p99 ≤ 50 ms, a running program",
+        holds=rps >= 300
+        and p99 <= 50
+        and stored >= answered
+        and earned[ours_merchant.slug] == stored,
+        notes=[
+            f"{answered:,} orders answered 201, {stored:,} stored, each with its points lot "
+            f"({earned[ours_merchant.slug]:,} earned; bare view {earned[bare_merchant.slug]:,} "
+            f"of {bare_stored:,})",
+            "the shop runs a program: 1 point a dollar, tea earns double, a first-order bonus, "
+            "four tiers on 12-month spend; the bare view writes the same ledger lot, balance, "
+            "timeline entries and tier upgrade in raw SQL (bench/bare_orders.py)",
+        ],
     )
     scratch_merchant("bench-one")
     scratch_merchant("bench-one-bare")

@@ -5,14 +5,13 @@ rows by raw SQL, with the number of queries each page makes."""
 from __future__ import annotations
 
 import time
-import urllib.request
 
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from bench.customers import ROTATING_PATH, _load_row, _staff_cookie
-from bench.harness import Row, loads_compared, median, say, web_server, wrk
+from bench.harness import Row, loads_compared, median, same_page, say, web_server, wrk
 from bench.loyalty import program_ready
 from customers.models import Customer
 from feedback.models import Attachment, CsatSurvey, Cycle, Feedback, Message, SlaBreach
@@ -113,16 +112,13 @@ def run_inbox(ctx) -> list[Row]:
     customers = Customer.objects.filter(merchant=merchant).count()
     data = f"{tickets:,} tickets ({messages:,} messages), {customers:,} customers"
     with web_server(ctx.env) as base:
-        # A signed-out session or a missing page would answer a redirect or an error page
-        # fast; check each page answers itself first.
-        for path in [p for _name, ours, theirs in lists for p in (ours, theirs)] + [
-            f"/feedback/{ids[0]}/",
-            f"{bare}{ids[0]}/",
-        ]:
-            request = urllib.request.Request(base + path, headers=headers)
-            answer = urllib.request.urlopen(request)
-            if answer.status != 200 or not answer.url.endswith(path):
-                raise RuntimeError(f"{path} answered {answer.status} at {answer.url}")
+        # Each bare view must answer the very page ours does (a signed-out session or a
+        # missing page would answer a redirect or an error page fast, and fail this too).
+        sizes = {
+            ours: same_page(base, ours, theirs, headers)
+            for ours, theirs in [(o, t) for _name, o, t in lists]
+            + [(f"/feedback/{pk}/", f"{bare}{pk}/") for pk in list(threads.values())[:4]]
+        }
 
         def page(url: str, lua: str | None = None):
             return lambda: wrk(url, headers=headers, lua=lua, seconds=ctx.seconds)
@@ -144,14 +140,19 @@ def run_inbox(ctx) -> list[Row]:
     ticket_queries = _queries(merchant, [f"/feedback/{pk}/" for pk in threads.values()])
     bare_queries = _queries(merchant, [theirs for _name, _ours, theirs in lists])
     bare_ticket = _queries(merchant, [f"{bare}{pk}/" for pk in threads.values()])
-    for row, count, bare_count in zip(rows, list_queries, bare_queries, strict=False):
+    for row, count, bare_count, (_name, ours, _theirs) in zip(
+        rows, list_queries, bare_queries, lists, strict=False
+    ):
         row.notes.append(f"{count} queries per page (bare view: {bare_count})")
+        row.notes.append(f"the bare view answers the same {sizes[ours]:,} bytes (checked)")
     fixed = len(set(ticket_queries)) == 1
     rows[-1].holds = rows[-1].holds and fixed
     rows[-1].notes.append(
         f"queries per ticket page for threads of {', '.join(map(str, threads))} messages: "
         f"{ticket_queries} (bare view: {bare_ticket})" + ("" if fixed else " — NOT A FIXED NUMBER")
     )
+    rows[-1].notes.append("the bare view answers the same page for threads of each length "
+                          "(checked)")  # fmt: skip
     rows[2].notes.append(
         f"the list shows unfinished tickets unless a state is chosen; a search among all "
         f"closed tickets for a word none holds: {_fruitless_search_ms(merchant):,.0f} ms a page"

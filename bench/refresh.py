@@ -29,12 +29,12 @@ end
 request = function()
   counter = counter + 1
   local body = string.format(
-    '{"external_id":"during-refresh-%%s-%%d","placed_at":"2026-11-01T10:00:00Z",' ..
+    '{"external_id":"during-refresh-%%s-%%d","placed_at":"%%s",' ..
     '"currency":"USD","total":"30.00","subtotal":"30.00","channel":"web",' ..
     '"customer":{"external_id":"%%s"},' ..
     '"lines":[{"sku":"SKU-1","name":"Green tea","category":"tea","quantity":2,' ..
     '"price":"15.00"}]}',
-    tag, counter, people[math.random(#people)])
+    tag, counter, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ"), people[math.random(#people)])
   return wrk.format("POST", "/api/v1/orders", nil, body)
 end
 """

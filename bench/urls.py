@@ -3,16 +3,17 @@ server behind the same middleware."""
 
 from __future__ import annotations
 
-import json
 from html import escape
 
-from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils.timezone import now
-from django.views.decorators.csrf import csrf_exempt
 
+from bench.bare_orders import bare_order_create
+from bench.dashboard import bare_dashboard, bare_inbox_figures, bare_loyalty_figures
+from bench.harness import served_at
 from config.urls import urlpatterns as product_urlpatterns
 from customers.forms import CustomerFilterForm
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Persona
@@ -52,6 +53,7 @@ def _with_persona(customer: Customer) -> Customer:
     return customer
 
 
+@served_at("/customers/")
 def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
     """The first page, newest first or by spend (?sort=spent); ?q= for names starting with it
     and ?segment= for one segment, as the list filters."""
@@ -96,6 +98,7 @@ def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
     return render(request, "customers/customer_list.html", context)
 
 
+@served_at(lambda merchant_id, pk: f"/customers/{pk}/")
 def bare_customer_detail(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse:
     customer = Customer.objects.raw(
         "SELECT * FROM customers_customer WHERE merchant_id = %s AND id = %s", [merchant_id, pk]
@@ -149,81 +152,6 @@ def floor_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
         [merchant_id],
     )
     return HttpResponse(f"<html><body>{_table(rows)}</body></html>")
-
-
-@csrf_exempt
-def bare_order_create(request: HttpRequest, merchant_id: int) -> HttpResponse:
-    """One order, its lines, its timeline entry and the customer's stats in five statements;
-    the customer is the one with the sent external id, created if new."""
-    body = json.loads(request.body)
-    stamp = now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO customers_customer (merchant_id, external_id, email, first_name, "
-            "last_name, phone, gender, city, country, language, acquisition_channel, tags, "
-            "marketing_consent, marketing_consent_source, orders_count, total_spent, "
-            "average_order_value, spent_last_365_days, segment, discount_order_share, "
-            "express_order_share, main_channel, top_category, created_at, updated_at) "
-            "VALUES (%s, %s, %s, '', '', '', '', '', '', '', '', '[]', false, '', 0, 0, 0, 0, "
-            "'', 0, 0, '', '', %s, %s) ON CONFLICT (merchant_id, external_id) "
-            "WHERE external_id <> '' DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id",
-            [
-                merchant_id,
-                body["customer"]["external_id"],
-                body["customer"].get("email", ""),
-                stamp,
-                stamp,
-            ],
-        )
-        (customer_id,) = cursor.fetchone()
-        cursor.execute(
-            "INSERT INTO customers_order (merchant_id, customer_id, source, external_id, "
-            "placed_at, status, currency, subtotal, discount, shipping, tax, total, "
-            "refunded_amount, channel, shipping_method, discount_codes, created_at) VALUES "
-            "(%s, %s, 'api', %s, %s, 'paid', %s, %s, 0, 0, 0, %s, 0, '', '', '[]', %s) "
-            "RETURNING id",
-            [
-                merchant_id,
-                customer_id,
-                body["external_id"],
-                body["placed_at"],
-                body["currency"],
-                body["total"],
-                body["total"],
-                stamp,
-            ],
-        )
-        (order_id,) = cursor.fetchone()
-        cursor.executemany(
-            "INSERT INTO customers_orderline (merchant_id, order_id, sku, name, category, "
-            "quantity, price) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                [
-                    merchant_id,
-                    order_id,
-                    line["sku"],
-                    line["name"],
-                    line.get("category", ""),
-                    line["quantity"],
-                    line["price"],
-                ]
-                for line in body["lines"]
-            ],
-        )
-        cursor.execute(
-            "UPDATE customers_customer SET orders_count = orders_count + 1, "
-            "total_spent = total_spent + %s, "
-            "average_order_value = round((total_spent + %s) / (orders_count + 1), 2), "
-            "first_order_at = least(first_order_at, %s), "
-            "last_order_at = greatest(last_order_at, %s) WHERE id = %s",
-            [body["total"], body["total"], body["placed_at"], body["placed_at"], customer_id],
-        )
-        cursor.execute(
-            "INSERT INTO customers_activity (merchant_id, customer_id, kind, occurred_at, data) "
-            "VALUES (%s, %s, 'order.placed', %s, %s)",
-            [merchant_id, customer_id, body["placed_at"], json.dumps({"order_id": order_id})],
-        )
-    return JsonResponse({"id": order_id}, status=201)
 
 
 # The rewards page's bare view: the same page (the same templates and panels, the same
@@ -693,6 +621,7 @@ def _named(ticket):
     return ticket
 
 
+@served_at("/feedback/")
 def bare_inbox(request: HttpRequest, merchant_id: int) -> HttpResponse:
     """The first page of unfinished tickets, ?view=all (the default) or ?view=unassigned,
     ?q= for words of the subject, ?after=<updated_at>_<id> for the next pages."""
@@ -773,6 +702,7 @@ WHERE m.feedback_id = %s ORDER BY m.created_at, m.id
 """
 
 
+@served_at(lambda merchant_id, pk: f"/feedback/{pk}/")
 def bare_ticket(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse:
     """The ticket with what it names, its thread with authors and files, the customer with
     their tier and points, their five latest other tickets, and the choices of the action
@@ -866,6 +796,9 @@ urlpatterns = [
     path("bench/bare/<int:merchant_id>/customers/", bare_customer_list),
     path("bench/bare/<int:merchant_id>/customers/<int:pk>/", bare_customer_detail),
     path("bench/bare/<int:merchant_id>/orders/", bare_order_create),
+    path("bench/bare/<int:merchant_id>/dashboard/", bare_dashboard),
+    path("bench/bare/<int:merchant_id>/dashboard/loyalty/", bare_loyalty_figures),
+    path("bench/bare/<int:merchant_id>/dashboard/feedback/", bare_inbox_figures),
     path("bench/floor/<int:merchant_id>/customers/", floor_customer_list),
     path("bench/bare/<int:merchant_id>/feedback/", bare_inbox),
     path("bench/bare/<int:merchant_id>/feedback/<int:pk>/", bare_ticket),
