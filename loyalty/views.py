@@ -52,7 +52,7 @@ def figures_panel(request: HttpRequest) -> HttpResponse:
 def _figures_context(request: HttpRequest) -> dict:
     return {
         "program": selectors.program_get(merchant=request.merchant),
-        "figures": selectors.program_figures(merchant=request.merchant),
+        "figures": selectors.program_figures_recent(merchant=request.merchant),
     }
 
 

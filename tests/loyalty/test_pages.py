@@ -188,3 +188,24 @@ def test_loyalty_pages_use_a_fixed_number_of_queries(client, owner, merchant):
     small = counts()
     grow(6)
     assert counts() == small
+
+
+def test_the_figures_are_kept_five_minutes_and_say_when_they_were_added_up(
+    client, owner, merchant
+):
+    import time_machine
+    from django.utils.timezone import now
+
+    ProgramFactory(merchant=merchant)
+    order_ingest(merchant=merchant, data=order_data(
+        "o-1", customer=CustomerData(external_id="c-1"), total="40.00"))  # fmt: skip
+    with time_machine.travel(now(), tick=False) as clock:
+        first = client.get("/loyalty/figures/").content.decode()
+        assert 'data-testid="figure-members">1<' in first
+        assert 'data-testid="figures-as-of"' in first
+        order_ingest(merchant=merchant, data=order_data(
+            "o-2", customer=CustomerData(external_id="c-2"), total="40.00"))  # fmt: skip
+        clock.shift(60 * 4)
+        assert 'data-testid="figure-members">1<' in client.get("/loyalty/figures/").content.decode()
+        clock.shift(61)
+        assert 'data-testid="figure-members">2<' in client.get("/loyalty/figures/").content.decode()
