@@ -51,6 +51,22 @@ def test_production_cookies_are_secure_and_pages_redirect_to_https():
     assert result.stdout.split() == ["True"] * 5 + ["False", "True"]
 
 
+@pytest.mark.parametrize(("threshold", "expected"), [(None, "5"), ("", "None"), ("2", "2")])
+def test_production_binds_parameters_on_the_server_and_lets_psycopg_prepare(threshold, expected):
+    env = dict(PRODUCTION_ENV)
+    if threshold is not None:
+        env["DATABASE_PREPARE_THRESHOLD"] = threshold
+    result = _python(
+        "import django; django.setup(); from django.conf import settings as s; "
+        "o = s.DATABASES['default']['OPTIONS']; "
+        "print(o['server_side_binding'], o['prepare_threshold'], "
+        "s.DATABASES['default']['CONN_MAX_AGE'])",
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", expected, "60"]
+
+
 def test_check_deploy_is_clean_with_production_settings():
     clean = {
         k: v

@@ -108,21 +108,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    # Parameters bound by the server, so psycopg prepares a statement a connection has run
-    # DATABASE_PREPARE_THRESHOLD times and then only executes it: planning the hot pages'
-    # and the API's few statements cost more than running them. Prepared at the protocol
-    # level, which PgBouncer 1.21+ keeps in transaction mode (max_prepared_statements);
-    # behind an older pooler, set DATABASE_PREPARE_THRESHOLD= (empty) to turn it off.
-    _prepare_threshold = env("DATABASE_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "server_side_binding": True,
-            "prepare_threshold": int(_prepare_threshold) if _prepare_threshold else None,
-        }
+
+
+def postgres_settings(database: dict) -> dict:
+    """A PostgreSQL database's settings: connections kept between requests, and parameters
+    bound by the server, so psycopg prepares a statement a connection has run
+    DATABASE_PREPARE_THRESHOLD times and then only executes it (planning the hot pages' and
+    the API's statements cost more than running them). Prepared at the protocol level,
+    which PgBouncer 1.21+ keeps in transaction mode (max_prepared_statements); behind an
+    older pooler, DATABASE_PREPARE_THRESHOLD= (empty) turns it off."""
+    threshold = env("DATABASE_PREPARE_THRESHOLD", default="5")
+    database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    database["CONN_HEALTH_CHECKS"] = True
+    database.setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": int(threshold) if threshold else None}
     )
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    return database
+
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    postgres_settings(DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache ----------------------------------------------------------------------------

@@ -6,14 +6,12 @@ Refuses to start without DJANGO_SECRET_KEY, DATABASE_URL and ALLOWED_HOSTS.
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, STORAGES, env
+from .base import MIDDLEWARE, STORAGES, env, postgres_settings
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": postgres_settings(env.db("DATABASE_URL"))}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
