@@ -131,10 +131,18 @@ def referrals_on_orders(*, orders) -> None:
     """A referred friend's first order rewards the referrer (unless the referral waits for
     review, or was rejected)."""
     friends = {o.customer_id: o for o in sorted(orders, key=lambda o: o.placed_at, reverse=True)}
-    invited = Referral.objects.select_for_update().filter(
-        friend_id__in=friends, state=Referral.State.INVITED
+    # Most orders find none: the referral row alone is locked, and what it names is read
+    # only for the ones found.
+    invited = list(
+        Referral.objects.select_for_update(of=("self",))
+        .filter(friend_id__in=friends, state=Referral.State.INVITED)
+        .values_list("pk", flat=True)
     )
-    for referral in invited.select_related("merchant", "friend", "referrer"):
+    if not invited:
+        return
+    for referral in Referral.objects.filter(pk__in=invited).select_related(
+        "merchant", "friend", "referrer"
+    ):
         _reward_referrer(referral, friends[referral.friend_id])
 
 

@@ -100,8 +100,9 @@ def test_manager_imports_orders_opens_a_customer_and_builds_a_persona(
     page.get_by_role("link", name="Personas").click()
     row = page.get_by_test_id("persona-table").locator("tr", has_text="Code hunter")
     for _ in range(3):
-        row.get_by_role("button", name="Move up").click()
-        page.wait_for_load_state()
+        # Each move answers once its customers are reassigned: wait for that answer.
+        with page.expect_navigation():
+            row.get_by_role("button", name="Move up").click()
     row = page.get_by_test_id("persona-table").locator("tbody tr").first
     assert "Code hunter" in row.inner_text()
     assert row.locator("td").nth(2).inner_text() == str(matched)
