@@ -103,11 +103,11 @@ WITH reached AS (
 ), history AS (
   INSERT INTO loyalty_tierchange (merchant_id, account_id, from_tier_id, to_tier_id, reason,
     note, created_at)
-  SELECT %(merchant)s, id, %(from_tier)s, to_tier, 'upgrade', '', %(at)s FROM moved
+  SELECT %(merchant)s, id, %(from_tier)s::bigint, to_tier, 'upgrade', '', %(at)s FROM moved
 )
 INSERT INTO customers_activity (merchant_id, customer_id, kind, occurred_at, data)
 SELECT %(merchant)s, %(customer)s, 'tier.changed', %(at)s,
-  jsonb_build_object('from', %(from_name)s, 'to', to_name, 'reason', 'upgrade') FROM moved
+  jsonb_build_object('from', %(from_name)s::text, 'to', to_name, 'reason', 'upgrade') FROM moved
 """
 
 
