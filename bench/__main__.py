@@ -108,7 +108,7 @@ def main() -> None:
     from django.db import connection
 
     from bench import customers as scenarios
-    from bench.harness import command, commit_of, report, say, table
+    from bench.harness import command, commit_of, failed_row, report, say, table
     from customers.dataset import dataset_generate
     from customers.models import Customer, Order
     from merchants.models import Merchant
@@ -215,7 +215,14 @@ def main() -> None:
             commit = commit_of(code)
             if not commit:
                 say("  (the code it runs has uncommitted changes: its rows will read stale)")
-            for row in runs[name](ctx):
+            try:
+                measured = runs[name](ctx)
+            except Exception as failure:
+                import traceback
+
+                traceback.print_exc()
+                measured = [failed_row(name, failure)]
+            for row in measured:
                 row.code, row.commit = code, commit
                 rows.append(row)
             say(f"  ({time.monotonic() - began:.0f} s)")

@@ -58,6 +58,14 @@ class Row:
         return "yes" if self.holds else "no"
 
 
+def failed_row(scenario: str, failure: Exception) -> Row:
+    """The row of a scenario that stopped with an error: it holds nothing, and says why;
+    the other scenarios of the run go on."""
+    return Row(scenario=f"{scenario} (did not finish)", data="—", ours="—", baseline="—",
+               ratio=0.0, budget="—", holds=False,
+               notes=[f"stopped with {type(failure).__name__}: {str(failure)[:300]}"])  # fmt: skip
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -303,20 +303,26 @@ CALLS = {
     "birthdays": "job(program=merchant.loyalty_program)",
 }
 # One job in a fresh process: its resident memory just before the job (Django started, the
-# job imported, the connection open), the peak during it, and its time. The growth is what
+# job imported, the connection open), the peak during it (the kernel's high-water mark,
+# reset just before), and its time. The growth is what
 # the job itself held at most, Python objects and the driver's buffers alike.
 MEASURE = """
-import os, resource, time, django
+import time, django
 django.setup()
 from merchants.models import Merchant
 merchant = Merchant.objects.select_related("loyalty_program").get(slug={slug!r})
 {imports}
-before = int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def status(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+# The peak so far (Django's start-up) is forgotten: the peak read after is the job's.
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
 started = time.perf_counter()
 result = {call}
 seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(max(0, peak - before), seconds, repr(result).replace(" ", ""))
+print(max(0, status("VmHWM") - before), seconds, repr(result).replace(" ", ""))
 """
 # The share of customers each job finds work for, seeded before each run.
 MEMBERS_EVERY, PENDING_EVERY, BIRTHDAY_EVERY = 50, 5, 365
