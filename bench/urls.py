@@ -17,6 +17,8 @@ from bench.harness import served_at
 from config.urls import urlpatterns as product_urlpatterns
 from customers.forms import CustomerFilterForm
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Persona
+from merchants.panels import panels_for
+from merchants.roles import role_permissions
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
@@ -138,6 +140,8 @@ def bare_customer_detail(request: HttpRequest, merchant_id: int, pk: int) -> Htt
                 [pk],
             )
         ),
+        # The other apps' panels load from their own URLs; the page names them.
+        "panels": panels_for("customer-360", role_permissions(request.staff_member.role)),
     }
     return render(request, "customers/customer_detail.html", context)
 
