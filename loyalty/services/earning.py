@@ -240,8 +240,9 @@ def orders_earn(
     bonuses = [entry.idempotency_key for _a, entry in wanted if entry.rule_id is not None]
     written = (
         set(
-            PointsEntry.objects.filter(merchant=merchant, idempotency_key__in=bonuses)
-            .values_list("idempotency_key", flat=True)
+            PointsEntry.objects.filter(merchant=merchant, idempotency_key__in=bonuses).values_list(
+                "idempotency_key", flat=True
+            )
         )
         if bonuses
         else set()

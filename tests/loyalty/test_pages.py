@@ -147,7 +147,7 @@ def test_the_tier_distribution_reads_from_the_lowest_tier_up(client, owner, merc
         "o-1", customer=CustomerData(external_id="c-1"), total="300.00"))  # fmt: skip
     for page in ("/loyalty/figures/", "/loyalty/"):
         text = client.get(page).content.decode()
-        distribution = text[text.index('data-testid="tier-distribution"'):]
+        distribution = text[text.index('data-testid="tier-distribution"') :]
         shown = [distribution.index(f"{name}: ") for name in ("Bronze", "Silver", "Gold")]
         assert shown == sorted(shown), page
         assert "Silver: 1<" in distribution
@@ -190,9 +190,7 @@ def test_loyalty_pages_use_a_fixed_number_of_queries(client, owner, merchant):
     assert counts() == small
 
 
-def test_the_figures_are_kept_five_minutes_and_say_when_they_were_added_up(
-    client, owner, merchant
-):
+def test_the_figures_are_kept_five_minutes_and_say_when_they_were_added_up(client, owner, merchant):
     import time_machine
     from django.utils.timezone import now
 
