@@ -241,6 +241,9 @@ def _lots_reset(merchant: Merchant) -> None:
             "DELETE FROM customers_activity WHERE merchant_id = %s AND kind = 'points.expired'",
             [merchant.pk],
         )
+        # The rewards page's members redeemed some of their points: those codes go with
+        # the lots (the rewards-page scenario gives its members their year again).
+        cursor.execute("DELETE FROM loyalty_redemption WHERE merchant_id = %s", [merchant.pk])
         cursor.execute("DELETE FROM loyalty_pointsentry WHERE merchant_id = %s", [merchant.pk])
         cursor.execute(LOTS, params)
         cursor.execute(
