@@ -243,6 +243,9 @@ def _lots_reset(merchant: Merchant) -> None:
         )
         # The rewards page's members redeemed some of their points: those codes go with
         # the lots (the rewards-page scenario gives its members their year again).
+        cursor.execute(
+            "UPDATE loyalty_referral SET welcome_id = NULL WHERE merchant_id = %s", [merchant.pk]
+        )
         cursor.execute("DELETE FROM loyalty_redemption WHERE merchant_id = %s", [merchant.pk])
         cursor.execute("DELETE FROM loyalty_pointsentry WHERE merchant_id = %s", [merchant.pk])
         cursor.execute(LOTS, params)
