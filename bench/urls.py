@@ -774,6 +774,7 @@ def bare_ticket(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse
         "ticket": ticket,
         "thread": thread,
         "repliable": ticket.state not in (State.CLOSED, State.MERGED, State.SPAM),
+        "drawn_at": int(now().timestamp()),
         "mergeable": State.MERGED in states,
         "state_actions": [(state, STATE_ACTIONS.get(state, state.label)) for state in states
                           if state != State.MERGED],
