@@ -203,7 +203,10 @@ def _load_row(name: str, data: str, mine: list[Load], theirs: list[Load]) -> Row
 
 # --- One order per request -----------------------------------------------------------------
 
-ONE_ORDER = """
+# One order per request, in the API's JSON: `customer` is a Lua expression giving the
+# order's customer as JSON; `people`, any Lua it needs first.
+ORDER_SCRIPT = """
+%(people)s
 local counter = 0
 local threads = 0
 function setup(thread)
@@ -212,17 +215,28 @@ function setup(thread)
 end
 request = function()
   counter = counter + 1
-  local person = math.random(1, 20000)
   local body = string.format(
-    '{"external_id":"%%s-%%d","placed_at":"%%s","currency":"USD",' ..
-    '"total":"30.00","subtotal":"30.00","channel":"web",' ..
-    '"customer":{"external_id":"w-%%d","email":"w%%d@bench.test","first_name":"Wren"},' ..
+    '{"external_id":"%(prefix)s%%s-%%d","placed_at":"%%s","currency":"USD",' ..
+    '"total":"30.00","subtotal":"30.00","channel":"web","customer":%%s,' ..
     '"lines":[{"sku":"SKU-1","name":"Green tea","category":"tea","quantity":2,' ..
     '"price":"15.00"}]}',
-    tag, counter, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ"), person, person)
+    tag, counter, os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ"), %(customer)s)
   return wrk.format("POST", "%(path)s", nil, body)
 end
 """
+# New and returning customers among 20,000.
+SOME_OF_20000 = """(function()
+    local person = math.random(1, 20000)
+    return string.format('{"external_id":"w-%d","email":"w%d@bench.test","first_name":"Wren"}',
+                         person, person)
+  end)()"""
+
+
+def order_script(
+    *, run: str, path: str, customer: str = SOME_OF_20000, people: str = "", prefix: str = ""
+) -> str:
+    return ORDER_SCRIPT % {"run": run, "path": path, "customer": customer, "people": people,
+                           "prefix": prefix}  # fmt: skip
 
 
 def _one_order_rows(ctx: Context, base: str) -> list[Row]:
@@ -240,7 +254,7 @@ def _one_order_rows(ctx: Context, base: str) -> list[Row]:
         return wrk(
             base,
             headers=headers,
-            lua=ONE_ORDER % {"run": f"o{next(runs)}", "path": "/api/v1/orders"},
+            lua=order_script(run=f"o{next(runs)}", path="/api/v1/orders"),
             seconds=ctx.seconds,
         )
 
@@ -248,8 +262,7 @@ def _one_order_rows(ctx: Context, base: str) -> list[Row]:
         return wrk(
             base,
             headers={"Content-Type": "application/json"},
-            lua=ONE_ORDER
-            % {"run": f"b{next(runs)}", "path": f"/bench/bare/{bare_merchant.pk}/orders/"},
+            lua=order_script(run=f"b{next(runs)}", path=f"/bench/bare/{bare_merchant.pk}/orders/"),
             seconds=ctx.seconds,
         )
 

@@ -29,8 +29,8 @@ TIERS = (("Bronze", "50"), ("Silver", "250"), ("Gold", "600"), ("Platinum", "120
 # write it: each account's due tier from its 12-month spend, the accounts whose tier
 # differs moved, and for each move the same history ours writes (a TierChange row and a
 # timeline entry). Like ours from no tiers held: every move is an upgrade from none.
-RAW_TIERS = """
-WITH due AS (
+# Each account's due tier from its 12-month spend: what both statements below start from.
+DUE_TIERS = """
   SELECT a.id, a.customer_id, a.tier_id AS from_tier,
     (SELECT t.id FROM loyalty_tier t WHERE t.merchant_id = %(merchant)s AND t.threshold <= s.v
      ORDER BY t.threshold DESC LIMIT 1) AS to_tier
@@ -40,7 +40,9 @@ WITH due AS (
           AND placed_at >= %(start)s AND placed_at <= %(at)s
         GROUP BY customer_id) s ON s.customer_id = a.customer_id
   WHERE a.merchant_id = %(merchant)s
-), moved AS (
+"""
+RAW_TIERS = f"""
+WITH due AS ({DUE_TIERS}), moved AS (
   UPDATE loyalty_pointsaccount a SET tier_id = due.to_tier, tier_since = %(at)s
   FROM due WHERE a.id = due.id AND a.tier_id IS DISTINCT FROM due.to_tier
   RETURNING a.id, a.customer_id, due.from_tier, due.to_tier
@@ -56,21 +58,11 @@ SELECT %(merchant)s, m.customer_id, 'tier.changed', %(at)s,
 FROM moved m LEFT JOIN loyalty_tier f ON f.id = m.from_tier
 LEFT JOIN loyalty_tier t ON t.id = m.to_tier
 """
-# A floor beside it: the same statement without the history, the least the database does.
-RAW_TIERS_ONLY = """
-UPDATE loyalty_pointsaccount a SET tier_id = due.tier_id, tier_since = %(at)s
-FROM (
-  SELECT a2.id AS account_id,
-    (SELECT t.id FROM loyalty_tier t WHERE t.merchant_id = %(merchant)s AND t.threshold <= s.v
-     ORDER BY t.threshold DESC LIMIT 1) AS tier_id
-  FROM loyalty_pointsaccount a2
-  JOIN (SELECT customer_id, SUM(total - refunded_amount) AS v FROM customers_order
-        WHERE merchant_id = %(merchant)s AND status <> 'cancelled'
-          AND placed_at >= %(start)s AND placed_at <= %(at)s
-        GROUP BY customer_id) s ON s.customer_id = a2.customer_id
-  WHERE a2.merchant_id = %(merchant)s
-) due
-WHERE a.id = due.account_id AND a.tier_id IS DISTINCT FROM due.tier_id
+# A floor beside it: the same moves without the history, the least the database does.
+RAW_TIERS_ONLY = f"""
+UPDATE loyalty_pointsaccount a SET tier_id = due.to_tier, tier_since = %(at)s
+FROM ({DUE_TIERS}) due
+WHERE a.id = due.id AND a.tier_id IS DISTINCT FROM due.to_tier
 """
 # What both must leave behind: every account's tier, and the history of the moves.
 HISTORY_DIGEST = """
