@@ -536,6 +536,7 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
                     "max_files": ATTACHMENT_MAX_COUNT,
                     "max_megabytes": ATTACHMENT_MAX_BYTES // (1024 * 1024),
                 },
+                using="jinja2",
             )
         )
         response = render(

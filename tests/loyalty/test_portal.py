@@ -378,10 +378,10 @@ def test_the_page_reads_the_same_once_its_statements_are_prepared(signed_in, mer
         assert text in first
 
 
-# The session's customer with her shop; her account with its balances, live membership, the
+# The session's customer and her shop; her account with its balances, live membership, the
 # limited rewards she took and her tier basis value; her lists (history, lots expiring soon,
 # codes, referrals).
-QUERIES = 3
+QUERIES = 4
 # The catalog when the cache hasn't got it: program, tiers, rewards with their tiers and
 # plans, membership plans.
 CATALOG_QUERIES = 6
