@@ -233,10 +233,21 @@ SOME_OF_20000 = """(function()
 
 
 def order_script(
-    *, run: str, path: str, customer: str = SOME_OF_20000, people: str = "", prefix: str = ""
+    *,
+    run: str,
+    path: str,
+    customer: str = SOME_OF_20000,
+    people: str = "",
+    prefix: str = "",
+    pace_ms: int = 0,
 ) -> str:
-    return ORDER_SCRIPT % {"run": run, "path": path, "customer": customer, "people": people,
-                           "prefix": prefix}  # fmt: skip
+    """The Lua for wrk. With `pace_ms`, each connection waits that long after an answer
+    before it sends its next order (wrk's delay(), not counted in the latency)."""
+    script = ORDER_SCRIPT % {"run": run, "path": path, "customer": customer, "people": people,
+                             "prefix": prefix}  # fmt: skip
+    if pace_ms:
+        script += f"function delay() return {pace_ms} end\n"
+    return script
 
 
 def _one_order_rows(ctx: Context, base: str) -> list[Row]:
