@@ -2,8 +2,8 @@
 feedback with its public thread), replying on a ticket, and the CSAT link from the email.
 
 The panel renders inside the rewards page's own request, which has a strict speed budget:
-one read of the customer's latest tickets, and one of their public messages only when
-there are tickets to show, drawn by a Jinja2 template (jinja2/feedback/portal/_panel.html).
+one read of the customer's latest tickets with their public messages, drawn by a Jinja2
+template (jinja2/feedback/portal/_panel.html).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from feedback.services.csat import csat_answer, csat_survey_open
 from feedback.services.intake import SUBJECT_LENGTH, customer_reply, feedback_submit
 from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from merchants.forms import form_add_service_errors
+from merchants.sql import moment
 
 TICKETS_SHOWN = 10
 BODY_LENGTH = 5000
@@ -92,38 +93,44 @@ def _uploads(files) -> list[Upload]:
     ]
 
 
-# The panel's two reads by hand (Model.objects.raw): they run on every rewards page, where
-# building them through the ORM measured as costly as running them.
+# The panel's read by hand (Model.objects.raw): it runs on every rewards page, where building
+# it through the ORM measured as costly as running it. The customer's latest tickets, each
+# joined to its public thread (a ticket with none comes once, with NULLs); a merged ticket's
+# messages moved to the one it was merged into, which is listed.
 TICKETS_SQL = f"""
-SELECT id, subject, state, kind, created_at FROM feedback_feedback
-WHERE merchant_id = %s AND customer_id = %s AND state <> '{State.MERGED}'
-ORDER BY created_at DESC, id DESC LIMIT {TICKETS_SHOWN}
-"""
-# A merged ticket's messages moved to the one it was merged into, which is listed.
-THREADS_SQL = f"""
-SELECT id, feedback_id, kind, body, created_at FROM feedback_message
-WHERE merchant_id = %s AND feedback_id IN ({{tickets}})
-  AND kind IN ('{Message.Kind.CUSTOMER}', '{Message.Kind.REPLY}')
-ORDER BY created_at, id
+SELECT f.id, f.subject, f.state, f.kind, f.created_at,
+  g.kind AS message_kind, g.body AS message_body, g.created_at AS message_at
+FROM (
+  SELECT id, subject, state, kind, created_at FROM feedback_feedback
+  WHERE merchant_id = %s AND customer_id = %s AND state <> '{State.MERGED}'
+  ORDER BY created_at DESC, id DESC LIMIT {TICKETS_SHOWN}) f
+LEFT JOIN feedback_message g ON g.feedback_id = f.id AND g.merchant_id = %s
+  AND g.kind IN ('{Message.Kind.CUSTOMER}', '{Message.Kind.REPLY}')
+ORDER BY f.created_at DESC, f.id DESC, g.created_at, g.id
 """
 
 
 def _tickets(request: HttpRequest) -> list[Feedback]:
     """The customer's latest tickets, each with `.thread`: its customer messages and staff
-    replies (never notes or events). Two queries, or one when there is nothing to show."""
+    replies (never notes or events), in one query."""
     customer = request.portal_customer
-    tickets = list(Feedback.objects.raw(TICKETS_SQL, [customer.merchant_id, customer.pk]))
-    if not tickets:
-        return tickets
-    threads: dict[int, list[Message]] = {ticket.pk: [] for ticket in tickets}
-    sql = THREADS_SQL.format(tickets=", ".join(["%s"] * len(threads)))
-    for message in Message.objects.raw(sql, [customer.merchant_id, *threads]):
-        threads[message.feedback_id].append(message)
-    for ticket in tickets:
-        ticket.thread = threads[ticket.pk]
-        ticket.customer_state = CUSTOMER_STATES.get(ticket.state, "")
-        ticket.can_reply = ticket.state != State.SPAM
-    return tickets
+    tickets: dict[int, Feedback] = {}
+    rows = Feedback.objects.raw(
+        TICKETS_SQL, [customer.merchant_id, customer.pk, customer.merchant_id]
+    )
+    for row in rows:
+        ticket = tickets.setdefault(row.pk, row)
+        if ticket is row:
+            ticket.thread = []
+            ticket.customer_state = CUSTOMER_STATES.get(ticket.state, "")
+            ticket.can_reply = ticket.state != State.SPAM
+        if row.message_kind is not None:
+            ticket.thread.append(
+                Message(
+                    kind=row.message_kind, body=row.message_body, created_at=moment(row.message_at)
+                )
+            )
+    return list(tickets.values())
 
 
 def feedback_panel(request: HttpRequest) -> str:

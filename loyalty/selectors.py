@@ -25,6 +25,7 @@ from loyalty.models import (
 from loyalty.services.rewards import LIVE_STATES, reward_open_to
 from loyalty.services.tiers import basis_value_read, basis_value_sql
 from merchants.models import Merchant
+from merchants.sql import moment
 
 
 def program_get(*, merchant: Merchant) -> Program | None:
@@ -462,8 +463,8 @@ UNION ALL SELECT * FROM (
 def _lists(params: dict) -> dict[str, list[tuple]]:
     """_LISTS_SQL's rows by part, times made aware, each part in its order."""
     parts: dict[str, list[tuple]] = {"h": [], "l": [], "c": [], "r": []}
-    for part, pk, kind, points, text, moment, available_at, label in _rows(_LISTS_SQL, params):
-        parts[part].append((_moment(moment), pk, kind, points, text, _moment(available_at), label))
+    for part, pk, kind, points, text, created, available_at, label in _rows(_LISTS_SQL, params):
+        parts[part].append((moment(created), pk, kind, points, text, moment(available_at), label))
     for part in ("h", "c", "r"):
         parts[part].sort(reverse=True)  # the latest first
     parts["l"].sort()  # soonest first
@@ -476,17 +477,6 @@ def _rows(sql: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-def _moment(value) -> datetime:
-    """A time as the database gave it, aware in UTC (SQLite gives naive or text)."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
-
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _expiring(page: RewardsPage, lots, held_beyond: int) -> None:
@@ -510,9 +500,9 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
     program = catalog.program_running(customer.merchant)
     if program is None:
         return RewardsPage(program=None, account=None)
-    moment = connection.ops.adapt_datetimefield_value
-    params = {"customer": customer.pk, "merchant": customer.merchant_id, "at": moment(at),
-              "soon": moment(at + timedelta(days=EXPIRING_SOON_DAYS))}  # fmt: skip
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {"customer": customer.pk, "merchant": customer.merchant_id, "at": adapt(at),
+              "soon": adapt(at + timedelta(days=EXPIRING_SOON_DAYS))}  # fmt: skip
     limited = [r.pk for r in catalog.rewards if r.per_customer_limit is not None]
     params.update({f"reward_{n}": pk for n, pk in enumerate(limited)})
     basis = "NULL"
@@ -557,7 +547,7 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
                               perks=plan_perks)  # fmt: skip
         page.membership = Membership(id=membership_id, merchant_id=customer.merchant_id,
                                      customer_id=customer.pk, plan=plan, state=state,
-                                     current_period_end=_moment(period_end))  # fmt: skip
+                                     current_period_end=moment(period_end))  # fmt: skip
     page.plans = catalog.plans
     taken = dict(zip(limited, row[15:], strict=True)) if account is not None else {}
     _offers(page, catalog.rewards, plan_id if membership_id is not None else None, taken)

@@ -391,23 +391,44 @@ def test_the_panel_reads_a_fixed_number_of_queries(
     signed_in, merchant, rana, agent, django_assert_num_queries
 ):
     panel = reverse("portal:panel", args=[merchant.slug, "feedback"])
-    # The customer's session (her row and her shop's: 2), then her tickets: none, so no
-    # thread is read.
+    # The customer's session (her row and her shop's: 2), then her tickets with their
+    # public messages (1), however many there are.
     with django_assert_num_queries(2 + 1):
         assert signed_in.get(panel).status_code == 200
     ticket = _ticket(merchant, rana)
-    # Tickets, then their public messages.
-    with django_assert_num_queries(2 + 2):
+    with django_assert_num_queries(2 + 1):
         signed_in.get(panel)
     for n in range(9):
         more = _ticket(merchant, rana, subject=f"More {n}")
         staff_reply(feedback=more, member=agent, body=f"Answer {n}")
         customer_reply(feedback=more, body=f"Thanks {n}")
     staff_reply(feedback=ticket, member=agent, body="On its way")
-    with django_assert_num_queries(2 + 2):
+    with django_assert_num_queries(2 + 1):
         text = _text(signed_in.get(panel))
     assert "Answer 8" in text
     assert "On its way" in text
+
+
+def test_a_ticket_without_a_public_message_is_listed_once_and_its_thread_in_order(
+    signed_in, merchant, rana, agent
+):
+    """The panel joins each ticket to its public thread: a ticket with only a note shows
+    once with no message, and a thread reads oldest first, with no notes."""
+    quiet = _ticket(merchant, rana, subject="Only a note")
+    Message.objects.filter(feedback=quiet).delete()
+    note_add(feedback=quiet, member=agent, body="Internal: check the courier")
+    talk = _ticket(merchant, rana, subject="Talk", body="First words")
+    staff_reply(feedback=talk, member=agent, body="Second words")
+    customer_reply(feedback=talk, body="Third words")
+    page = signed_in.get(reverse("portal:panel", args=[merchant.slug, "feedback"]))
+    tickets = page.content.decode().split('data-testid="feedback-ticket"')[1:]
+    assert len(tickets) == 2
+    talk_html, quiet_html = tickets  # the latest first
+    assert "Only a note" in quiet_html
+    assert 'data-testid="feedback-message"' not in quiet_html
+    assert "check the courier" not in page.content.decode()
+    words = re.findall(r"(First|Second|Third) words", talk_html)
+    assert words == ["First", "Second", "Third"]
 
 
 # --- The staff reply by email -----------------------------------------------------------
