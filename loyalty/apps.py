@@ -29,14 +29,15 @@ class LoyaltyConfig(AppConfig):
         portal_panel_register("membership", portal.membership_panel, order=40)
         portal_panel_register("referrals", portal.referrals_panel, order=50)
         portal_panel_register("history", portal.history_panel, order=60)
-        # The rewards page caches the catalog; any change to it, whichever way it is
+        # The rewards page and orders cache the catalog; any change to it, whichever way it is
         # written, sends the next page back to the database (no rules run here).
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from loyalty.models import MembershipPlan, Program, Reward, Tier
+        from loyalty.models import EarningRule, MembershipPlan, Program, Reward, Tier
         from loyalty.selectors import catalog_changed as forget
 
-        for model in (Program, Tier, Reward, MembershipPlan):
+        # Orders read the earning rules from the catalog too.
+        for model in (Program, Tier, Reward, MembershipPlan, EarningRule):
             post_save.connect(forget, sender=model, dispatch_uid=f"catalog-{model.__name__}")
             post_delete.connect(forget, sender=model, dispatch_uid=f"catalog-d-{model.__name__}")
         for through in (Reward.tiers.through, Reward.plans.through):

@@ -190,6 +190,11 @@ class Catalog:
     tiers: list[Tier]
     rewards: list[Reward]  # active ones, cheapest first, with tier_ids and plan_ids
     plans: list[MembershipPlan]  # open to new members
+    # What an order reads of the program besides its tiers: the active earning rules other
+    # than event ones (Meta ordering), and whether the shop has any membership plan at all
+    # (a closed plan's members still earn its multiplier; none means no membership query).
+    order_rules: list[EarningRule] = field(default_factory=list)
+    has_plans: bool = True
 
     def program_running(self, merchant: Merchant) -> Program | None:
         """The program if it is running, with its shop (the cached copy holds none)."""
@@ -237,7 +242,8 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
     from django.core.cache import cache
 
     version = cache.get_or_set(_catalog_version_key(merchant.pk), _version_new, None)
-    key = f"loyalty-catalog:{merchant.pk}:{version}"
+    # "-2": catalogs cached before the order rules were part of them are not read.
+    key = f"loyalty-catalog-2:{merchant.pk}:{version}"
     catalog = cache.get(key)
     if catalog is None:
         rewards = list(
@@ -245,6 +251,7 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
             .prefetch_related("tiers", "plans")
             .order_by("points_cost", "pk")
         )
+        plans = list(plan_list(merchant=merchant).order_by("price", "pk"))
         for reward in rewards:
             reward.tier_ids = {t.pk for t in reward.tiers.all()}
             reward.plan_ids = {p.pk for p in reward.plans.all()}
@@ -256,7 +263,13 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
             .first(),
             tiers=list(Tier.objects.filter(merchant=merchant).order_by("threshold")),
             rewards=rewards,
-            plans=list(plan_list(merchant=merchant).filter(is_active=True).order_by("price", "pk")),
+            plans=[plan for plan in plans if plan.is_active],
+            order_rules=list(
+                EarningRule.objects.filter(merchant=merchant, is_active=True).exclude(
+                    kind=EarningRule.Kind.EVENT
+                )
+            ),
+            has_plans=bool(plans),
         )
         cache.set(key, catalog, CATALOG_SECONDS)
     return catalog

@@ -144,7 +144,8 @@ def orders_stored(
     if customers is None:
         customers = Customer.objects.in_bulk({o.customer_id for o in orders})
     orders_earn(program=program, orders=orders, lines=lines, customers=customers,
-                tiers=catalog.tiers)  # fmt: skip
+                tiers=catalog.tiers, rules=catalog.order_rules,
+                has_plans=catalog.has_plans)  # fmt: skip
     # Only a customer's first order can be the one a referral waits for.
     firsts = [o for o in orders if customers[o.customer_id].first_order_at == o.placed_at]
     if firsts:
@@ -158,9 +159,13 @@ def orders_earn(
     lines: Sequence[OrderLine] | None = None,
     customers: dict[int, Customer] | None = None,
     tiers: Sequence[Tier] | None = None,
+    rules: Sequence[EarningRule] | None = None,
+    has_plans: bool = True,
 ) -> None:
     """Each order earns its points (pending for the return window). The orders are new:
-    only a first-order bonus can have been written before."""
+    only a first-order bonus can have been written before. `rules` (active, not event
+    ones) and `has_plans` (False: the shop has no membership plan) when the caller has
+    them from the catalog."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
@@ -168,11 +173,12 @@ def orders_earn(
     )
     if not orders:
         return
-    rules = list(
-        EarningRule.objects.filter(merchant=merchant, is_active=True).exclude(
-            kind=EarningRule.Kind.EVENT
+    if rules is None:
+        rules = list(
+            EarningRule.objects.filter(merchant=merchant, is_active=True).exclude(
+                kind=EarningRule.Kind.EVENT
+            )
         )
-    )
     if customers is None:
         customers = Customer.objects.in_bulk({o.customer_id for o in orders})
     by_customer = accounts_locked_for(customers=[customers[pk] for pk in
@@ -187,7 +193,7 @@ def orders_earn(
     plan_multipliers = dict(
         Membership.objects.filter(customer_id__in=customers, state__in=LIVE_MEMBERSHIP)
         .values_list("customer_id", "plan__multiplier")
-    )  # fmt: skip
+    ) if has_plans else {}  # fmt: skip
     tier_of = (
         {tier.pk: tier for tier in tiers}
         if tiers is not None

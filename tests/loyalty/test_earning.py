@@ -195,3 +195,36 @@ def test_an_order_crossing_a_threshold_upgrades_at_once(merchant):
     account = _account()
     assert account.tier == gold
     assert [c.to_tier.name for c in account.tier_changes.order_by("pk")] == ["Silver", "Gold"]
+
+
+def _earned(external_id: str) -> int:
+    return PointsEntry.objects.get(
+        order__external_id=external_id, kind=PointsEntry.Kind.EARN
+    ).points
+
+
+def test_an_earning_rule_change_counts_from_the_next_order(merchant):
+    # Orders read the rules from the shop's cached catalog: a change must move it on.
+    ProgramFactory(merchant=merchant, pending_days=30, points_per_unit=Decimal("1"))
+    order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
+    rule = EarningRuleFactory(merchant=merchant, multiplier=Decimal("3"))
+    order_ingest(merchant=merchant, data=order_data("o-2", customer=ADA, total="10.00"))
+    rule.is_active = False
+    rule.save()
+    order_ingest(merchant=merchant, data=order_data("o-3", customer=ADA, total="10.00"))
+    rule.delete()
+    EarningRuleFactory(merchant=merchant, multiplier=Decimal("2"))
+    order_ingest(merchant=merchant, data=order_data("o-4", customer=ADA, total="10.00"))
+    assert [_earned(f"o-{n}") for n in (1, 2, 3, 4)] == [10, 30, 10, 20]
+
+
+def test_a_returning_customers_order_with_a_running_program_has_a_fixed_statement_count(
+    merchant, django_assert_num_queries
+):
+    ProgramFactory(merchant=merchant, pending_days=30, points_per_unit=Decimal("1"))
+    order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
+    # Savepoint, customer find (locked), stats, order, lines, timeline; account lock,
+    # pending catch-up, entry, its timeline line, balances; savepoint release. No rules,
+    # tiers or plans read: the catalog has them; no tiers, so no basis value either.
+    with django_assert_num_queries(12):
+        order_ingest(merchant=merchant, data=order_data("o-2", customer=ADA, total="10.00"))

@@ -383,8 +383,8 @@ def test_the_page_reads_the_same_once_its_statements_are_prepared(signed_in, mer
 # codes, referrals).
 QUERIES = 4
 # The catalog when the cache hasn't got it: program, tiers, rewards with their tiers and
-# plans, membership plans.
-CATALOG_QUERIES = 6
+# plans, membership plans, and the earning rules orders read from it.
+CATALOG_QUERIES = 7
 # The feedback panel (feedback/portal.py): her latest tickets, and only when she has some,
 # their public messages (tests/feedback/test_portal.py counts that). She has none here.
 FEEDBACK_QUERIES = 1
