@@ -127,6 +127,7 @@ def run_refresh_orders(ctx) -> list[Row]:
     _vacuum()
     runs = iter(range(1_000_000))
     env = {**os.environ, **ctx.env}
+    refresh = None
     try:
         with web_server(ctx.env) as base:
 
@@ -154,6 +155,10 @@ def run_refresh_orders(ctx) -> list[Row]:
             if refresh.returncode != 0:
                 raise RuntimeError("the refresh failed")
     finally:
+        if refresh is not None and refresh.poll() is None:
+            # A round failed mid-refresh: the refresh must not go on writing under the undo.
+            refresh.kill()
+            refresh.wait()
         removed = _undo(merchant.pk, ids, marks)
     # The rounds that ended after the refresh did ran partly without it: the whole of each
     # is counted anyway, the worst p99 of all of them is the figure.
