@@ -14,7 +14,7 @@ from django.utils.timezone import now
 from customers.inserts import rows_insert, rows_update
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
-from loyalty.selectors import catalog_of
+from loyalty.selectors import Catalog, catalog_of
 from loyalty.services.dates import months_after
 from loyalty.services.ledger import (
     account_for,
@@ -143,9 +143,8 @@ def orders_stored(
         return
     if customers is None:
         customers = Customer.objects.in_bulk({o.customer_id for o in orders})
-    orders_earn(program=program, orders=orders, lines=lines, customers=customers,
-                tiers=catalog.tiers, rules=catalog.order_rules,
-                has_plans=catalog.has_plans)  # fmt: skip
+    orders_earn(program=program, catalog=catalog, orders=orders, lines=lines,
+                customers=customers)  # fmt: skip
     # Only a customer's first order can be the one a referral waits for.
     firsts = [o for o in orders if customers[o.customer_id].first_order_at == o.placed_at]
     if firsts:
@@ -155,17 +154,14 @@ def orders_stored(
 def orders_earn(
     *,
     program: Program,
+    catalog: Catalog,
     orders: Sequence[Order],
+    customers: dict[int, Customer],
     lines: Sequence[OrderLine] | None = None,
-    customers: dict[int, Customer] | None = None,
-    tiers: Sequence[Tier] | None = None,
-    rules: Sequence[EarningRule] | None = None,
-    has_plans: bool = True,
 ) -> None:
-    """Each order earns its points (pending for the return window). The orders are new:
-    only a first-order bonus can have been written before. `rules` (active, not event
-    ones) and `has_plans` (False: the shop has no membership plan) when the caller has
-    them from the catalog."""
+    """Each order earns its points (pending for the return window) under the shop's rules
+    and tiers from its catalog. The orders are new: only a first-order bonus can have been
+    written before."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
@@ -173,14 +169,7 @@ def orders_earn(
     )
     if not orders:
         return
-    if rules is None:
-        rules = list(
-            EarningRule.objects.filter(merchant=merchant, is_active=True).exclude(
-                kind=EarningRule.Kind.EVENT
-            )
-        )
-    if customers is None:
-        customers = Customer.objects.in_bulk({o.customer_id for o in orders})
+    rules = catalog.order_rules
     by_customer = accounts_locked_for(customers=[customers[pk] for pk in
                                                  {o.customer_id for o in orders}])  # fmt: skip
     locked = {account.pk: account for account in by_customer.values()}
@@ -193,12 +182,8 @@ def orders_earn(
     plan_multipliers = dict(
         Membership.objects.filter(customer_id__in=customers, state__in=LIVE_MEMBERSHIP)
         .values_list("customer_id", "plan__multiplier")
-    ) if has_plans else {}  # fmt: skip
-    tier_of = (
-        {tier.pk: tier for tier in tiers}
-        if tiers is not None
-        else Tier.objects.in_bulk([a.tier_id for a in locked.values() if a.tier_id])
-    )
+    ) if catalog.has_plans else {}  # fmt: skip
+    tier_of = {tier.pk: tier for tier in catalog.tiers}
     pending_for = timedelta(days=program.pending_days)
     at = now()
     # A batch is written in a fixed number of statements, whatever its size: the balances
@@ -279,7 +264,7 @@ def orders_earn(
         ["available", "pending", "confirmed_through", "last_activity_at"],
     )
     tiers_upgrade(accounts=list({e.account_id: e.account for e in entries}.values()),
-                  program=program, at=at, tiers=tiers)  # fmt: skip
+                  program=program, at=at, tiers=catalog.tiers)  # fmt: skip
 
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
