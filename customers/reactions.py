@@ -20,9 +20,11 @@ _event_recorded: list[Callable[..., None]] = []
 
 
 def on_orders_stored(reaction: Callable[..., None]) -> None:
-    """`reaction(orders=[…], lines=…, customers=…)`: new orders, one or a whole batch,
-    already saved; `lines` (every line of them) and `customers` (by id, their stats
-    current) when the caller holds them, else None."""
+    """`reaction(orders=[…], lines=…, customers=…, new_customers=…)`: new orders, one or a
+    whole batch, already saved; `lines` (every line of them) and `customers` (by id, their
+    stats current) when the caller holds them, else None; `new_customers`, the ids of the
+    customers created in this very transaction (nothing can refer to them yet), when the
+    caller knows them."""
     if reaction not in _orders_stored:
         _orders_stored.append(reaction)
 
@@ -49,10 +51,11 @@ def orders_stored(
     orders: Sequence[Order],
     lines: Sequence[OrderLine] | None = None,
     customers: dict[int, Customer] | None = None,
+    new_customers: frozenset[int] = frozenset(),
 ) -> None:
     if orders:
         for reaction in _orders_stored:
-            reaction(orders=orders, lines=lines, customers=customers)
+            reaction(orders=orders, lines=lines, customers=customers, new_customers=new_customers)
 
 
 def refund_recorded(*, refund: Refund) -> None:

@@ -153,9 +153,13 @@ def _order_store(*, merchant: Merchant, data: OrderData) -> Order:
         lines = line_rows(order=order, data=data)
         rows_insert(OrderLine, lines)
         rows_insert(Activity, [*timeline, placed_activity(order=order)])
-        # The customer's stats were counted in memory with this order: current.
+        # The customer's stats were counted in memory with this order: current. A new
+        # customer comes with the timeline of their creation.
         reactions.orders_stored(
-            orders=[order], lines=lines, customers={order.customer_id: order.customer}
+            orders=[order],
+            lines=lines,
+            customers={order.customer_id: order.customer},
+            new_customers=frozenset([order.customer_id] if timeline else []),
         )
     return order
 

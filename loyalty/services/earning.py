@@ -20,6 +20,7 @@ from loyalty.services.ledger import (
     account_for,
     account_locked,
     accounts_locked_for,
+    accounts_open,
     entry_write,
     pending_catch_up_many,
     program_of,
@@ -131,11 +132,13 @@ def orders_stored(
     orders: Sequence[Order],
     lines: Sequence[OrderLine] | None = None,
     customers: dict[int, Customer] | None = None,
+    new_customers: frozenset[int] = frozenset(),
 ) -> None:
     """customers/ stored these orders (one, or a whole batch), in their transaction: with a
     running program, each earns its points and a referred friend's first order rewards the
     referrer. The program comes with the shop's cached catalog: without one, this costs no
-    query. `lines` and `customers` (stats current) save reading them again."""
+    query. `lines` and `customers` (stats current) save reading them again; a customer in
+    `new_customers` was created in this transaction, so has no account and no referral."""
     merchant = orders[0].merchant
     catalog = catalog_of(merchant=merchant)
     program = catalog.program_running(merchant)
@@ -144,9 +147,15 @@ def orders_stored(
     if customers is None:
         customers = Customer.objects.in_bulk({o.customer_id for o in orders})
     orders_earn(program=program, catalog=catalog, orders=orders, lines=lines,
-                customers=customers)  # fmt: skip
-    # Only a customer's first order can be the one a referral waits for.
-    firsts = [o for o in orders if customers[o.customer_id].first_order_at == o.placed_at]
+                customers=customers, new_customers=new_customers)  # fmt: skip
+    # Only a customer's first order can be the one a referral waits for, and only for a
+    # customer who existed before it (a referral names its friend once they sign up).
+    firsts = [
+        o
+        for o in orders
+        if customers[o.customer_id].first_order_at == o.placed_at
+        and o.customer_id not in new_customers
+    ]
     if firsts:
         referrals_on_orders(orders=firsts)
 
@@ -158,10 +167,12 @@ def orders_earn(
     orders: Sequence[Order],
     customers: dict[int, Customer],
     lines: Sequence[OrderLine] | None = None,
+    new_customers: frozenset[int] = frozenset(),
 ) -> None:
     """Each order earns its points (pending for the return window) under the shop's rules
     and tiers from its catalog. The orders are new: only a first-order bonus can have been
-    written before."""
+    written before, and not for a customer in `new_customers` (created in this
+    transaction), whose account is opened here with nothing in it."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
@@ -170,8 +181,11 @@ def orders_earn(
     if not orders:
         return
     rules = catalog.order_rules
-    by_customer = accounts_locked_for(customers=[customers[pk] for pk in
-                                                 {o.customer_id for o in orders}])  # fmt: skip
+    ids = {o.customer_id for o in orders}
+    by_customer = accounts_locked_for(customers=[customers[pk] for pk in ids - new_customers])
+    at = now()
+    opened = accounts_open(customers=[customers[pk] for pk in ids & new_customers], at=at)
+    by_customer.update(opened)
     locked = {account.pk: account for account in by_customer.values()}
     accounts = by_customer
     if lines is None:
@@ -185,11 +199,11 @@ def orders_earn(
     ) if catalog.has_plans else {}  # fmt: skip
     tier_of = {tier.pk: tier for tier in catalog.tiers}
     pending_for = timedelta(days=program.pending_days)
-    at = now()
     # A batch is written in a fixed number of statements, whatever its size: the balances
-    # of every locked account are brought up to now at once, the entries and timeline
-    # lines go in one COPY each, and the balances in one update.
-    pending_catch_up_many(list(locked.values()), at)
+    # of every locked account are brought up to now at once (an account just opened holds
+    # nothing to bring up), the entries and timeline lines go in one COPY each, and the
+    # balances in one update.
+    pending_catch_up_many([a for a in locked.values() if a.customer_id not in opened], at)
     wanted: list[tuple[PointsAccount, PointsEntry]] = []
     for order in orders:
         account = locked[accounts[order.customer_id].pk]
@@ -228,7 +242,11 @@ def orders_earn(
             ]  # fmt: skip
     # A new order's own entry can't exist yet; a first-order bonus may (another order of
     # the customer's that arrived earlier claimed to be the first).
-    bonuses = [entry.idempotency_key for _a, entry in wanted if entry.rule_id is not None]
+    bonuses = [
+        entry.idempotency_key
+        for account, entry in wanted
+        if entry.rule_id is not None and account.customer_id not in opened
+    ]
     written = (
         set(
             PointsEntry.objects.filter(merchant=merchant, idempotency_key__in=bonuses).values_list(

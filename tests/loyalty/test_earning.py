@@ -228,3 +228,46 @@ def test_a_returning_customers_order_with_a_running_program_has_a_fixed_statemen
     # tiers or plans read: the catalog has them; no tiers, so no basis value either.
     with django_assert_num_queries(12):
         order_ingest(merchant=merchant, data=order_data("o-2", customer=ADA, total="10.00"))
+
+
+def test_a_new_customers_first_order_opens_the_account_in_one_statement(
+    merchant, django_assert_num_queries
+):
+    # The customer is created in the order's own transaction, so nothing can be there to
+    # look for: no account, no pending points to bring up, no first-order bonus already
+    # given, no referral naming her.
+    ProgramFactory(merchant=merchant, pending_days=30, points_per_unit=Decimal("1"))
+    EarningRuleFactory(merchant=merchant, kind=EarningRule.Kind.FIRST_ORDER, points=50,
+                       multiplier=Decimal("1"))  # fmt: skip
+    order_ingest(
+        merchant=merchant,
+        data=order_data("o-0", customer=CustomerData(external_id="bea"), total="10.00"),
+    )  # fmt: skip  (the catalog is read and kept)
+    # Savepoint, customer find (none), customer, order, lines, timeline; the account, the
+    # entries (earned, first-order bonus), their timeline lines, balances; release.
+    with django_assert_num_queries(11):
+        order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
+    account = _account()
+    assert (account.available, account.pending) == (0, 60)
+    assert ledger_matches(account)
+    assert account.referral_code
+
+
+def test_a_referral_code_clash_on_a_new_account_stores_the_order_once_with_a_fresh_code(
+    merchant, monkeypatch
+):
+    ProgramFactory(merchant=merchant, pending_days=30, points_per_unit=Decimal("1"))
+    order_ingest(merchant=merchant, data=order_data("o-0", customer=CustomerData(
+        external_id="bea"), total="10.00"))  # fmt: skip
+    taken = PointsAccount.objects.get(customer__external_id="bea").referral_code
+    from loyalty.services import ledger
+
+    drawn = iter([taken])
+    real = ledger.code_make
+    monkeypatch.setattr(ledger, "code_make", lambda length: next(drawn, None) or real(length))
+    result = order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
+    assert result.created
+    account = _account()
+    assert account.referral_code not in ("", taken)
+    assert (account.pending, PointsEntry.objects.filter(account=account).count()) == (10, 1)
+    assert ledger_matches(account)

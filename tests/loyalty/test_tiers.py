@@ -14,6 +14,7 @@ from loyalty.services.tiers import (
     basis_value_read,
     basis_value_sql,
     basis_values,
+    basis_values_by_hand,
     tier_override,
     tiers_recalculate,
 )
@@ -184,3 +185,11 @@ def test_the_rewards_pages_tier_value_is_the_recalculations(merchant, tiers, bas
             (value,) = cursor.fetchone()
         read = basis_value_read(program=program, value=value)
         assert (type(read), str(read)) == (type(expected), str(expected)), (who, value)
+    # The order's tier check reads all of them in one hand-written statement: the same
+    # values, the same types, and the same customers left out (cy: nothing on the basis).
+    ids = list(Customer.objects.filter(merchant=merchant).values_list("pk", flat=True))
+    by_orm = basis_values(program=program, customer_ids=ids, at=JAN)
+    by_hand = basis_values_by_hand(program=program, customer_ids=ids, at=JAN)
+    assert {k: (type(v), str(v)) for k, v in by_hand.items()} == {
+        k: (type(v), str(v)) for k, v in by_orm.items()
+    }
