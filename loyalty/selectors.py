@@ -177,9 +177,11 @@ def program_figures(*, merchant: Merchant, at=None) -> dict:
 
 # --- The program's catalog, as customers see it -------------------------------------------
 # Every customer of a shop reads the same program, tiers, rewards and plans, and they change
-# when staff edit them, not per order. The rewards page keeps them in the cache under a
-# version that any save or delete of those rows moves on (after its commit), so the next
-# page reads them afresh; a reader that raced the change can only fill the old version's key.
+# when staff edit them, not per order. The rewards page and orders keep them in the cache
+# with the version they were read under; any save or delete of those rows moves the version
+# on (now and after its commit), so the next reader finds the copy out of date and reads
+# them afresh. The version and the copy come back in one round trip; a reader that raced a
+# change can only store a copy marked with a version that is no longer current.
 
 CATALOG_SECONDS = 10 * 60
 
@@ -241,11 +243,15 @@ def catalog_changed(sender, instance, **kwargs) -> None:
 def catalog_of(*, merchant: Merchant) -> Catalog:
     from django.core.cache import cache
 
-    version = cache.get_or_set(_catalog_version_key(merchant.pk), _version_new, None)
-    # "-2": catalogs cached before the order rules were part of them are not read.
-    key = f"loyalty-catalog-2:{merchant.pk}:{version}"
-    catalog = cache.get(key)
-    if catalog is None:
+    version_key = _catalog_version_key(merchant.pk)
+    # "-3": copies stored as (version, catalog); older shapes are not read.
+    key = f"loyalty-catalog-3:{merchant.pk}"
+    found = cache.get_many([version_key, key])
+    version = found.get(version_key)
+    if version is None:  # the cache was emptied: a version no copy can carry
+        version = cache.get_or_set(version_key, _version_new, None)
+    stored_version, catalog = found.get(key) or (None, None)
+    if stored_version != version:
         rewards = list(
             Reward.objects.filter(merchant=merchant, is_active=True)
             .prefetch_related("tiers", "plans")
@@ -271,7 +277,7 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
             ),
             has_plans=bool(plans),
         )
-        cache.set(key, catalog, CATALOG_SECONDS)
+        cache.set(key, (version, catalog), CATALOG_SECONDS)
     return catalog
 
 

@@ -620,3 +620,25 @@ def test_plurals_and_dates_follow_her_language(client, merchant, language, point
     points_panel = _text_of(re.search(r'<section[^>]*id="points".*?</section>', page, re.S)[0])
     assert balance in points_panel
     assert expiring in points_panel
+
+
+def test_a_catalog_read_before_a_change_and_stored_after_it_is_not_shown(
+    signed_in, merchant, django_assert_num_queries
+):
+    """A page that read the catalog just before staff changed it may store its copy after
+    the change: the copy carries the version it was read under, so the next page reads the
+    rows afresh instead of showing the stale copy."""
+    from django.core.cache import cache
+
+    from loyalty.selectors import catalog_of
+
+    reward = RewardFactory(merchant=merchant, name="Tea towel", points_cost=100)
+    stale = catalog_of(merchant=merchant)  # read, as the slow page did
+    key = f"loyalty-catalog-3:{merchant.pk}"
+    version, _copy = cache.get(key)
+    reward.name = "Linen tea towel"
+    reward.save()  # the version moves on
+    cache.set(key, (version, stale))  # the slow page stores what it read
+    assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES):  # and keeps the fresh copy
+        assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
