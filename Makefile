@@ -43,6 +43,8 @@ install: $(VENV)/.synced-main node_modules/.package-lock.json
 
 install-dev: $(VENV)/.synced-dev node_modules/.package-lock.json
 
+# The links the demo prints, and the emails it sends, point at the server this starts.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo

@@ -65,6 +65,12 @@ def beat_schedule() -> dict:
             "task": "loyalty.tasks.loyalty_daily_due_task",
             "schedule": crontab(minute=25),
         },
+        # Imports whose worker died (no progress for five minutes) go on where they
+        # stopped; one already picked up again is claimed, so a second sweep does nothing.
+        "imports-resume-stalled": {
+            "task": "customers.tasks.imports_resume_task",
+            "schedule": crontab(minute="*/5"),
+        },
         # Spent and expired rewards-page sign-in links; deleting twice deletes nothing more.
         "portal-sign-ins-purge": {
             "task": "customers.tasks.portal_sign_ins_purge_task",

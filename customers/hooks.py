@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import logging
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from customers.webhooks import PayloadError, signature_valid, webhook_receive
+from customers.webhooks import WebhookRejected, signature_valid, webhook_receive
 from merchants.access import public_view
 from merchants.api_keys import store_connection_for_webhook
 from merchants.models import StoreConnection
@@ -72,12 +71,11 @@ def _receive(request: HttpRequest, platform: str, connection_id: str) -> JsonRes
         outcome = webhook_receive(
             connection=connection, delivery_id=delivery_id, topic=topic, payload=payload
         )
-    except PayloadError as error:
-        return _error(400, f"{error.field} {error.problem}.", error.field)
-    except ValidationError as error:
-        fields = error.message_dict if hasattr(error, "error_dict") else {"body": error.messages}
-        field, messages = next(iter(fields.items()))
-        return _error(400, f"{field}: {' '.join(messages)}", field)
+    except WebhookRejected as rejected:
+        # Answered as received (any other answer and the platform resends it for days):
+        # the body and the connection page say what was wrong.
+        return JsonResponse({"outcome": "rejected", "field": rejected.field,
+                             "detail": f"{rejected.field}: {rejected.reason}"})  # fmt: skip
     return JsonResponse({"outcome": outcome})
 
 

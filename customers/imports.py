@@ -8,16 +8,23 @@ The dashboard runs this in a Celery task (progress bar); `manage.py import_custo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import itertools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware, now
 
@@ -37,6 +44,54 @@ from customers.tasks import import_run_task
 from merchants.models import Merchant
 
 SOURCE = Order.Source.CSV
+# What the import page offers to download: every column, filled in as the importer reads it.
+_ORDER_1001 = {
+    "order_id": "1001",
+    "placed_at": "2026-03-01 10:00",
+    "customer_external_id": "c-1001",
+    "customer_email": "ana@example.com",
+    "customer_first_name": "Ana",
+    "customer_last_name": "Silva",
+    "status": "paid",
+    "currency": "EUR",
+    "subtotal": "50.00",
+    "discount": "5.00",
+    "shipping": "4.00",
+    "tax": "0.00",
+    "total": "49.00",
+    "channel": "web",
+    "shipping_method": "standard",
+    "discount_codes": "SPRING;FRIENDS",
+}
+SAMPLES = {
+    "customers": [
+        {"external_id": "c-1001", "email": "ana@example.com", "first_name": "Ana",
+         "last_name": "Silva", "phone": "+351 912 345 678", "birth_date": "1990-04-23",
+         "gender": "female", "city": "Lisbon", "country": "PT", "language": "pt",
+         "acquisition_channel": "instagram", "tags": "vip;newsletter", "marketing_consent": "yes"},
+        {"external_id": "c-1002", "email": "omar@example.com", "first_name": "Omar",
+         "last_name": "Haddad", "gender": "male", "city": "Amman", "country": "JO",
+         "language": "ar", "marketing_consent": "no"},
+    ],
+    "orders": [
+        {**_ORDER_1001, "sku": "TEA-1", "product_name": "Green tea", "category": "tea",
+         "quantity": "2", "price": "15.00"},
+        {**_ORDER_1001, "sku": "POT-1", "product_name": "Teapot", "category": "ware",
+         "quantity": "1", "price": "20.00"},
+    ],
+}  # fmt: skip
+
+
+def sample_csv(kind: str) -> str:
+    """A small file of `kind` in the importer's format, that imports without an error."""
+    columns = CUSTOMER_COLUMNS if kind == ImportJob.Kind.CUSTOMERS else ORDER_COLUMNS
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(SAMPLES[kind])
+    return out.getvalue()
+
+
 CUSTOMER_COLUMNS = (
     "external_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "city",
     "country", "language", "acquisition_channel", "tags", "marketing_consent",
@@ -54,6 +109,8 @@ REQUIRED = {
 BATCH = 1000
 YES = {"1", "true", "yes", "y"}
 NO = {"0", "false", "no", "n", ""}
+
+logger = logging.getLogger(__name__)
 
 
 class RowError(ValueError):
@@ -104,7 +161,10 @@ def _date(row: dict, column: str) -> date | None:
     text = _cell(row, column)
     if not text:
         return None
-    parsed = parse_date(text)
+    try:
+        parsed = parse_date(text)
+    except ValueError as error:  # well formed, but no such day (1999-02-31)
+        raise RowError(column, f"“{text}” is not a day of the calendar") from error
     if parsed is None:
         raise RowError(column, f"“{text}” is not a date like 1990-04-23")
     return parsed
@@ -114,9 +174,12 @@ def _moment(row: dict, column: str, merchant: Merchant) -> datetime:
     text = _cell(row, column)
     if not text:
         raise RowError(column, "is empty")
-    parsed = parse_datetime(text)
+    try:
+        parsed = parse_datetime(text)
+        day = parse_date(text) if parsed is None else None
+    except ValueError as error:  # well formed, but no such moment (2026-02-30T25:00)
+        raise RowError(column, f"“{text}” is not a day and time of the calendar") from error
     if parsed is None:
-        day = parse_date(text)
         if day is None:
             raise RowError(column, f"“{text}” is not a date and time like 2026-05-01T10:00:00Z")
         return datetime.combine(day, time(), tzinfo=merchant.zone)
@@ -292,14 +355,20 @@ def import_stream(
     stream: IO[bytes],
     on_error: ErrorSink,
     on_progress: Callable[[Progress], None] = lambda progress: None,
+    resume: Progress | None = None,
 ) -> Progress:
     """Reads the CSV and stores each good row (a customer, or an order with its lines) through
-    the services. Calls on_error(row, column, reason) for each skipped row.
+    the services. Calls on_error(row, column, reason) for each skipped row. With `resume`
+    (the progress of an earlier run that stopped), its first rows_done rows are passed
+    over unread by the services and the counts go on from it: every batch ends at a whole
+    order, and what a batch stored again changes nothing (orders and customers are keyed).
 
     Reading and checking the next batch (pure Python, no database) runs in a thread while
     this one stores the last: storing spends much of its time waiting for the database,
     and the reader uses that time. At most two checked batches wait, so memory stays flat."""
     counter, rows = _rows(stream, kind)
+    if resume is not None and resume.rows_done:
+        rows = itertools.islice(rows, resume.rows_done, None)
     if kind == ImportJob.Kind.CUSTOMERS:
         groups: Iterator[list[tuple[int, dict]]] = ([row] for row in rows)
     else:
@@ -334,7 +403,7 @@ def import_stream(
 
     reader = threading.Thread(target=read, name="csv-import-reader", daemon=True)
     reader.start()
-    progress = Progress()
+    progress = dataclasses.replace(resume) if resume is not None else Progress()
     try:
         while (item := checked.get()) is not None:
             if isinstance(item, BaseException):
@@ -443,12 +512,34 @@ def import_job_create(*, merchant: Merchant, kind: str, upload, actor=None) -> I
     return job
 
 
+# A running job whose heartbeat (moved on with every stored batch, a few seconds apart) is
+# older than IMPORT_STALE_SECONDS (five minutes) lost its worker: it is picked up again
+# where it stopped.
+
+
+def _stale() -> timedelta:
+    return timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+
+
+# A job started this many times without finishing fails, saying where, for a person to
+# resume it: a row that kills its worker every time must not take the workers down forever.
+MOST_RUNS = 5
+
+
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Runs a queued import once: a second delivery of the task finds it claimed."""
-    claimed = ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
-        state=ImportJob.State.RUNNING, started_at=now()
+    """Runs a queued import, or picks up one whose worker died (its heartbeat is stale)
+    from the last batch it stored. A second delivery of the task while the job runs finds
+    it claimed and does nothing."""
+    at = now()
+    claimable = Q(state=ImportJob.State.QUEUED) | Q(
+        state=ImportJob.State.RUNNING, heartbeat_at__lt=at - _stale()
     )
+    claimed = ImportJob.objects.filter(claimable, pk=job_id, runs__lt=MOST_RUNS).update(
+        state=ImportJob.State.RUNNING, heartbeat_at=at, runs=F("runs") + 1,
+        started_at=Coalesce("started_at", Value(at)),
+    )  # fmt: skip
     if not claimed:
+        _give_up_if_stuck(job_id=job_id, at=at)
         return None
     job = ImportJob.objects.select_related("merchant").get(pk=job_id)
     pending: list[ImportRowError] = []
@@ -459,15 +550,21 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         )
 
     def on_progress(progress: Progress) -> None:
-        ImportRowError.objects.bulk_create(pending)
-        pending.clear()
-        ImportJob.objects.filter(pk=job.pk).update(
-            rows_done=progress.rows_done,
-            rows_ok=progress.rows_ok,
-            rows_failed=progress.rows_failed,
-            bytes_done=progress.bytes_done,
-        )
+        # The batch's errors and the counts after it, together: a run picked up again
+        # starts after them and reports each bad row once.
+        with transaction.atomic():
+            ImportRowError.objects.bulk_create(pending)
+            pending.clear()
+            ImportJob.objects.filter(pk=job.pk).update(
+                rows_done=progress.rows_done,
+                rows_ok=progress.rows_ok,
+                rows_failed=progress.rows_failed,
+                bytes_done=progress.bytes_done,
+                heartbeat_at=now(),
+            )
 
+    resume = Progress(rows_done=job.rows_done, rows_ok=job.rows_ok,
+                      rows_failed=job.rows_failed, bytes_done=job.bytes_done)  # fmt: skip
     try:
         with job.file.open("rb") as stream:
             import_stream(
@@ -476,6 +573,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                 stream=stream,
                 on_error=on_error,
                 on_progress=on_progress,
+                resume=resume,
             )
     except (ImportRefused, UnicodeDecodeError, csv.Error) as error:
         reason = (
@@ -483,11 +581,60 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             if isinstance(error, ImportRefused)
             else f"The file can't be read as UTF-8 CSV ({error})."
         )
-        ImportJob.objects.filter(pk=job.pk).update(
-            state=ImportJob.State.FAILED, failure=reason[:255], finished_at=now()
-        )
-        return ImportJob.objects.get(pk=job.pk)
+        return _failed(job, reason)
+    except Exception as error:
+        # Whatever else stops the job is said on it, not left "running" for good: the rows
+        # stored so far stay, and the message names where it stopped.
+        logger.exception("Import %s stopped", job.pk)
+        done = ImportJob.objects.values_list("rows_done", flat=True).get(pk=job.pk)
+        return _failed(job, f"The import stopped after row {done:,}: {type(error).__name__}.")
     # New orders move customers between segments and personas: refresh before saying done.
     segments_and_personas_refresh(merchant=job.merchant)
     ImportJob.objects.filter(pk=job.pk).update(state=ImportJob.State.DONE, finished_at=now())
+    return ImportJob.objects.get(pk=job.pk)
+
+
+def _give_up_if_stuck(*, job_id: int, at) -> None:
+    """A job whose worker died MOST_RUNS times fails, saying where, once it is stale."""
+    stuck = ImportJob.objects.filter(
+        pk=job_id, state=ImportJob.State.RUNNING, heartbeat_at__lt=at - _stale(),
+        runs__gte=MOST_RUNS,
+    ).first()  # fmt: skip
+    if stuck is not None:
+        _failed(stuck, f"The import stopped {stuck.runs} times after row {stuck.rows_done:,}. "
+                       "Resume it to go on from there.")  # fmt: skip
+
+
+def imports_stalled() -> list[int]:
+    """The running imports whose worker died: their heartbeat is older than IMPORT_STALE_SECONDS."""
+    return list(
+        ImportJob.objects.filter(
+            state=ImportJob.State.RUNNING, heartbeat_at__lt=now() - _stale()
+        ).values_list("pk", flat=True)
+    )
+
+
+def imports_resume_stalled() -> int:
+    """Queues each stalled import again (the periodic sweep); the task picks it up from
+    where it stopped, or fails it after MOST_RUNS."""
+    stalled = imports_stalled()
+    for pk in stalled:
+        import_run_task.delay(pk)
+    return len(stalled)
+
+
+def import_job_resume(*, job: ImportJob, actor=None) -> ImportJob:
+    """A person resumes a failed import: it goes on from the last row it stored."""
+    resumed = ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.FAILED).update(
+        state=ImportJob.State.QUEUED, failure="", finished_at=None, runs=0
+    )
+    if resumed:
+        import_run_task.delay_on_commit(job.pk)
+    return ImportJob.objects.get(pk=job.pk)
+
+
+def _failed(job: ImportJob, reason: str) -> ImportJob:
+    ImportJob.objects.filter(pk=job.pk).update(
+        state=ImportJob.State.FAILED, failure=reason[:255], finished_at=now()
+    )
     return ImportJob.objects.get(pk=job.pk)

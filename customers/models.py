@@ -313,6 +313,10 @@ class WebhookDelivery(models.Model):
     delivery_id = models.CharField(max_length=128)
     topic = models.CharField(max_length=60)
     outcome = models.CharField(max_length=200, blank=True)
+    # A signed delivery whose payload can't be stored: the field at fault and why, shown
+    # on the shop's connection page (the platform is told it arrived, so it stops resending).
+    rejected_field = models.CharField(max_length=120, blank=True)
+    rejected_reason = models.CharField(max_length=255, blank=True)
     received_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -360,9 +364,14 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(default=now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved on with every batch stored: a running job whose heartbeat is older than
+    # IMPORT_STALE_SECONDS lost its worker, and is picked up again from rows_done.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveSmallIntegerField(default=0)  # how many times it was started
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="import_job_stale")]
 
     def __str__(self) -> str:
         return f"{self.kind} import {self.original_name}"

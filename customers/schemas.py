@@ -9,12 +9,19 @@ from typing import Annotated, Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from ninja import Field, Schema
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 from customers.models import Order
 from customers.services import CustomerData, OrderData, OrderLineData, RefundData
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+def _written(value: Any) -> Any:
+    # JSON numbers would be read as seconds since 1970: a moment or a day is written out.
+    if not isinstance(value, str | datetime | date):
+        raise ValueError("must be written like 2026-05-01T10:00:00Z, not as a number")
+    return value
 
 
 def _aware(value: datetime) -> datetime:
@@ -23,7 +30,8 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, BeforeValidator(_written), AfterValidator(_aware)]
+Day = Annotated[date, BeforeValidator(_written)]
 
 
 def _email(value: str) -> str:
@@ -48,7 +56,7 @@ class CustomerIn(Incoming):
     first_name: str | None = Field(None, max_length=100)
     last_name: str | None = Field(None, max_length=100)
     phone: str | None = Field(None, max_length=40)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     gender: str | None = Field(None, pattern="^(female|male|other|)$")
     city: str | None = Field(None, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=2)
@@ -65,7 +73,7 @@ class OrderLineIn(Incoming):
     sku: str = Field("", max_length=100)
     name: str = Field("", max_length=255)
     category: str = Field("", max_length=100)
-    quantity: int = Field(1, ge=1)
+    quantity: int = Field(1, ge=1, le=100_000)
     price: Money
 
     def to_data(self) -> OrderLineData:
@@ -108,7 +116,7 @@ class CustomersBulkIn(Incoming):
 
 class RefundLineIn(Incoming):
     sku: str = Field("", max_length=100)
-    quantity: int = Field(1, ge=1)
+    quantity: int = Field(1, ge=1, le=100_000)
     amount: Money = Decimal("0")
 
 

@@ -10,7 +10,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 
-from customers.models import Customer, ImportJob, Order, OrderLine, Persona
+from customers.models import Customer, ImportJob, Order, OrderLine, Persona, WebhookDelivery
 from merchants.models import Merchant, normalise_email
 
 
@@ -29,6 +29,15 @@ def customer_get_by_email(*, merchant: Merchant, email: str) -> Customer | None:
         .order_by("pk")
         .first()
     )
+
+
+def deliveries_rejected(*, merchant: Merchant, connection_id: int, limit: int = 20):
+    """The connection's latest deliveries that couldn't be stored, newest first, and how
+    many there are in all. A connection of another shop has none here."""
+    rejected = WebhookDelivery.objects.filter(
+        merchant=merchant, connection_id=connection_id
+    ).exclude(rejected_field="")
+    return list(rejected.order_by("-received_at", "-pk")[:limit]), rejected.count()
 
 
 def import_job_list(*, merchant: Merchant) -> QuerySet[ImportJob]:
@@ -82,10 +91,16 @@ class CustomerFilters:
 
 
 def _searched(customers: QuerySet[Customer], q: str) -> QuerySet[Customer]:
-    """Exact where an index answers (email, external id); names by prefix."""
+    """Exact where an index answers (email, external id); names by prefix; "@domain" (or
+    "domain.tld" after an @) finds everyone at that domain."""
     q = q.strip()
     if not q:
         return customers
+    if q.startswith("@"):
+        # No index answers a suffix: this reads the shop's customers (about a second at a
+        # million), which a search staff run now and then can afford, and an index on every
+        # customer write could not.
+        return customers.filter(email__endswith=q.lower())
     if "@" in q:
         return customers.filter(email__startswith=q.lower())
     words = q.split()

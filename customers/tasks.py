@@ -12,6 +12,14 @@ def import_run_task(job_id: int) -> None:
     import_job_run(job_id=job_id)
 
 
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def imports_resume_task() -> None:
+    """Every five minutes: queues again each import whose worker died."""
+    from customers.imports import imports_resume_stalled
+
+    imports_resume_stalled()
+
+
 @shared_task(acks_late=True, time_limit=10 * 60, soft_time_limit=9 * 60)
 def segments_due_task() -> None:
     """Hourly: queues each merchant's nightly segment refresh once its night has come."""

@@ -19,7 +19,12 @@ urlpatterns = [
     path("personas/<int:pk>/edit/", persona_views.persona_form, name="persona-update"),
     path("personas/<int:pk>/move/", persona_views.persona_move, name="persona-move"),
     path("personas/<int:pk>/delete/", persona_views.persona_delete, name="persona-delete"),
+    path(
+        "connections/<int:pk>/rejected/", views.connection_deliveries, name="connection-deliveries"
+    ),
     path("imports/", views.import_list, name="import-list"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
     path("imports/<int:pk>/errors.csv", views.import_errors, name="import-errors"),
+    path("imports/<int:pk>/resume/", views.import_resume, name="import-resume"),
+    path("imports/sample-<str:kind>.csv", views.import_sample, name="import-sample"),
 ]

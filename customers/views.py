@@ -11,16 +11,24 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from customers import privacy, selectors
 from customers.forms import CustomerFilterForm, CustomerProfileForm, ImportForm
-from customers.imports import CUSTOMER_COLUMNS, ORDER_COLUMNS, import_job_create
+from customers.imports import (
+    CUSTOMER_COLUMNS,
+    ORDER_COLUMNS,
+    SAMPLES,
+    import_job_create,
+    import_job_resume,
+    sample_csv,
+)
 from merchants.access import staff_view
 from merchants.forms import form_add_service_errors
 from merchants.panels import panels_for
@@ -204,6 +212,15 @@ def import_list(request: HttpRequest) -> HttpResponse:
     return render(request, "customers/importjob_list.html", context)
 
 
+@staff_view(Perm.INTEGRATIONS_MANAGE)
+def connection_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
+    """The shop connection page's panel: deliveries that were signed but couldn't be
+    stored, each with the field at fault and why."""
+    rejected, total = selectors.deliveries_rejected(merchant=request.merchant, connection_id=pk)
+    return render(request, "customers/partials/_deliveries_rejected.html",
+                  {"rejected": rejected, "total": total})  # fmt: skip
+
+
 @staff_view(Perm.CUSTOMERS_CHANGE)
 def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = selectors.import_job_get(merchant=request.merchant, pk=pk)
@@ -213,6 +230,23 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else "customers/importjob_detail.html"
     )
     return render(request, template, {"job": job, "errors": job.row_errors.all()[:20]})
+
+
+@staff_view(Perm.CUSTOMERS_CHANGE)
+def import_sample(request: HttpRequest, kind: str) -> HttpResponse:
+    if kind not in SAMPLES:
+        raise Http404
+    response = HttpResponse(sample_csv(kind), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="regulars-{kind}-sample.csv"'
+    return response
+
+
+@staff_view(Perm.CUSTOMERS_CHANGE)
+@require_POST
+def import_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    job = selectors.import_job_get(merchant=request.merchant, pk=pk)
+    import_job_resume(job=job, actor=request.user)
+    return redirect("customers:import-detail", pk=job.pk)
 
 
 class _Echo:

@@ -1,8 +1,10 @@
 """Shop platforms' webhooks: signature checks, the real payload shapes of Shopify and
 WooCommerce parsed into the services' dataclasses, and the once-per-delivery receiver.
 
-Parsing names the exact field at fault (`line_items[2].price`), so a 400 tells the
-platform's developer what to fix; nothing is written for a payload that doesn't parse.
+Parsing names the exact field at fault (`line_items[2].price`). A signed payload that
+can't be stored writes nothing of itself and is kept as a rejected delivery with that
+field and the reason, shown on the shop's connection page; the platform is answered that
+it arrived, so it does not resend it for days.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import DataError, IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from customers.models import Order, WebhookDelivery
 from customers.services import (
@@ -31,6 +36,8 @@ from customers.services import (
     refund_record,
 )
 from merchants.models import StoreConnection
+
+logger = logging.getLogger(__name__)
 
 
 class PayloadError(ValueError):
@@ -74,6 +81,8 @@ def _money(obj: dict, key: str, path: str, *, required: bool = False) -> Decimal
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
     except InvalidOperation as error:
         raise PayloadError(f"{path}.{key}" if path else key, "is not an amount") from error
+    if not amount.is_finite():
+        raise PayloadError(f"{path}.{key}" if path else key, "is not an amount")
     return amount
 
 
@@ -83,7 +92,10 @@ def _when(
     value = _field(obj, key, path, required=required)
     if value is None:
         return None
-    parsed = parse_datetime(str(value))
+    try:
+        parsed = parse_datetime(str(value))
+    except ValueError:  # well formed, but no such moment
+        parsed = None
     if parsed is None:
         raise PayloadError(f"{path}.{key}" if path else key, "is not a date and time")
     if parsed.tzinfo is None:
@@ -390,22 +402,56 @@ HANDLERS: dict[str, Callable[[StoreConnection, str, dict], str]] = {
 }
 
 
+class WebhookRejected(Exception):
+    """A signed delivery whose payload can't be stored; recorded as a rejected delivery."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
+
+
+def _rejection(error: Exception) -> tuple[str, str]:
+    if isinstance(error, PayloadError):
+        return error.field, error.problem
+    if isinstance(error, ValidationError):
+        fields = error.message_dict if hasattr(error, "error_dict") else {"body": error.messages}
+        field, messages = next(iter(fields.items()))
+        return field, " ".join(messages)
+    return "body", _("The payload holds a value the database can't store.")
+
+
 def webhook_receive(
     *, connection: StoreConnection, delivery_id: str, topic: str, payload: dict
 ) -> str:
     """Handles one delivery once: a redelivery (same id) changes nothing. All or nothing:
-    a payload that fails to parse or is refused leaves no trace, so it can be resent."""
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                delivery = WebhookDelivery.objects.create(
-                    merchant_id=connection.merchant_id,
-                    connection=connection,
-                    delivery_id=delivery_id[:128],
-                    topic=topic[:60],
-                )
-        except IntegrityError:
-            return "duplicate delivery"
-        outcome = HANDLERS[connection.platform](connection, topic, payload)
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome[:200])
-    return outcome
+    a payload that can't be stored writes nothing of itself, and is kept as a rejected
+    delivery naming the field and the reason (WebhookRejected), for the shop to see; the
+    same delivery again is then a duplicate, so the platform's retries end."""
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    delivery = WebhookDelivery.objects.create(
+                        merchant_id=connection.merchant_id,
+                        connection=connection,
+                        delivery_id=delivery_id[:128],
+                        topic=topic[:60],
+                    )
+            except IntegrityError:
+                return "duplicate delivery"
+            outcome = HANDLERS[connection.platform](connection, topic, payload)
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome[:200])
+        return outcome
+    except (PayloadError, ValidationError, DataError) as error:
+        if isinstance(error, DataError):
+            logger.warning("Webhook %s on connection %s not storable: %s", delivery_id,
+                           connection.pk, error)  # fmt: skip
+        field, reason = _rejection(error)
+        with transaction.atomic():
+            WebhookDelivery.objects.get_or_create(
+                connection=connection, delivery_id=delivery_id[:128],
+                defaults={"merchant_id": connection.merchant_id, "topic": topic[:60],
+                          "outcome": "rejected", "rejected_field": field[:120],
+                          "rejected_reason": reason[:255]},
+            )  # fmt: skip
+        raise WebhookRejected(field, reason) from error

@@ -78,7 +78,7 @@ def hours_minutes(value: timedelta | None) -> str:
     return _("%(sign)s%(minutes)s min") % {"sign": sign, "minutes": minutes}
 
 
-@staff_view(Perm.FEEDBACK_WORK)
+@staff_view(Perm.FEEDBACK_METRICS)
 def inbox_metrics_page(request: HttpRequest) -> HttpResponse:
     zone = request.merchant.zone
     today = now().astimezone(zone).date()

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import EarningRule, MembershipPlan, Program, Reward, Tier
+from merchants.roles import Role
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -33,11 +34,20 @@ class ProgramForm(forms.ModelForm):
             "tier_window",
             "referrer_points",
             "friend_reward",
+            "support_adjust_limit",
+            "support_daily_limit",
         ]
 
-    def __init__(self, *args, merchant, **kwargs) -> None:
+    OWNERS_ONLY = ("support_adjust_limit", "support_daily_limit")
+
+    def __init__(self, *args, merchant, role: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["friend_reward"].queryset = Reward.objects.filter(merchant=merchant)
+        for name in self.OWNERS_ONLY:
+            if role != Role.OWNER:
+                # Shown, and kept as they are: only an owner sets what support may grant.
+                self.fields[name].disabled = True
+                self.fields[name].help_text = _("Only an owner changes this.")
         if self.instance.pk:
             self.initial["excluded_skus"] = ", ".join(self.instance.excluded_skus or [])
 

@@ -93,6 +93,13 @@ class Program(models.Model):
         default=TierWindow.ROLLING_YEAR,
     )
     referrer_points = models.PositiveIntegerField(_("points for the referrer"), default=500)
+    # What a support agent may adjust without a manager (owners set them).
+    support_adjust_limit = models.PositiveIntegerField(
+        _("most points a support agent adjusts at a time"), default=500
+    )
+    support_daily_limit = models.PositiveIntegerField(
+        _("most points a support agent adjusts in a day"), default=2000
+    )
     friend_reward = models.ForeignKey(
         "Reward",
         verbose_name=_("welcome reward for the friend"),
@@ -210,6 +217,18 @@ class EarningRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def state(self) -> str:
+        """What the rule list shows: off, active, scheduled (starts later) or ended."""
+        if not self.is_active:
+            return "off"
+        at = now()
+        if self.starts_at is not None and at < self.starts_at:
+            return "scheduled"
+        if self.ends_at is not None and at >= self.ends_at:
+            return "ended"
+        return "active"
 
 
 class PointsAccount(models.Model):

@@ -284,6 +284,7 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
 # --- The customer's rewards page -------------------------------------------------------
 
 EXPIRING_SOON_DAYS = 30
+CENT = Decimal("0.01")
 
 
 @dataclass
@@ -389,7 +390,9 @@ def _tier_progress(page: RewardsPage, value) -> None:
     page.next_tier = next((t for t in above if t.threshold > value), above[0] if above else None)
     page.progress_percent = 100
     if page.next_tier is not None:
-        page.to_next_tier = max(page.next_tier.threshold - value, 0)
+        gap = max(page.next_tier.threshold - value, 0)
+        # An amount as money (SQLite sums amounts into long binary fractions).
+        page.to_next_tier = gap.quantize(CENT) if isinstance(gap, Decimal) else gap
         if page.next_tier.threshold:
             page.progress_percent = min(int(value * 100 / page.next_tier.threshold), 100)
 

@@ -59,7 +59,8 @@ def _figures_context(request: HttpRequest) -> dict:
 @staff_view(Perm.LOYALTY_MANAGE)
 def program_settings(request: HttpRequest) -> HttpResponse:
     program = selectors.program_get(merchant=request.merchant)
-    form = ProgramForm(request.POST or None, instance=program, merchant=request.merchant)
+    form = ProgramForm(request.POST or None, instance=program, merchant=request.merchant,
+                       role=request.staff_member.role)  # fmt: skip
     if request.method == "POST" and form.is_valid():
         try:
             catalog.program_save(merchant=request.merchant, data=form.cleaned_data,
@@ -274,7 +275,8 @@ def customer_adjust(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             points_adjust(account=account_for(customer=customer), by=request.user,
                           points=form.cleaned_data["points"], reason=form.cleaned_data["reason"],
-                          key=form.cleaned_data["key"], ip_address=client_ip(request))  # fmt: skip
+                          key=form.cleaned_data["key"], ip_address=client_ip(request),
+                          role=request.staff_member.role)  # fmt: skip
         except ValidationError as error:
             form_add_service_errors(form, error)
         else:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -50,7 +49,9 @@ def check_staff_access(request: HttpRequest, permission: Perm) -> HttpResponse |
             after={"permission": str(permission), "role": request.staff_member.role},
             ip_address=client_ip(request),
         )
-        raise PermissionDenied
+        # Answered here, not raised: a refusal is expected, audited above, and logged by
+        # Django as one line, not as an error with a traceback.
+        return render(request, "403.html", status=403)
     return None
 
 

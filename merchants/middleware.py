@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -18,6 +19,21 @@ SESSION_MERCHANT = "active_merchant_id"
 # Writing the session on every request would cost a write per page; a minute's
 # precision is plenty for a thirty-minute timeout.
 TOUCH_EVERY_SECONDS = 60
+
+
+class NulRefusedMiddleware:
+    """A NUL character in the address (`%00`) is a 400 before any view runs: no column can
+    store it, and a lookup by it would fail in the database instead of answering."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
+            return HttpResponseBadRequest(
+                _("The address contains a NUL character."), content_type="text/plain"
+            )
+        return self.get_response(request)
 
 
 class StaffIdleTimeoutMiddleware:

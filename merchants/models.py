@@ -67,6 +67,24 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Providers that ignore dots in the part before the @, and their other domain names.
+DOTLESS_MAILBOXES = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def email_mailbox(email: str) -> str:
+    """The mailbox an address delivers to, as the big providers read it, for comparing two
+    addresses (never for storing one): case and a `+tag` ignored everywhere, and dots too
+    at Gmail, so `Sam.Lee+promo@googlemail.com` is `samlee@gmail.com`."""
+    local, _at, domain = normalise_email(email).rpartition("@")
+    if not local:
+        return normalise_email(email)
+    local = local.split("+", 1)[0]
+    if domain in DOTLESS_MAILBOXES:
+        domain = DOTLESS_MAILBOXES[domain]
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
 class User(AbstractBaseUser):
     """A staff person. Customers are not users: they sign in to their rewards page only."""
 

@@ -35,6 +35,7 @@ class Perm(models.TextChoices):
     CAMPAIGNS_MANAGE = "campaigns.manage", _("Run promotions, win-back and messages")
     FEEDBACK_WORK = "feedback.work", _("Work the feedback inbox")
     FEEDBACK_MANAGE = "feedback.manage", _("Configure routing, SLA and canned replies")
+    FEEDBACK_METRICS = "feedback.metrics", _("Read the inbox's metrics")
     REPORTS_VIEW = "reports.view", _("Read reports")
 
 
@@ -57,8 +58,15 @@ ROLE_PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.CAMPAIGNS_MANAGE: frozenset({Role.OWNER, Role.MANAGER, Role.MARKETER}),
     Perm.FEEDBACK_WORK: frozenset({Role.OWNER, Role.MANAGER, Role.SUPPORT}),
     Perm.FEEDBACK_MANAGE: frozenset({Role.OWNER, Role.MANAGER}),
+    # The agents read how their inbox does; so does whoever reads the shop's reports.
+    Perm.FEEDBACK_METRICS: _EVERYONE,
     Perm.REPORTS_VIEW: frozenset({Role.OWNER, Role.MANAGER, Role.MARKETER, Role.ANALYST}),
 }
+
+
+# Granted already, for the parts still being built: a role's list says they are coming,
+# rather than promising a page that isn't there.
+COMING = frozenset({Perm.CAMPAIGNS_VIEW, Perm.CAMPAIGNS_MANAGE, Perm.REPORTS_VIEW})
 
 
 def role_has_perm(role: str | None, perm: Perm) -> bool:

@@ -32,7 +32,7 @@ from merchants.forms import (
 from merchants.middleware import SESSION_MERCHANT
 from merchants.models import AuditEvent
 from merchants.panels import panels_for
-from merchants.roles import ROLE_PERMISSIONS, Perm, Role, role_permissions
+from merchants.roles import COMING, ROLE_PERMISSIONS, Perm, Role, role_permissions
 
 # --- Sign-in, sign-out, password reset ------------------------------------------------
 
@@ -144,6 +144,7 @@ class DashboardView(StaffPermissionMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         role = self.request.staff_member.role
         context["role_permissions"] = role_permissions(role)
+        context["coming"] = COMING
         context["heartbeat"] = selectors.job_last_finished(job=services.HEARTBEAT_JOB)
         if Perm.AUDIT_VIEW in context["role_permissions"]:
             context["recent_events"] = list(selectors.audit_event_list(merchant=self.merchant)[:8])
@@ -409,8 +410,9 @@ def store_connection_list(request: HttpRequest) -> HttpResponse:
     response = render(
         request,
         "merchants/storeconnection_list.html",
-        {"connections": connections, "form": form},
-    )
+        {"connections": connections, "form": form,
+         "panels": panels_for("store-connection", role_permissions(request.staff_member.role))},
+    )  # fmt: skip
     response["Cache-Control"] = "no-store"
     return response
 

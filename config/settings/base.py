@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "merchants.middleware.NulRefusedMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -110,15 +111,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 
-def postgres_settings(database: dict) -> dict:
-    """A PostgreSQL database's settings: connections kept between requests, and parameters
-    bound by the server, so psycopg prepares a statement a connection has run
+def postgres_settings(database: dict, *, keep_connections: bool = False) -> dict:
+    """A PostgreSQL database's settings. Connections are kept between requests only where
+    a long-lived worker reuses them (`keep_connections`: gunicorn and Celery under the
+    production settings); the development server opens a thread per request, and keeping
+    each thread's connection ran PostgreSQL out of them after about a hundred requests.
+    DATABASE_CONN_MAX_AGE overrides either. Parameters are bound by the server, so psycopg
+    prepares a statement a connection has run
     DATABASE_PREPARE_THRESHOLD times and then only executes it (planning the hot pages' and
     the API's statements cost more than running them). Prepared at the protocol level,
     which PgBouncer 1.21+ keeps in transaction mode (max_prepared_statements); behind an
     older pooler, DATABASE_PREPARE_THRESHOLD= (empty) turns it off."""
     threshold = env("DATABASE_PREPARE_THRESHOLD", default="5")
-    database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    kept = 60 if keep_connections else 0
+    database["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=kept)
     database["CONN_HEALTH_CHECKS"] = True
     database.setdefault("OPTIONS", {}).update(
         {"server_side_binding": True, "prepare_threshold": int(threshold) if threshold else None}
@@ -267,6 +273,9 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+REDIS_VISIBILITY_TIMEOUT = 2 * 60 * 60 + 15 * 60  # seconds; see the Redis broker below
+# An import with no progress for this long lost its worker and is picked up again.
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=5 * 60)
 CELERY_FILESYSTEM_DIR = Path(env("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "celery")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in ("queue", "processed"):
@@ -278,9 +287,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # Longer than the longest task's hard time limit, so Redis never hands a running
-    # task to a second worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+    # Longer than the longest task's hard time limit (an import's two hours), so Redis
+    # never hands a running task to a second worker; tests/merchants/test_celery_worker.py
+    # holds every task to it. A task whose worker died comes back after this long; an
+    # import's own heartbeat has it picked up within minutes (IMPORT_STALE_SECONDS).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

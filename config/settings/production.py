@@ -11,7 +11,7 @@ from .base import MIDDLEWARE, STORAGES, env, postgres_settings
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
-DATABASES = {"default": postgres_settings(env.db("DATABASE_URL"))}
+DATABASES = {"default": postgres_settings(env.db("DATABASE_URL"), keep_connections=True)}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers.models import ZERO, Customer, Order
@@ -109,6 +110,59 @@ def prefixed(error: ValidationError, prefix: str) -> ValidationError:
     return ValidationError({prefix: error.messages})
 
 
+# --- Bounds every door's input is held to ---------------------------------------------
+# What the database can't store (a NUL character, a number past the column) or no shop
+# means (an order placed in year 1 or 9999) is refused with the field named, before any
+# row is written: the API, CSV imports and webhooks share these checks.
+
+EARLIEST_MOMENT = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)  # shops' clocks run a little ahead
+EARLIEST_BIRTH = date(1900, 1, 1)
+MOST_UNITS = 100_000  # of one line
+MOST_MONEY = Decimal("9999999999.99")  # the amount columns' 12 digits, 2 after the point
+
+
+def text_problem(value: object) -> str | None:
+    """Why a text can't be stored, or None. Lists (tags, codes) are checked item by item."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if any(isinstance(item, str) and "\x00" in item for item in items):
+        return _("Must not contain a NUL character.")
+    return None
+
+
+def json_problem(value: object) -> str | None:
+    """text_problem through a JSON value's keys and strings, however deep."""
+    if isinstance(value, dict):
+        return next(
+            (p for k, v in value.items() if (p := text_problem(k) or json_problem(v))), None
+        )
+    if isinstance(value, list | tuple):
+        return next((p for item in value if (p := json_problem(item))), None)
+    return text_problem(value)
+
+
+def moment_problem(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value < EARLIEST_MOMENT:
+        return _("Must be on or after 1990-01-01.")
+    if value > now() + FUTURE_SLACK:
+        return _("Must not be in the future.")
+    return None
+
+
+def money_problem(value: Decimal) -> str | None:
+    if value > MOST_MONEY:
+        return _("Must be at most 9,999,999,999.99.")
+    return None
+
+
+def problems_raise(problems: dict[str, str | None]) -> None:
+    errors = {name: [problem] for name, problem in problems.items() if problem}
+    if errors:
+        raise ValidationError(errors)
+
+
 def customer_check(data: CustomerData) -> None:
     """Raises a ValidationError naming each field of the customer that can't be stored."""
     if not data.external_id and not data.email:
@@ -118,9 +172,16 @@ def customer_check(data: CustomerData) -> None:
         values["external_id"] = data.external_id
     errors = {}
     for name, value in values.items():
+        problem = text_problem(value)
+        if problem:
+            errors[name] = [problem]
+            continue
         try:
             Customer._meta.get_field(name).clean(value, None)
         except ValidationError as error:
             errors[name] = error.messages
+    born = data.birth_date
+    if born is not None and not EARLIEST_BIRTH <= born <= now().date():
+        errors["birth_date"] = [_("Must be a day between 1900-01-01 and today.")]
     if errors:
         raise ValidationError(errors)

@@ -14,11 +14,16 @@ from customers import reactions
 from customers.inserts import rows_insert
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from customers.services.data import (
+    MOST_UNITS,
     Ingested,
     OrderData,
     RefundData,
     customer_check,
+    moment_problem,
+    money_problem,
     prefixed,
+    problems_raise,
+    text_problem,
 )
 from customers.services.profiles import customer_for_order, customer_stats_refresh
 from merchants.models import Merchant
@@ -43,11 +48,25 @@ def order_validate(*, merchant: Merchant, data: OrderData) -> None:
     for name in ("total", "subtotal", "discount", "shipping", "tax"):
         if getattr(data, name) < 0:
             errors[name] = _("Must not be negative.")
+        elif problem := money_problem(getattr(data, name)):
+            errors[name] = problem
+    for name in ("external_id", "currency", "channel", "shipping_method", "discount_codes"):
+        if problem := text_problem(getattr(data, name)):
+            errors[name] = problem
+    if problem := moment_problem(data.placed_at):
+        errors["placed_at"] = problem
     for index, line in enumerate(data.lines):
         if line.quantity <= 0:
             errors[f"lines[{index}].quantity"] = _("Must be at least 1.")
+        elif line.quantity > MOST_UNITS:
+            errors[f"lines[{index}].quantity"] = _("Must be at most 100,000.")
         if line.price < 0:
             errors[f"lines[{index}].price"] = _("Must not be negative.")
+        elif problem := money_problem(line.price):
+            errors[f"lines[{index}].price"] = problem
+        for name in ("sku", "name", "category"):
+            if problem := text_problem(getattr(line, name)):
+                errors[f"lines[{index}].{name}"] = problem
     if errors:
         raise ValidationError(errors)
 
@@ -124,6 +143,10 @@ def order_ingest(*, merchant: Merchant, data: OrderData) -> Ingested:
     transaction. The same (source, external_id) again, even concurrently, returns the
     first order and writes nothing."""
     order_validate(merchant=merchant, data=data)
+    try:
+        customer_check(data.customer)
+    except ValidationError as error:
+        raise prefixed(error, "customer") from error
     # Resends are rare: the order's unique constraint finds them, at the cost of a rollback,
     # instead of a lookup before every order.
     attempts = 2
@@ -169,6 +192,12 @@ def refund_record(*, merchant: Merchant, data: RefundData) -> tuple[Refund, bool
     the customer spent, and marks the order refunded or partially refunded."""
     if data.amount <= 0:
         raise ValidationError({"amount": _("Must be more than zero.")})
+    problems_raise({
+        "amount": money_problem(data.amount),
+        "refunded_at": moment_problem(data.refunded_at),
+        **{name: text_problem(getattr(data, name))
+           for name in ("external_id", "order_external_id", "reason")},
+    })  # fmt: skip
     with transaction.atomic():
         order = (
             Order.objects.select_for_update()

@@ -145,16 +145,21 @@ def magic_link_check(*, merchant: Merchant, token: str) -> None:
 
 
 def magic_link_use(*, merchant: Merchant, token: str) -> Customer:
-    """Spends the link and returns its customer. One guarded statement, so of two clicks
-    at once exactly one signs in."""
+    """Spends the link and returns its customer. One guarded statement on the link's own
+    row, so of many clicks at once exactly one signs in: PostgreSQL re-checks `used_at` on
+    the row a click waited for. (A condition reached through a join is not re-checked: it
+    sits in a subquery read before the wait, and let several clicks through.)"""
     at = now()
-    used = _magic_sign_in(merchant=merchant, token=token).filter(
-        used_at=None, expires_at__gt=at, customer__erased_at=None
+    sign_in = _magic_sign_in(merchant=merchant, token=token).select_related("customer").first()
+    if sign_in is None or sign_in.customer.erased_at is not None:
+        raise LinkRefused("unknown")
+    spent = PortalSignIn.objects.filter(pk=sign_in.pk, used_at=None, expires_at__gt=at).update(
+        used_at=at
     )
-    if not used.update(used_at=at):
+    if not spent:
         magic_link_check(merchant=merchant, token=token)
         raise LinkRefused("unknown")
-    return _magic_sign_in(merchant=merchant, token=token).get().customer
+    return sign_in.customer
 
 
 def storefront_signature(*, merchant: Merchant, external_id: str, timestamp: int) -> str:

@@ -17,7 +17,15 @@ from customers import reactions
 from customers.expressions import FractionalOnSQLite
 from customers.inserts import rows_insert
 from customers.models import ZERO, Activity, ConsentRecord, Customer, Order
-from customers.services.data import CustomerData, customer_check, profile_values
+from customers.services.data import (
+    CustomerData,
+    customer_check,
+    json_problem,
+    moment_problem,
+    problems_raise,
+    profile_values,
+    text_problem,
+)
 from merchants.models import Merchant, normalise_email
 
 # Every order looks its customer up, with her row locked: by hand (raw()), as building the
@@ -91,8 +99,8 @@ def customer_for_order(
     existed, their creation (and consent) for a new one.
 
     A customer created by another request a moment ago raises IntegrityError: the caller's
-    transaction rolls back and runs again (no savepoint per customer: the race is rare)."""
-    customer_check(data)
+    transaction rolls back and runs again (no savepoint per customer: the race is rare).
+    The caller has checked `data` (customer_check)."""
     customer = _customer_find(merchant=merchant, data=data, lock=True)
     if customer is None:
         customer, timeline = _customer_new(
@@ -273,6 +281,8 @@ def event_record(
 ) -> Activity:
     """A custom event (review posted, social follow, newsletter signup, any merchant key)
     on the customer's timeline, where loyalty's event rules and campaigns' flows see it."""
+    problems_raise({"key": text_problem(key), "data": json_problem(data),
+                    "occurred_at": moment_problem(occurred_at)})  # fmt: skip
     occurred_at = occurred_at or now()
     with transaction.atomic():
         person, _created = customer_upsert(

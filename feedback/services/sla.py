@@ -304,7 +304,9 @@ def breach_notify(*, breach_id: int) -> None:
     feedback, merchant = breach.feedback, breach.merchant
     recipients = _breach_recipients(feedback)
     if not recipients:
-        logger.warning("SLA breach %s on ticket %s: nobody to notify", breach.pk, feedback.pk)
+        # The breach is marked on the ticket and in the inbox either way; with no department
+        # address, member or assignee there is no one to email (a shop's choice, not a fault).
+        logger.info("SLA breach %s on ticket %s: nobody to notify", breach.pk, feedback.pk)
         return
     context = {
         "breach": breach,

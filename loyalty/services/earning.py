@@ -15,13 +15,13 @@ from customers.inserts import rows_insert, rows_update
 from customers.models import Activity, Customer, Order, OrderLine, Refund
 from loyalty.models import EarningRule, Membership, PointsAccount, PointsEntry, Program, Tier
 from loyalty.selectors import Catalog, catalog_of
-from loyalty.services.dates import months_after
 from loyalty.services.ledger import (
     account_for,
     account_locked,
     accounts_locked_for,
     accounts_open,
     entry_write,
+    lot_expiry,
     pending_catch_up_many,
     program_of,
 )
@@ -39,18 +39,6 @@ ROUNDING = {
     Program.Rounding.NEAREST: ROUND_HALF_UP,
     Program.Rounding.UP: ROUND_CEILING,
 }
-
-
-def lot_expiry(*, program: Program, available_at: datetime, zone) -> datetime | None:
-    """When a lot of points earned (available) at `available_at` expires, by the program's
-    mode; None when lots don't expire on their own (never, or by inactivity)."""
-    if program.expiry_mode == Program.Expiry.AFTER_EARNING:
-        return months_after(available_at.astimezone(zone), program.expiry_months)
-    if program.expiry_mode == Program.Expiry.CALENDAR_YEAR:
-        local = available_at.astimezone(zone)
-        return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0,
-                             microsecond=0)  # fmt: skip
-    return None
 
 
 def _active(rule: EarningRule, at: datetime) -> bool:

@@ -15,12 +15,15 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.db.models.functions import Abs
+from django.utils.formats import number_format
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers.inserts import rows_insert
 from customers.models import Activity, Customer
 from loyalty.models import PointsAccount, PointsEntry, Program
+from loyalty.services.dates import months_after
 
 # No look-alike characters (0/O, 1/I/L): codes are read aloud and typed from paper.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -187,6 +190,10 @@ def entry_write(
     `allow_negative` (a refund under the merchant's negative-balance policy)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("entry_write needs the caller's transaction and account lock.")
+    if kind == PointsEntry.Kind.EARN and "expires_at" not in fields:
+        # Every lot earned expires by the program's rule (lot_expiry), whatever earned it:
+        # one written without would outlive the lots earned after it.
+        raise TypeError("An earning entry needs its expiry: pass expires_at=lot_expiry(…).")
     existing = entry_get(merchant_id=account.merchant_id, key=key)
     if existing is not None:
         return existing, False
@@ -197,7 +204,7 @@ def entry_write(
     if points < 0 and counts_now and account.available + points < 0 and not allow_negative:
         raise ValidationError(
             {"points": _("Not enough points: %(available)s available.")
-             % {"available": account.available}}
+             % {"available": number_format(account.available, force_grouping=True)}}
         )  # fmt: skip
     entry = PointsEntry.objects.create(
         merchant_id=account.merchant_id,
@@ -233,6 +240,18 @@ def entry_write(
     return entry, True
 
 
+def lot_expiry(*, program: Program, available_at: datetime, zone) -> datetime | None:
+    """When a lot of points earned (available) at `available_at` expires, by the program's
+    mode; None when lots don't expire on their own (never, or by inactivity)."""
+    if program.expiry_mode == Program.Expiry.AFTER_EARNING:
+        return months_after(available_at.astimezone(zone), program.expiry_months)
+    if program.expiry_mode == Program.Expiry.CALENDAR_YEAR:
+        local = available_at.astimezone(zone)
+        return local.replace(year=local.year + 1, month=1, day=1, hour=0, minute=0, second=0,
+                             microsecond=0)  # fmt: skip
+    return None
+
+
 def program_of(*, merchant_id: int) -> Program | None:
     """The merchant's running program, or None: no program, no points."""
     return Program.objects.filter(merchant_id=merchant_id, is_active=True).first()
@@ -252,25 +271,91 @@ def balance_from_ledger(*, account: PointsAccount) -> tuple[int, int]:
     return available, pending
 
 
-@transaction.atomic
+class AdjustRefused(Exception):
+    """An adjustment over what the staff member's role may grant alone."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.message, self.limit = message, limit
+
+
 def points_adjust(
-    *, account: PointsAccount, points: int, reason: str, by, key: str, ip_address=None
+    *,
+    account: PointsAccount,
+    points: int,
+    reason: str,
+    by,
+    key: str,
+    ip_address=None,
+    role: str | None = None,
 ) -> PointsEntry:
     """A manual adjustment by staff: a reason is required, the change is audited, and a
-    deduction can't take the balance below zero."""
+    deduction can't take the balance below zero. A support agent (`role`) adjusts within
+    the program's limits, per adjustment and per day; more needs a manager or the owner.
+    A refusal says so and is audited too."""
     from merchants.services import audit_record
 
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the points change.")})
     if points == 0:
         raise ValidationError({"points": _("Enter a number of points other than 0.")})
+    try:
+        return _adjusted(account=account, points=points, reason=reason, by=by, key=key,
+                         ip_address=ip_address, role=role)  # fmt: skip
+    except AdjustRefused as refused:
+        audit_record(
+            action="loyalty.points_adjust_refused", merchant=account.merchant, actor=by,
+            target=account.customer, after={"points": points, "reason": reason.strip()[:200],
+                                            "role": role, "limit": refused.limit},
+            ip_address=ip_address,
+        )  # fmt: skip
+        raise ValidationError({"points": refused.message}) from None
+
+
+def _support_limit_check(*, account: PointsAccount, program: Program | None, points: int, by):
+    """Raises AdjustRefused when a support agent's adjustment goes over the program's
+    limits. The agent's staff row is locked first, so two adjustments at once can't both
+    fit under the day's limit."""
+    from merchants.models import StaffMember
+
+    once = program.support_adjust_limit if program else Program.support_adjust_limit.field.default
+    daily = program.support_daily_limit if program else Program.support_daily_limit.field.default
+    if abs(points) > once:
+        raise AdjustRefused(
+            _("A support agent can adjust at most %(limit)s points at a time. Ask a manager "
+              "for more.") % {"limit": number_format(once, force_grouping=True)},
+            once,
+        )  # fmt: skip
+    StaffMember.objects.select_for_update().filter(merchant_id=account.merchant_id, user=by).first()
+    zone = account.merchant.zone
+    day = now().astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    taken = PointsEntry.objects.filter(
+        merchant_id=account.merchant_id, kind=PointsEntry.Kind.ADJUST, created_by=by,
+        created_at__gte=day,
+    ).aggregate(taken=Sum(Abs("points")))["taken"] or 0  # fmt: skip
+    if taken + abs(points) > daily:
+        raise AdjustRefused(
+            _("A support agent can adjust at most %(limit)s points a day; %(left)s are left "
+              "today. Ask a manager for more.")
+            % {"limit": number_format(daily, force_grouping=True),
+               "left": number_format(max(daily - taken, 0), force_grouping=True)},
+            daily,
+        )  # fmt: skip
+
+
+@transaction.atomic
+def _adjusted(*, account, points, reason, by, key, ip_address, role) -> PointsEntry:
+    from merchants.roles import Role
+    from merchants.services import audit_record
+
+    program = Program.objects.filter(merchant_id=account.merchant_id).first()
+    replay = entry_get(merchant_id=account.merchant_id, key=f"adjust:{account.pk}:{key}")
+    if role == Role.SUPPORT and replay is None:
+        _support_limit_check(account=account, program=program, points=points, by=by)
     account = account_locked(account=account)
     before = {"available": account.available, "pending": account.pending}
-    program = Program.objects.filter(merchant_id=account.merchant_id).first()
     expires_at = None
     if points > 0 and program is not None:
-        from loyalty.services.earning import lot_expiry
-
         expires_at = lot_expiry(program=program, available_at=now(), zone=program.merchant.zone)
     entry, created = entry_write(
         account=account,

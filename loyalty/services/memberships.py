@@ -15,7 +15,13 @@ from django.utils.translation import gettext as _
 from customers.models import Activity, Customer
 from loyalty.models import Membership, MembershipPayment, MembershipPlan, PointsEntry
 from loyalty.services.dates import months_after
-from loyalty.services.ledger import account_for, account_locked, entry_write, program_of
+from loyalty.services.ledger import (
+    account_for,
+    account_locked,
+    entry_write,
+    lot_expiry,
+    program_of,
+)
 
 PERIOD_MONTHS = {
     MembershipPlan.Period.MONTH: 1,
@@ -65,7 +71,7 @@ def membership_start(*, customer: Customer, plan: MembershipPlan, at: datetime |
         merchant_id=customer.merchant_id,
         customer=customer,
         plan=plan,
-        state=Membership.State.TRIALING,
+        state="",  # none yet: the history's first line reads "→ trialing"
         started_at=at,
         anchor=at,
         current_period_end=at + timedelta(days=plan.trial_days),
@@ -129,12 +135,16 @@ def membership_payment_record(
         paid_at=paid_at,
         period_end=membership.current_period_end,
     )
-    if plan.recurring_points and program_of(merchant_id=customer.merchant_id) is not None:
+    program = program_of(merchant_id=customer.merchant_id) if plan.recurring_points else None
+    if program is not None:
+        at = now()
         entry_write(
             account=account_locked(account=account_for(customer=customer)),
             kind=PointsEntry.Kind.EARN,
             points=plan.recurring_points,
             key=f"membership:{membership.pk}:period:{membership.periods_paid}",
+            at=at,
+            expires_at=lot_expiry(program=program, available_at=at, zone=customer.merchant.zone),
             note=plan.name[:200],
             activity=Activity.Kind.POINTS_EARNED,
         )

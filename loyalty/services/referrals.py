@@ -11,19 +11,29 @@ from django.db import IntegrityError, transaction
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
-from customers.models import Activity, Order
+from customers.models import Activity, Order, PortalSignIn
 from customers.services import CustomerData, customer_upsert
 from loyalty.models import PointsAccount, PointsEntry, Redemption, Referral
-from loyalty.services.ledger import account_for, account_locked, code_make, entry_write, program_of
-from merchants.models import Merchant, normalise_email
+from loyalty.services.ledger import (
+    account_for,
+    account_locked,
+    code_make,
+    entry_write,
+    lot_expiry,
+    program_of,
+)
+from merchants.models import Merchant, email_mailbox
 
 # More referrals than this from one address in a week wait for review.
 IP_WEEKLY_LIMIT = 3
+# A friend arriving from an address the referrer signed in from this recently waits too.
+SAME_ADDRESS_WINDOW = timedelta(days=90)
 
 
 class Flag:
     SAME_EMAIL = "same_email"
     SAME_PHONE = "same_phone"
+    SAME_ADDRESS = "same_address"
     BUSY_ADDRESS = "busy_address"
     ORDERED_BEFORE = "ordered_before"
 
@@ -55,8 +65,16 @@ def referral_record(
     if Referral.objects.filter(friend=person).exists():
         raise ValidationError({"friend": _("This customer was already referred.")})
     flags = []
-    if referrer.email and normalise_email(referrer.email) == normalise_email(person.email or ""):
+    if referrer.email and email_mailbox(referrer.email) == email_mailbox(person.email or ""):
         flags.append(Flag.SAME_EMAIL)
+    if (
+        ip_address
+        and PortalSignIn.objects.filter(
+            customer=referrer, ip_address=ip_address, created_at__gte=at - SAME_ADDRESS_WINDOW
+        ).exists()
+    ):
+        # The friend arrives from an address the referrer signed in to the rewards page from.
+        flags.append(Flag.SAME_ADDRESS)
     if referrer.phone and referrer.phone == person.phone:
         flags.append(Flag.SAME_PHONE)
     if ip_address and (
@@ -111,13 +129,18 @@ def _reward_referrer(referral: Referral, order: Order) -> None:
     if program is None or not program.referrer_points:
         return
     account = account_locked(account=account_for(customer=referral.referrer))
+    # Like the friend's order: pending until its return window has passed, and expiring
+    # as a lot available then does.
+    available_at = order.placed_at + timedelta(days=program.pending_days)
     entry_write(
         account=account,
         kind=PointsEntry.Kind.EARN,
         points=program.referrer_points,
         key=f"referral:{referral.pk}",
-        # Like the friend's order: pending until its return window has passed.
-        available_at=order.placed_at + timedelta(days=program.pending_days),
+        available_at=available_at,
+        expires_at=lot_expiry(
+            program=program, available_at=available_at, zone=referral.merchant.zone
+        ),
         order=order,
         note=_("Referred %(name)s") % {"name": str(referral.friend)[:150]},
         activity=Activity.Kind.REFERRAL_REWARDED,

@@ -14,9 +14,8 @@ from django.utils.timezone import now
 
 from customers.models import Activity, Customer
 from loyalty.models import EarningRule, PointsAccount, PointsEntry, Program
-from loyalty.services.earning import lot_expiry
 from loyalty.services.expiry import expiry_reminders, pending_confirm, points_expire
-from loyalty.services.ledger import accounts_for, accounts_locked, entry_write
+from loyalty.services.ledger import accounts_for, accounts_locked, entry_write, lot_expiry
 from loyalty.services.memberships import memberships_run
 from loyalty.services.tiers import tiers_recalculate
 from merchants.services import job_run_claim, job_run_finish

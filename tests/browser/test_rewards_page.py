@@ -40,7 +40,8 @@ def shop(db):
 
     with transaction.atomic():
         entry_write(account=account_locked(account=account), kind=PointsEntry.Kind.EARN,
-                    points=1000, key="welcome", note="Welcome gift")  # fmt: skip
+                    points=1000, key="welcome", note="Welcome gift",
+                    expires_at=None)  # fmt: skip
     return merchant, customer
 
 
@@ -82,12 +83,19 @@ def test_a_customer_signs_in_redeems_and_reads_it_in_persian(live_server, reques
     watch.screenshot(f"rewards-page-{device}")
 
     reward = page.get_by_test_id("reward").filter(has_text="5 off your order")
-    button = reward.get_by_role("button", name="Redeem")
+    # The first press asks; nothing is spent until the customer says yes.
+    ask = reward.get_by_text("Redeem", exact=True)
+    confirm = reward.get_by_role("button", name="Yes, redeem")
     if device == "desktop":
-        button.focus()  # by keyboard
+        ask.focus()  # by keyboard
+        page.keyboard.press("Enter")
+        confirm.wait_for()
+        assert "Spend your points on 5 off your order?" in reward.inner_text()
+        confirm.focus()
         page.keyboard.press("Enter")
     else:
-        button.click()
+        ask.click()
+        confirm.click()
     page.get_by_test_id("issued-code").wait_for()
     code = Redemption.objects.get(account__customer=customer).code
     assert code in page.get_by_test_id("issued-code").inner_text()

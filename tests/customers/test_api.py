@@ -343,3 +343,40 @@ def test_a_refund_for_another_merchants_order_is_refused(api):
     assert response.status_code == 400
     assert "order_external_id" in response.json()["errors"]
     assert Refund.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda o: o["customer"].update(first_name="Ada\x00"), "customer.first_name"),
+        (lambda o: o.update(external_id="10\x0001"), "external_id"),
+        (lambda o: o["lines"][0].update(name="Green\x00tea"), "lines[0].name"),
+        (lambda o: o["lines"][0].update(quantity=10**18), "lines[0].quantity"),
+        (lambda o: o.update(placed_at="9999-12-31T00:00:00Z"), "placed_at"),
+        (lambda o: o.update(placed_at="0001-01-01T00:00:00Z"), "placed_at"),
+        (lambda o: o.update(placed_at=1764000000), "placed_at"),
+        (lambda o: o["customer"].update(birth_date="9999-12-31"), "customer.birth_date"),
+        (lambda o: o["customer"].update(birth_date=19900101), "customer.birth_date"),
+        (lambda o: o.update(discount_codes=["SPRING\x00"]), "discount_codes"),
+    ],
+)
+def test_input_no_column_can_hold_or_no_shop_means_is_a_400_naming_the_field(api, change, field):
+    order = deepcopy(ORDER)
+    change(order)
+    response = api.post("/orders", order)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"], response.json()
+    assert Order.objects.count() == 0
+    assert Customer.objects.count() == 0
+
+
+def test_an_event_with_a_nul_in_its_data_is_a_400(api):
+    response = api.post("/events", {"key": "review", "customer": {"external_id": "c-1"},
+                                    "data": {"text": "great\x00"}})  # fmt: skip
+    assert (response.status_code, list(response.json()["errors"])) == (400, ["data"])
+    assert Activity.objects.count() == 0
+
+
+def test_a_nul_in_the_address_is_a_400_not_a_server_error(api):
+    assert api.get("/customers/c%001").status_code == 400
+    assert api.get("/customers/c-1?x=%00").status_code == 400

@@ -98,6 +98,11 @@ def test_search_and_filters_narrow_the_list(client, staff, merchant):
 
     assert "Alan" not in names("q=ada@")
     assert "Ada" in names("q=ada@")
+    CustomerFactory(merchant=merchant, first_name="Grace", email="grace@navy.test")
+    by_domain = names("q=%40MATH.test")
+    assert "Ada" in by_domain
+    assert "Alan" in by_domain
+    assert "Grace" not in by_domain
     assert "Alan" not in names("q=x-1")
     assert "Ada" in names("q=Ada+Love")
     assert "Alan" not in names("min_orders=1")

@@ -236,3 +236,55 @@ def test_a_stream_that_breaks_midway_is_an_error_not_a_short_import(shop):
     with pytest.raises(OSError, match="connection reset"):
         import_stream(merchant=shop, kind="orders", stream=Breaking(_many_orders(3000).encode()),
                       on_error=lambda *e: None)  # fmt: skip
+
+
+def test_a_day_that_does_not_exist_is_a_reported_row_and_the_rest_land(shop):
+    text = (
+        "external_id,email,birth_date\n"
+        "c-1,ana@example.test,1999-02-31\n"
+        "c-2,bo@example.test,1990-04-23\n"
+    )
+    progress, errors = _run(shop, "customers", text)
+    assert errors == [(2, "birth_date", "“1999-02-31” is not a day of the calendar")]
+    assert (progress.rows_ok, progress.rows_failed) == (1, 1)
+    orders = ORDERS_HEADER + "9001,2026-02-30 10:00,c-2,,USD,10.00,,T,Tea,tea,1,10.00\n"
+    progress, errors = _run(shop, "orders", orders)
+    assert errors == [(2, "placed_at", "“2026-02-30 10:00” is not a day and time of the calendar")]
+
+
+def test_a_job_stopped_by_anything_else_says_so_instead_of_running_for_good(shop, monkeypatch):
+    from customers import imports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(imports, "customers_upsert_many", broken)
+    job = ImportJob.objects.create(
+        merchant=shop, kind="customers", original_name="customers.csv",
+        file=SimpleUploadedFile("customers.csv", CUSTOMERS_CSV.encode()),
+    )  # fmt: skip
+    job = import_job_run(job_id=job.pk)
+    assert job.state == "failed"
+    assert job.failure == "The import stopped after row 0: RuntimeError."
+    assert job.finished_at is not None
+
+
+@pytest.mark.parametrize("kind", ["customers", "orders"])
+def test_the_sample_files_offered_on_the_import_page_import_without_an_error(client, shop, kind):
+    from tests.merchants.factories import StaffMemberFactory
+
+    shop.base_currency = "EUR"
+    shop.save()
+    client.force_login(StaffMemberFactory(merchant=shop, role="manager").user)
+    page = client.get("/customers/imports/").content.decode()
+    assert "separated by semicolons" in page
+    sample = client.get(f"/customers/imports/sample-{kind}.csv")
+    assert sample["Content-Disposition"].endswith(f'regulars-{kind}-sample.csv"')
+    progress, errors = _run(shop, kind, sample.content.decode())
+    assert errors == []
+    assert progress.rows_ok == progress.rows_done == 2
+    if kind == "customers":
+        assert Customer.objects.get(external_id="c-1001").tags == ["vip", "newsletter"]
+    else:
+        assert Order.objects.get(external_id="1001").lines.count() == 2
+    assert client.get("/customers/imports/sample-other.csv").status_code == 404

@@ -319,3 +319,9 @@ def test_the_count_alone_can_be_refreshed(client, shop, marketer):
     assert body.lstrip().startswith('<p id="persona-count"')
     assert "2 customers match these rules." in body
     assert "rule-row" not in body
+
+
+def test_the_rule_builder_shows_no_developer_notes(client, shop, marketer):
+    page = client.get("/customers/personas/new/").content.decode()
+    assert "{#" not in page
+    assert "Never swapped itself" not in page

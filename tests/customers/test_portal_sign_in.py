@@ -316,3 +316,30 @@ def test_the_owner_finds_the_link_secret_and_a_new_one_ends_old_links(
 def test_every_merchant_gets_a_secret_of_its_own(merchant, other_merchant):
     assert len(merchant.portal_secret) == 64
     assert merchant.portal_secret != other_merchant.portal_secret
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_twenty_presses_of_one_link_at_once_sign_in_one_browser():
+    """Many browsers (a mail scanner, a forwarded email, a double tap) pressing "Continue"
+    on the same link at the same moment: exactly one gets a session, every round."""
+    from django.test import Client
+
+    from tests.merchants.factories import MerchantFactory
+    from tests.races import race
+
+    merchant = MerchantFactory()
+    customer = CustomerFactory(merchant=merchant, email="rana@example.com")
+    for _round in range(8):
+        link = _path(magic_link_make(customer=customer))
+        answers: list[int] = []
+
+        def press(_index: int, link=link, answers=answers) -> None:
+            browser = Client()
+            pressed = browser.post(link)
+            answers.append(pressed.status_code)
+            if pressed.status_code == 302:
+                assert browser.get(_home(merchant)).status_code == 200
+
+        assert race(press, 20) == []
+        assert sorted(answers) == [302] + [410] * 19

@@ -18,8 +18,9 @@ def account_with(merchant, points: int) -> PointsAccount:
         with transaction.atomic():
             locked = account_locked(account=account)
             entry_write(
-                account=locked, kind=PointsEntry.Kind.EARN, points=points, key=f"seed:{account.pk}"
-            )
+                account=locked, kind=PointsEntry.Kind.EARN, points=points,
+                key=f"seed:{account.pk}", expires_at=None,
+            )  # fmt: skip
     account.refresh_from_db()
     return account
 

@@ -164,3 +164,39 @@ def test_suspicious_referrals_wait_for_review(api, shop):
             {"code": code, "ip_address": "203.0.113.9", "friend": {"external_id": f"f-{n}"}},
         )
     assert "busy_address" in busy.json()["flags"]
+
+
+def test_a_referrers_own_mailbox_under_another_spelling_waits_for_review(api, shop):
+    api.post("/orders", {**ORDER, "customer": {"external_id": "sam",
+                                               "email": "Sam.Lee@gmail.com"}})  # fmt: skip
+    code = api.get("/loyalty/customers/sam").json()["referral_code"]
+    for n, spelling in enumerate(
+        ["sam.lee+rewards@gmail.com", "SAMLEE@googlemail.com", "s.a.m.l.e.e+x@gmail.com"]
+    ):
+        answer = api.post("/loyalty/referrals", {"code": code, "friend": {
+            "external_id": f"alias-{n}", "email": spelling}})  # fmt: skip
+        assert answer.json()["state"] == "flagged", spelling
+        assert "same_email" in answer.json()["flags"]
+    # Elsewhere only case and the +tag are ignored: dots are part of the mailbox.
+    answer = api.post("/loyalty/referrals", {"code": code, "friend": {
+        "external_id": "someone", "email": "sam.lee2@gmail.com"}})  # fmt: skip
+    assert answer.json()["state"] == "invited"
+
+
+def test_a_friend_from_the_address_the_referrer_signed_in_from_waits_for_review(api, shop, client):
+    from customers.models import Customer
+    from customers.services.portal import storefront_link_make
+
+    api.post("/orders", ORDER)
+    ada = Customer.objects.get(merchant=shop, external_id="ada")
+    # Ada opens her rewards page from her laptop's address…
+    client.get(storefront_link_make(customer=ada), REMOTE_ADDR="198.51.100.7")
+    code = api.get("/loyalty/customers/ada").json()["referral_code"]
+    # …and "a friend" arrives from the same one; another friend from elsewhere is fine.
+    same = api.post("/loyalty/referrals", {"code": code, "ip_address": "198.51.100.7",
+                                           "friend": {"external_id": "twin"}})  # fmt: skip
+    assert same.json()["state"] == "flagged"
+    assert "same_address" in same.json()["flags"]
+    other = api.post("/loyalty/referrals", {"code": code, "ip_address": "203.0.113.50",
+                                            "friend": {"external_id": "real-friend"}})  # fmt: skip
+    assert other.json()["state"] == "invited"

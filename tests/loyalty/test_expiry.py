@@ -10,9 +10,14 @@ from django.utils.timezone import now
 from customers.models import Activity
 from loyalty.models import PointsEntry, Program
 from loyalty.services.dates import months_after
-from loyalty.services.earning import lot_expiry
 from loyalty.services.expiry import expiry_reminders, points_expire
-from loyalty.services.ledger import account_for, account_locked, entry_write, points_adjust
+from loyalty.services.ledger import (
+    account_for,
+    account_locked,
+    entry_write,
+    lot_expiry,
+    points_adjust,
+)
 from loyalty.services.rewards import reward_redeem
 from tests.customers.factories import CustomerFactory
 from tests.loyalty.factories import ProgramFactory, RewardFactory

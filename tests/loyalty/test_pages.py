@@ -29,7 +29,7 @@ def test_program_settings_are_saved_and_audited(client, owner, merchant):
         "pending_days": "14", "expiry_mode": "after_earning", "expiry_months": "12",
         "reminder_days": "7", "refund_policy": "available_only", "point_value": "0.01",
         "excluded_skus": "GIFT-25, GIFT-50", "tier_basis": "spent", "tier_window": "rolling_year",
-        "referrer_points": "500",
+        "referrer_points": "500", "support_adjust_limit": "300", "support_daily_limit": "900",
     }  # fmt: skip
     response = client.post("/loyalty/program/", form)
     assert response.status_code == 302
@@ -110,6 +110,54 @@ def test_a_support_agent_adjusts_but_cant_set_tiers(client, merchant):
     assert 'data-testid="adjust-form"' in panel
     assert 'data-testid="tier-form"' not in panel
     assert not PointsAccount.objects.exists()  # looking writes nothing
+
+
+def test_a_support_agent_adjusts_within_the_owners_limits_and_a_manager_beyond(client, merchant):
+    ProgramFactory(merchant=merchant, support_adjust_limit=500, support_daily_limit=800)
+    agent = StaffMemberFactory(merchant=merchant, role="support")
+    client.force_login(agent.user)
+    customer = CustomerFactory(merchant=merchant)
+    url = f"/loyalty/customers/{customer.pk}/adjust/"
+
+    huge = client.post(url, {"points": "1000000", "reason": "Sorry", "key": "a"})
+    assert ("A support agent can adjust at most 500 points at a time. Ask a manager for more."
+            in huge.content.decode())  # fmt: skip
+    assert not PointsAccount.objects.filter(available__gt=0).exists()
+    refusal = AuditEvent.objects.get(action="loyalty.points_adjust_refused")
+    assert (refusal.actor, refusal.after["points"], refusal.after["limit"]) == (
+        agent.user, 1_000_000, 500)  # fmt: skip
+    for points, key in (("500", "b"), ("-200", "c")):
+        done = client.post(url, {"points": points, "reason": "Parcel", "key": key})
+        assert done.status_code == 200
+    # 700 of the day's 800 are used (deductions count too): 150 more is over.
+    over = client.post(url, {"points": "150", "reason": "Again", "key": "d"}).content.decode()
+    assert "at most 800 points a day; 100 are left today" in over
+    resent = client.post(url, {"points": "500", "reason": "Parcel", "key": "b"})
+    assert "at most" not in resent.content.decode()  # the same adjustment again is no new one
+    assert PointsAccount.objects.get(customer=customer).available == 300
+
+    manager = StaffMemberFactory(merchant=merchant, role="manager")
+    client.force_login(manager.user)
+    big = client.post(url, {"points": "5000", "reason": "Big apology", "key": "e"})
+    assert big.status_code == 200
+    assert PointsAccount.objects.get(customer=customer).available == 5300
+
+
+def test_only_an_owner_sets_what_support_may_adjust(client, merchant):
+    ProgramFactory(merchant=merchant, support_adjust_limit=500)
+    manager = StaffMemberFactory(merchant=merchant, role="manager")
+    client.force_login(manager.user)
+    page = client.get("/loyalty/program/").content.decode()
+    assert "Only an owner changes this." in page
+    form = {
+        "is_active": "on", "points_per_unit": "1", "earn_base": "net", "rounding": "down",
+        "pending_days": "0", "expiry_mode": "never", "expiry_months": "12", "reminder_days": "7",
+        "refund_policy": "available_only", "point_value": "0.01", "tier_basis": "spent",
+        "tier_window": "rolling_year", "referrer_points": "500",
+        "support_adjust_limit": "999999", "support_daily_limit": "999999",
+    }  # fmt: skip
+    assert client.post("/loyalty/program/", form).status_code == 302
+    assert Program.objects.get(merchant=merchant).support_adjust_limit == 500
 
 
 def test_a_flagged_referral_is_approved_from_the_queue(client, owner, merchant):
@@ -207,3 +255,57 @@ def test_the_figures_are_kept_five_minutes_and_say_when_they_were_added_up(clien
         assert 'data-testid="figure-members">1<' in client.get("/loyalty/figures/").content.decode()
         clock.shift(61)
         assert 'data-testid="figure-members">2<' in client.get("/loyalty/figures/").content.decode()
+
+
+def test_the_overview_and_rule_list_read_as_sentences(client, owner, merchant):
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    ProgramFactory(merchant=merchant, points_per_unit=Decimal("10.00"),
+                   expiry_mode=Program.Expiry.AFTER_EARNING, expiry_months=12)  # fmt: skip
+    overview = " ".join(client.get("/loyalty/").content.decode().split())
+    assert "10 points per USD of the order total less discounts, shipping and tax." in overview
+    assert "Points expire 12 months after they were earned, oldest first." in overview
+    assert "(12)" not in overview
+    EarningRule.objects.create(merchant=merchant, name="Spring bonus", kind="event",
+                               event="review", points=5, limit_count=1, limit_per="month",
+                               ends_at=now() - timedelta(days=1))  # fmt: skip
+    rules = " ".join(client.get("/loyalty/rules/").content.decode().split())
+    assert "at most 1 per month" in rules
+    assert ">Ended<" in rules
+    assert ">Active<" not in rules
+
+
+def test_an_analyst_reads_the_inbox_metrics_but_not_the_inbox(client, merchant):
+    analyst = StaffMemberFactory(merchant=merchant, role="analyst")
+    client.force_login(analyst.user)
+    assert client.get("/feedback/metrics/").status_code == 200
+    assert client.get("/feedback/").status_code == 403
+    home = client.get("/").content.decode()
+    assert 'href="/feedback/metrics/"' in home
+    assert "Read reports" in home
+    assert 'data-testid="coming"' in home
+
+
+def test_a_refusal_is_one_log_line_not_a_traceback(client, merchant, caplog):
+    analyst = StaffMemberFactory(merchant=merchant, role="analyst")
+    client.force_login(analyst.user)
+    with caplog.at_level("WARNING"):
+        response = client.get("/loyalty/program/")
+    assert response.status_code == 403
+    assert "Your role can't open this page" in response.content.decode()
+    assert all(record.exc_info is None for record in caplog.records)
+    assert AuditEvent.objects.filter(action="permission.denied").exists()
+
+
+def test_a_trial_starts_its_history_from_nothing(merchant):
+    from customers.models import Activity
+    from loyalty.models import MembershipPlan
+    from loyalty.services.memberships import membership_start
+
+    plan = MembershipPlan.objects.create(merchant=merchant, name="Club", price=Decimal("5"),
+                                         currency="USD", period="month", trial_days=14)  # fmt: skip
+    membership_start(customer=CustomerFactory(merchant=merchant), plan=plan)
+    (line,) = Activity.objects.filter(kind=Activity.Kind.MEMBERSHIP_CHANGED)
+    assert (line.data["from"], line.data["to"]) == ("", "trialing")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import translation
@@ -50,7 +51,7 @@ def _earn(account, points: int, key: str, **fields) -> None:
             kind=PointsEntry.Kind.EARN,
             points=points,
             key=key,
-            **fields,
+            **{"expires_at": None, **fields},
         )
 
 
@@ -642,3 +643,23 @@ def test_a_catalog_read_before_a_change_and_stored_after_it_is_not_shown(
     assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
     with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES):  # and keeps the fresh copy
         assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
+
+
+def test_the_distance_to_the_next_tier_reads_as_money(signed_in, merchant, rana):
+    # 320.00 spent plus 61.52: 118.48 short of Gold (500), on every database.
+    order_ingest(merchant=merchant, data=order_data("A-102", customer=RANA, total="61.52"))
+    assert "Spend 118.48 USD more to reach Gold." in _text(signed_in.get(_home(merchant)))
+
+
+def test_spending_asks_first_and_too_few_points_reads_as_a_number(signed_in, merchant, rana):
+    RewardFactory(merchant=merchant, name="Teapot", points_cost=100)
+    text = _text(signed_in.get(_home(merchant)))
+    assert "Redeem Spend your points on Teapot? Yes, redeem" in text
+    from loyalty.services.ledger import account_locked, entry_write
+
+    with transaction.atomic():
+        account = account_locked(account=rana.points_account)
+        account.available = 24394  # as if she had that many: the refusal's number
+        with pytest.raises(ValidationError) as refused:
+            entry_write(account=account, kind="redeem", points=-30000, key="big")
+    assert "Not enough points: 24,394 available." in refused.value.messages

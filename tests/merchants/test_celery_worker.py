@@ -41,3 +41,19 @@ def test_worker_and_beat_run_the_scheduled_heartbeat(tmp_path, client):
     member = StaffMemberFactory()
     client.force_login(member.user)
     assert "The scheduler last ran" in client.get("/").content.decode()
+
+
+def test_no_task_may_run_longer_than_redis_waits_before_handing_it_to_another_worker():
+    """With acks_late, Redis gives an unacknowledged task to a second worker after the
+    visibility timeout: a task allowed to run longer would run twice at once."""
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert "customers.tasks.import_run_task" in tasks
+    for name, task in tasks.items():
+        limit = task.time_limit or app.conf.task_time_limit
+        assert limit is not None, name
+        assert limit < settings.REDIS_VISIBILITY_TIMEOUT, name

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 
@@ -26,8 +28,15 @@ def _snapshot():
     )
 
 
-def test_demo_seed_creates_both_merchants_with_every_role_and_a_second_run_changes_nothing(client):
-    call_command("seed_demo", quiet_signins=True)
+def test_demo_seed_creates_both_merchants_with_every_role_and_a_second_run_changes_nothing(
+    client, caplog
+):
+    out = StringIO()
+    with caplog.at_level("WARNING"):
+        call_command("seed_demo", quiet_signins=True, stdout=out)
+    assert "Created the demo shops" in out.getvalue()
+    assert "demo rows" not in out.getvalue()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
     first = _snapshot()
     call_command("seed_demo", quiet_signins=True)
 

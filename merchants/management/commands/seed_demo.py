@@ -15,7 +15,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         result = demo_seed()
         if result.created:
-            self.stdout.write(f"Created {len(result.created)} demo rows.")
+            self.stdout.write("Created the demo shops with their staff, customers, orders, "
+                              "points and tickets.")  # fmt: skip
         else:
             self.stdout.write("Demo data already present; nothing changed.")
         if options["quiet_signins"]:
