@@ -1,9 +1,10 @@
 """New rows in one statement. On PostgreSQL many rows go through COPY, with ids taken from
 the table's sequence first; a few go through one INSERT … VALUES … RETURNING wherever the
 database returns ids that way; otherwise bulk_create. The bulk ingest paths (API batches,
-CSV imports) measured 9-10% of raw COPY speed with bulk_create alone, below the 15%
-DESIGN.md asks, and one order per request spent more of its time building bulk_create's
-statements than running them; the paths are tested against each other."""
+CSV imports) measured 9-10% of raw COPY speed with bulk_create alone, below the 15% their
+budget asks (docs/architecture.md, Budgets), and one order per request spent more of its
+time building bulk_create's statements than running them; the paths are tested against
+each other."""
 
 from __future__ import annotations
 

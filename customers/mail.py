@@ -1,4 +1,4 @@
-"""The one low-level way to email a customer (DESIGN 3): rendered from a template in the
+"""The one low-level way to email a customer (docs/architecture.md): rendered from a template in the
 customer's language, sent in the merchant's name with their reply-to address, and logged on
 the customer's timeline. Transactional mail calls it directly; campaigns build on it."""
 

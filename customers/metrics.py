@@ -1,4 +1,4 @@
-"""Retention figures, defined once (DESIGN 5.11) and used by every page and export.
+"""Retention figures, defined once (docs/business-rules.md §3) and used by every page and export.
 
 Each takes plain totals, so the same definition serves one persona, one segment or the
 whole store, whatever query produced the totals.

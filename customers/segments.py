@@ -1,5 +1,5 @@
-"""RFM scores and segments (DESIGN 5.3): the rules, and the pieces the nightly refresh
-(customers.refresh) writes them with.
+"""RFM scores and segments (docs/business-rules.md §3): the rules, and the pieces the nightly
+refresh (customers.refresh) writes them with.
 
 R is how recent the last order is, F the number of orders, M what was spent over the
 last 365 days; each is scored 1-5 by quintile within the merchant, 5 = best. The quintile
@@ -41,10 +41,9 @@ from merchants.models import Merchant
 # Tests turn this off to compare the PostgreSQL statements with the portable ones.
 FAST_PATH = True
 
-# First match wins. DESIGN 5.3 lists New and Promising after Potential Loyalist, but
-# Potential Loyalist (R3-5 F1-3 M1-3) contains both, so in that order they could never
-# match. Following DESIGN's own rule for Can't Lose Them, the narrower segments come
-# before the broader one that contains them; the rest keep DESIGN's order.
+# First match wins (docs/business-rules.md §3). Potential Loyalist (R3-5 F1-3 M1-3)
+# contains New and Promising, so after it they could never match: as Can't Lose Them
+# comes before Loyal and At Risk, the narrower segments come before the broader one.
 SEGMENT_RULES: list[tuple[str, Q]] = [
     (Segment.CHAMPIONS, Q(recency_score__gte=4, frequency_score__gte=4, monetary_score__gte=4)),
     (Segment.CANT_LOSE_THEM, Q(recency_score=1, frequency_score__gte=4, monetary_score__gte=4)),

@@ -1,4 +1,4 @@
-"""The feedback inbox's figures, defined once (DESIGN 5.10 "Metrics") and used by the
+"""The feedback inbox's figures, defined once (docs/business-rules.md §8, "Metrics") and used by the
 metrics page and any export.
 
 Every figure covers one merchant over a period [start, end) of aware UTC datetimes.

@@ -1,6 +1,6 @@
 """The feedback inbox's rows: tickets (Feedback) and their messages and attachments,
 departments, routing rules, canned replies, SLA policies and business hours, SLA breaches,
-resolution cycles and CSAT surveys (DESIGN 5.10)."""
+resolution cycles and CSAT surveys (docs/business-rules.md §8)."""
 
 from __future__ import annotations
 

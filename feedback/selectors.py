@@ -1,6 +1,6 @@
 """Reads of the feedback inbox, always scoped by merchant: the inbox list (keyset pages on
 the model's indexes), a ticket with its thread and the customer beside it, canned replies
-and the configuration lists (DESIGN 5.10)."""
+and the configuration lists (docs/business-rules.md §8)."""
 
 from __future__ import annotations
 

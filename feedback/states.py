@@ -1,4 +1,4 @@
-"""The ticket's states and every move between them, in one table (DESIGN 5.10).
+"""The ticket's states and every move between them, in one table (docs/business-rules.md §8).
 
 new → open ⇄ pending → resolved → closed; resolved goes back to open when the customer
 replies (a reopen); merged and spam are side states. A move not in the table is refused.

@@ -1,4 +1,5 @@
-"""Scheduled work owned by loyalty/ (DESIGN 6). Tasks take ids and call one service."""
+"""Scheduled work owned by loyalty/ (docs/business-rules.md §9). Tasks take ids and call one
+service."""
 
 from __future__ import annotations
 

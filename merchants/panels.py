@@ -1,5 +1,6 @@
-"""Pages composed of panels from several apps (DESIGN 3): the page shell lists the panels
-registered for it and loads each from its own app's URL, so no app imports one above it.
+"""Pages composed of panels from several apps (docs/architecture.md): the page shell lists the
+panels registered for it and loads each from its own app's URL, so no app imports one
+above it.
 
 An app registers its panels in AppConfig.ready(): `panel_register("customer-360",
 "loyalty:customer-panel", Perm.LOYALTY_VIEW)`. A panel URL for the customer 360 takes the
@@ -43,7 +44,7 @@ def panels_for(page: str, granted) -> list[Panel]:
 
 
 # --- The rewards page ----------------------------------------------------------------
-# The customer's rewards page (DESIGN 3) is composed the same way, but its panels render
+# The customer's rewards page (docs/architecture.md) is composed the same way, but its panels render
 # in the same request: a phone shouldn't wait for a round trip per panel. A panel is a
 # function of the request (which carries `portal_merchant` and `portal_customer`) that
 # returns its HTML, or "" when it has nothing to show. Each is also served alone at

@@ -1,6 +1,7 @@
-"""Customers signing in to their rewards page (DESIGN 4): a magic link by email, or a link
-from the merchant's storefront signed with the merchant's secret. Customers are not Django
-users; a signed-in customer is a (merchant, customer) pair kept by the rewards page."""
+"""Customers signing in to their rewards page (docs/business-rules.md §12): a magic link by email,
+or a link from the merchant's storefront signed with the merchant's secret. Customers are
+not Django users; a signed-in customer is a (merchant, customer) pair kept by the rewards
+page."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The merchant's business hours, and time counted in them: the instant N business minutes
-after another, and the business minutes between two instants (DESIGN 5.10). Hours are
+after another, and the business minutes between two instants (docs/business-rules.md §8). Hours are
 wall-clock times in the merchant's time zone, so a working day across a clock change is
 an hour shorter or longer."""
 

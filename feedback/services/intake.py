@@ -1,5 +1,5 @@
 """Tickets in: from the rewards page, the API, reviews, email and logged calls, and the
-customer's later messages on them (DESIGN 5.10). The same review or email sent again
+customer's later messages on them (docs/business-rules.md §8). The same review or email sent again
 changes nothing."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Routing: the merchant's ordered rules decide a new ticket's category, department,
-priority and assignee (DESIGN 5.10). A ticket no rule takes stays without a department:
-the triage queue."""
+priority and assignee (docs/business-rules.md §8). A ticket no rule takes stays without a
+department: the triage queue."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The inbox's configuration written by managers: departments, routing rules and their
 order, SLA targets, canned replies and business hours. Every change is audited with what
-it was and what it became (DESIGN 4)."""
+it was and what it became (docs/business-rules.md §12)."""
 
 from __future__ import annotations
 

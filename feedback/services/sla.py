@@ -1,4 +1,4 @@
-"""SLA clocks on tickets, and the job that marks missed targets (DESIGN 5.10, 6).
+"""SLA clocks on tickets, and the job that marks missed targets (docs/business-rules.md §8, §9).
 
 Due times are wall-clock UTC instants worked out from business minutes (services.hours):
 the clock runs only inside the merchant's working hours, in the merchant's time zone, and

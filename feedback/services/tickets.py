@@ -1,6 +1,6 @@
 """Staff work on a ticket: replies emailed to the customer, internal notes, the moves of
 the state table, assignment, triage, tags, merge, bulk actions and review moderation
-(DESIGN 5.10).
+(docs/business-rules.md §8).
 
 Every write locks the ticket row first, so two agents (or an agent and the customer's
 email) acting on the same ticket apply one after the other, each seeing the other's result.

@@ -1,6 +1,6 @@
-"""The loyalty program's scheduled work (DESIGN 6), each run claimed by a JobRun unique on
-(job, merchant, period) so a second run of the same period does nothing, and each keyed
-inside so a retried run does not repeat what it already did."""
+"""The loyalty program's scheduled work (docs/business-rules.md §9), each run claimed by a JobRun
+unique on (job, merchant, period) so a second run of the same period does nothing, and
+each keyed inside so a retried run does not repeat what it already did."""
 
 from __future__ import annotations
 

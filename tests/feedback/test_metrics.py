@@ -1,4 +1,4 @@
-"""The inbox metrics (DESIGN 5.10) on hand-built tickets with explicit times, and the
+"""The inbox metrics (docs/business-rules.md §8) on hand-built tickets with explicit times, and the
 metrics page."""
 
 from __future__ import annotations

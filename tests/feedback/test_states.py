@@ -1,5 +1,5 @@
 """The state table, move by move: every allowed move works through the services and every
-other one is refused, leaving the ticket as it was (DESIGN 5.10)."""
+other one is refused, leaving the ticket as it was (docs/business-rules.md §8)."""
 
 from __future__ import annotations
 
