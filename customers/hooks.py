@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from customers.webhooks import WebhookRejected, signature_valid, webhook_receive
+from customers.webhooks import NotYet, WebhookRejected, signature_valid, webhook_receive
 from merchants.access import public_view
 from merchants.api_keys import store_connection_for_webhook
 from merchants.models import StoreConnection
@@ -71,6 +71,9 @@ def _receive(request: HttpRequest, platform: str, connection_id: str) -> JsonRes
         outcome = webhook_receive(
             connection=connection, delivery_id=delivery_id, topic=topic, payload=payload
         )
+    except NotYet as later:
+        # Sent again by the platform until it fits (the order arrives), or it gives up.
+        return _error(409, f"{later.field} {later.problem}.", later.field)
     except WebhookRejected as rejected:
         # Answered as received (any other answer and the platform resends it for days):
         # the body and the connection page say what was wrong.

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 
 from customers.models import Customer, ImportJob, Order, OrderLine, Persona, WebhookDelivery
-from merchants.models import Merchant, normalise_email
+from merchants.models import Merchant, StoreConnection, normalise_email
 
 
 def customer_get_by_external_id(*, merchant: Merchant, external_id: str) -> Customer | None:
@@ -33,7 +33,8 @@ def customer_get_by_email(*, merchant: Merchant, email: str) -> Customer | None:
 
 def deliveries_rejected(*, merchant: Merchant, connection_id: int, limit: int = 20):
     """The connection's latest deliveries that couldn't be stored, newest first, and how
-    many there are in all. A connection of another shop has none here."""
+    many there are in all. Another shop's connection is not found (404)."""
+    get_object_or_404(StoreConnection, merchant=merchant, pk=connection_id)
     rejected = WebhookDelivery.objects.filter(
         merchant=merchant, connection_id=connection_id
     ).exclude(rejected_field="")

@@ -26,5 +26,5 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
     path("imports/<int:pk>/errors.csv", views.import_errors, name="import-errors"),
     path("imports/<int:pk>/resume/", views.import_resume, name="import-resume"),
-    path("imports/sample-<str:kind>.csv", views.import_sample, name="import-sample"),
+    path("imports/sample.csv", views.import_sample, name="import-sample"),
 ]

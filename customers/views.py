@@ -11,13 +11,18 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from customers import privacy, selectors
 from customers.forms import CustomerFilterForm, CustomerProfileForm, ImportForm
@@ -233,7 +238,8 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_view(Perm.CUSTOMERS_CHANGE)
-def import_sample(request: HttpRequest, kind: str) -> HttpResponse:
+def import_sample(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "customers")
     if kind not in SAMPLES:
         raise Http404
     response = HttpResponse(sample_csv(kind), content_type="text/csv; charset=utf-8")
@@ -242,9 +248,10 @@ def import_sample(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 @staff_view(Perm.CUSTOMERS_CHANGE)
-@require_POST
 def import_resume(request: HttpRequest, pk: int) -> HttpResponse:
-    job = selectors.import_job_get(merchant=request.merchant, pk=pk)
+    job = selectors.import_job_get(merchant=request.merchant, pk=pk)  # another shop's: 404
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     import_job_resume(job=job, actor=request.user)
     return redirect("customers:import-detail", pk=job.pk)
 

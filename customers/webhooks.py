@@ -369,7 +369,7 @@ def _shopify(connection: StoreConnection, topic: str, payload: dict) -> str:
             )
             is None
         ):
-            raise PayloadError("order_id", "names an order this store never sent")
+            raise NotYet("order_id", "names an order not received yet")
         _refund, created = refund_record(merchant=merchant, data=refund)
         return "refund stored" if created else "refund already stored"
     if topic in ("customers/create", "customers/update"):
@@ -400,6 +400,11 @@ HANDLERS: dict[str, Callable[[StoreConnection, str, dict], str]] = {
     StoreConnection.Platform.SHOPIFY: _shopify,
     StoreConnection.Platform.WOOCOMMERCE: _woocommerce,
 }
+
+
+class NotYet(PayloadError):
+    """The payload names something not received yet (a refund before its order): nothing is
+    kept, and the platform is asked to send it again later (409)."""
 
 
 class WebhookRejected(Exception):
@@ -442,6 +447,8 @@ def webhook_receive(
             outcome = HANDLERS[connection.platform](connection, topic, payload)
             WebhookDelivery.objects.filter(pk=delivery.pk).update(outcome=outcome[:200])
         return outcome
+    except NotYet:
+        raise
     except (PayloadError, ValidationError, DataError) as error:
         if isinstance(error, DataError):
             logger.warning("Webhook %s on connection %s not storable: %s", delivery_id,

@@ -339,7 +339,11 @@ class Message(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    body = models.TextField()
+    body = models.TextField(blank=True)
+    # An event line (kind EVENT) is a kind and its values, worded when shown in the reader's
+    # language (feedback.events); lines stored before that hold their words in `body`.
+    event = models.CharField(max_length=40, blank=True)
+    values = models.JSONField(default=dict, blank=True)
     # Sent by the product, not typed by a person (an acknowledgement, a CSAT request): never
     # counts as a first response.
     is_automatic = models.BooleanField(default=False)
@@ -361,6 +365,15 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on #{self.feedback_id}"
+
+    @property
+    def text(self) -> str:
+        """What the thread shows: an event worded in the active language, else the body."""
+        if self.event:
+            from feedback.events import event_line
+
+            return event_line(self.event, self.values)
+        return self.body
 
     @property
     def is_public(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -377,12 +378,29 @@ def user_language_set(*, user: User, language: str) -> None:
 
 # --- Scheduled jobs -------------------------------------------------------------------
 def job_run_claim(*, job: str, period_key: str, merchant: Merchant | None = None) -> JobRun | None:
-    """Claims (job, merchant, period); returns None when that run was already claimed."""
+    """Claims (job, merchant, period); returns None when that run was already claimed.
+
+    A claim still running after REDIS_VISIBILITY_TIMEOUT (longer than any task may run
+    before it is killed) belongs to a worker that died: it is taken over, so the next
+    scheduled try does the run instead of finding it claimed for good. The jobs key their
+    work, so what the dead run did is not done twice."""
+    from django.conf import settings
+
     try:
         with transaction.atomic():
             return JobRun.objects.create(job=job, merchant=merchant, period_key=period_key)
     except IntegrityError:
-        return None
+        pass
+    at = timezone.now()
+    dead = timedelta(seconds=settings.REDIS_VISIBILITY_TIMEOUT)
+    claimed = JobRun.objects.filter(
+        job=job, merchant=merchant, period_key=period_key, state=JobRun.State.RUNNING,
+        started_at__lt=at - dead,
+    )  # fmt: skip
+    # One statement: of two takers, one moves started_at and the other finds it fresh.
+    if claimed.update(started_at=at):
+        return JobRun.objects.get(job=job, merchant=merchant, period_key=period_key)
+    return None
 
 
 def job_run_finish(*, run: JobRun, detail: dict[str, Any] | None = None) -> None:
@@ -403,3 +421,34 @@ def heartbeat_record() -> bool:
         return False
     job_run_finish(run=run)
     return True
+
+
+def health_parts() -> dict[str, str]:
+    """ "ok" or "unavailable" for the database, the cache and the Celery broker, each
+    asked once with a short timeout."""
+    import uuid
+
+    from django.core.cache import cache
+    from django.db import connection
+
+    from config.celery import app
+
+    parts = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        parts["database"] = "ok"
+    except Exception:  # any failure is the answer
+        parts["database"] = "unavailable"
+    probe = f"healthz:{uuid.uuid4().hex}"
+    # The cache answers a miss when it is away: a value written must come back.
+    cache.set(probe, 1, 10)
+    parts["cache"] = "ok" if cache.get(probe) == 1 else "unavailable"
+    cache.delete(probe)
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+        parts["broker"] = "ok"
+    except Exception:  # any failure is the answer
+        parts["broker"] = "unavailable"
+    return parts

@@ -25,8 +25,13 @@ def test_server_error_page_renders_without_a_request_context():
     assert "Something went wrong on our side" in response.content.decode()
 
 
-def test_health_check_answers_ok(client):
-    assert client.get("/healthz/").json() == {"status": "ok"}
+def test_health_check_answers_ok_for_each_part(client):
+    assert client.get("/healthz/").json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "broker": "ok",
+    }
 
 
 def test_portal_shell_is_mobile_first_branded_and_right_to_left_in_persian():

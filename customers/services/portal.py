@@ -59,10 +59,13 @@ def _counted(key: str, limit: int) -> bool:
     """Counts one more within the window; False once the limit is passed."""
     cache.add(key, 0, RATE_WINDOW_SECONDS)
     try:
-        return cache.incr(key) <= limit
+        count = cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, RATE_WINDOW_SECONDS)
         return True
+    # None: the cache is away (it answers a miss rather than fail). The forms stay open
+    # for that while, as the sign-in for staff does (django-axes counts in the database).
+    return count is None or count <= limit
 
 
 def magic_link_request(*, merchant: Merchant, email: str, ip_address: str | None) -> None:

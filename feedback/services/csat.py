@@ -100,8 +100,9 @@ def csat_answer(
     if not taken:
         raise ValidationError({"token": _("This survey has been answered already. Thank you!")})
     survey.refresh_from_db()
-    line = _("The customer rated the answer %(rating)d of 5.") % {"rating": rating}
     if survey.comment:
-        line = _("%(rated)s They wrote: %(comment)s") % {"rated": line, "comment": survey.comment}
-    event_add(feedback=survey.feedback, at=at, text=line)
+        event_add(feedback=survey.feedback, at=at, event="rated_with_comment",
+                  values={"rating": rating, "comment": survey.comment})  # fmt: skip
+    else:
+        event_add(feedback=survey.feedback, at=at, event="rated", values={"rating": rating})
     return survey

@@ -28,6 +28,7 @@ from feedback.services.routing import feedback_route
 from feedback.services.sla import sla_due_set
 from feedback.services.thread import (
     Upload,
+    agent_value,
     attachments_store,
     event_add,
     ticket_locked,
@@ -172,16 +173,11 @@ def _ticket_create(*, merchant, channel, kind, subject, body, customer, sender_e
     )
     attachments_store(message=message, uploads=uploads)
     if logged_by is not None:
-        event_add(feedback=feedback, at=at, author=logged_by.user, text=_(
-            "Logged by %(agent)s from a call or a visit."
-        ) % {"agent": logged_by.user.full_name or logged_by.user.email})  # fmt: skip
+        event_add(feedback=feedback, at=at, author=logged_by.user, event="logged",
+                  values={"agent": agent_value(logged_by)})  # fmt: skip
     if follows is not None:
-        event_add(feedback=feedback, at=at, text=_(
-            "The customer wrote again about closed ticket #%(number)d."
-        ) % {"number": follows.pk})  # fmt: skip
-        event_add(feedback=follows, at=at, text=_(
-            "The customer wrote again: the conversation goes on in ticket #%(number)d."
-        ) % {"number": feedback.pk})  # fmt: skip
+        event_add(feedback=feedback, at=at, event="follow_up", values={"number": follows.pk})
+        event_add(feedback=follows, at=at, event="continued", values={"number": feedback.pk})
     timeline_add(feedback=feedback, kind=Activity.Kind.FEEDBACK_RECEIVED, at=at,
               channel=channel, kind_of=kind)  # fmt: skip
     return feedback

@@ -22,20 +22,18 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.timezone import now
-from django.utils.translation import gettext as _
 
 from feedback import states, tasks
 from feedback.models import (
     PRIORITY_ORDER,
     Feedback,
-    Message,
     SlaBreach,
     SlaPolicy,
     State,
     SupportSettings,
 )
 from feedback.services.hours import business_add, business_minutes
-from feedback.services.thread import mail_deliver
+from feedback.services.thread import event_add, mail_deliver
 from merchants.models import Merchant
 
 logger = logging.getLogger(__name__)
@@ -244,16 +242,9 @@ def _breach_record(*, feedback_id: int, target: str, at: datetime) -> bool:
         Feedback.objects.filter(pk=feedback.pk).update(
             priority=_priority_raised(), breached_at=Coalesce(F("breached_at"), Value(at))
         )
-        merchant = feedback.merchant
-        with translation.override(merchant.default_language):
-            Message.objects.create(
-                merchant_id=feedback.merchant_id,
-                feedback=feedback,
-                kind=Message.Kind.EVENT,
-                is_automatic=True,
-                body=_breach_line(breach=breach, merchant=merchant),
-                created_at=at,
-            )
+        event_add(feedback=feedback, at=at,
+                  event="sla_first_response" if breach.target == SlaBreach.Target.FIRST_RESPONSE
+                  else "sla_resolution", values={"due": breach.due_at.isoformat()})  # fmt: skip
         mail_deliver(breach_notify, tasks.breach_notify_task, breach_id=breach.pk)
     return True
 
@@ -263,30 +254,24 @@ def _local_time(instant: datetime, merchant: Merchant) -> str:
     return f"{date_format(local, 'DATETIME_FORMAT')} ({merchant.timezone})"
 
 
-def _breach_line(*, breach: SlaBreach, merchant: Merchant) -> str:
-    if breach.target == SlaBreach.Target.FIRST_RESPONSE:
-        text = _("SLA missed: the first response was due %(due)s. Priority raised.")
-    else:
-        text = _("SLA missed: resolution was due %(due)s. Priority raised.")
-    return text % {"due": _local_time(breach.due_at, merchant)}
-
-
-def _breach_recipients(feedback: Feedback) -> list[str]:
-    """The department's address, else its members, else the assignee."""
+def _breach_recipients(feedback: Feedback) -> list[tuple[str, str]]:
+    """(address, language) to email: the department's address (in the shop's language),
+    else its members, else the assignee, each in their own language."""
+    shop_language = feedback.merchant.default_language
     department = feedback.department
     if department is not None:
         if department.email:
-            return [department.email]
+            return [(department.email, shop_language)]
         members = (
             department.members.filter(user__is_active=True)
             .order_by("user__email")
-            .values_list("user__email", flat=True)
+            .values_list("user__email", "user__language")
         )
         if members:
-            return list(members)
+            return [(email, language or shop_language) for email, language in members]
     assignee = feedback.assignee
     if assignee is not None and assignee.user.is_active:
-        return [assignee.user.email]
+        return [(assignee.user.email, assignee.user.language or shop_language)]
     return []
 
 
@@ -315,10 +300,17 @@ def breach_notify(*, breach_id: int) -> None:
         "due": _local_time(breach.due_at, merchant),
         "link": _ticket_link(feedback),
     }
-    with translation.override(merchant.default_language), timezone.override(merchant.zone):
-        subject = " ".join(render_to_string("feedback/mail/breach_subject.txt", context).split())
-        body = render_to_string("feedback/mail/breach.txt", context)
-    send_mail(subject, body, None, recipients)
+    # Each in their own language: one message per language, to everyone who reads it.
+    by_language: dict[str, list[str]] = {}
+    for email, language in recipients:
+        by_language.setdefault(language, []).append(email)
+    for language, emails in sorted(by_language.items()):
+        with translation.override(language), timezone.override(merchant.zone):
+            subject = " ".join(
+                render_to_string("feedback/mail/breach_subject.txt", context).split()
+            )
+            body = render_to_string("feedback/mail/breach.txt", context)
+        send_mail(subject, body, None, emails)
 
 
 # ---------------------------------------------------------------------------------------

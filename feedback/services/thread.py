@@ -88,16 +88,30 @@ def attachments_store(*, message: Message, uploads: Sequence[Upload]) -> None:
         attachment.save()
 
 
-def event_add(*, feedback: Feedback, text: str, at: datetime, author=None) -> Message:
+def event_add(
+    *, feedback: Feedback, event: str, values: dict, at: datetime, author=None
+) -> Message:
+    """A line on the ticket's thread: its kind and values (feedback.events words them
+    for each reader)."""
+    from feedback.events import SENTENCES
+
+    if event not in SENTENCES:
+        raise ValueError(f"Unknown ticket event {event!r}.")
     return Message.objects.create(
         merchant_id=feedback.merchant_id,
         feedback=feedback,
         kind=Message.Kind.EVENT,
-        body=text,
+        event=event,
+        values=values,
         author=author,
         is_automatic=True,
         created_at=at,
     )
+
+
+def agent_value(member: StaffMember | None) -> str:
+    """An agent as an event stores them: their name, or "" for the product itself."""
+    return (member.user.full_name or member.user.email) if member is not None else ""
 
 
 def ticket_locked(feedback: Feedback) -> Feedback:
@@ -118,12 +132,6 @@ def timeline_add(*, feedback: Feedback, kind: str, at: datetime, **data) -> None
             occurred_at=at,
             data={"feedback": feedback.pk, "subject": feedback.subject, **data},
         )
-
-
-def agent_name(member: StaffMember | None) -> str:
-    if member is None:
-        return _("the system")
-    return member.user.full_name or member.user.email
 
 
 def member_check(*, feedback: Feedback, member: StaffMember | None) -> None:

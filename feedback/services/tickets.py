@@ -38,7 +38,7 @@ from feedback.services.csat import csat_send
 from feedback.services.sla import sla_due_set, sla_pause, sla_priority_changed, sla_resume
 from feedback.services.thread import (
     Upload,
-    agent_name,
+    agent_value,
     attachments_store,
     event_add,
     mail_deliver,
@@ -225,15 +225,9 @@ def state_move(*, feedback: Feedback, to: str, by: By, member: StaffMember | Non
     if to == State.CLOSED:
         feedback.closed_at = at
     feedback.state = to
-    if by == By.CUSTOMER:
-        text = _("The customer wrote again: %(from)s → %(to)s.")
-    else:
-        text = _("%(agent)s: %(from)s → %(to)s.")
-    event_add(feedback=feedback, at=at, author=member.user if member else None, text=text % {
-        "agent": agent_name(member),
-        "from": State(current).label,
-        "to": State(to).label,
-    })  # fmt: skip
+    event_add(feedback=feedback, at=at, author=member.user if member else None,
+              event="moved_by_customer" if by == By.CUSTOMER else "moved",
+              values={"agent": agent_value(member), "from": current, "to": to})  # fmt: skip
 
 
 def feedback_assign(
@@ -249,12 +243,13 @@ def feedback_assign(
         feedback.assignee = assignee
         feedback.updated_at = at
         feedback.save()
-        event_add(feedback=feedback, at=at, author=member.user, text=(
-            _("%(agent)s assigned the ticket to %(assignee)s.") % {
-                "agent": agent_name(member), "assignee": agent_name(assignee)}
-            if assignee else _("%(agent)s unassigned the ticket.") % {
-                "agent": agent_name(member)}
-        ))  # fmt: skip
+        if assignee is not None:
+            event_add(feedback=feedback, at=at, author=member.user, event="assigned",
+                      values={"agent": agent_value(member),
+                              "assignee": agent_value(assignee)})  # fmt: skip
+        else:
+            event_add(feedback=feedback, at=at, author=member.user, event="unassigned",
+                      values={"agent": agent_value(member)})  # fmt: skip
         return feedback
 
 
@@ -275,25 +270,24 @@ def feedback_update(
         changes = []
         if category is not None and category != feedback.category:
             feedback.category = category.strip()[:60]
-            changes.append(_("category %(value)s") % {"value": feedback.category or "—"})
+            changes.append(("category", feedback.category))
         if department is not None and department != feedback.department:
             if department and department.merchant_id != feedback.merchant_id:
                 raise ValidationError({"department": _("No such department.")})
             feedback.department = department or None
-            changes.append(_("department %(value)s") % {"value": department or "—"})
+            changes.append(("department", str(department) if department else ""))
         if priority is not None and priority != feedback.priority:
             if priority not in Priority.values:
                 raise ValidationError({"priority": _("No such priority.")})
             old = feedback.priority
             feedback.priority = priority
             sla_priority_changed(feedback=feedback, old_priority=old, at=at)
-            changes.append(_("priority %(value)s") % {"value": Priority(priority).label})
+            changes.append(("priority", priority))
         if changes:
             feedback.updated_at = at
             feedback.save()
-            event_add(feedback=feedback, at=at, author=member.user, text=_(
-                "%(agent)s set %(changes)s."
-            ) % {"agent": agent_name(member), "changes": ", ".join(changes)})  # fmt: skip
+            event_add(feedback=feedback, at=at, author=member.user, event="triaged",
+                      values={"agent": agent_value(member), "changes": changes})  # fmt: skip
         return feedback
 
 
@@ -339,13 +333,12 @@ def feedback_merge(*, source: Feedback, target: Feedback, member: StaffMember, a
         source.merged_into = target
         source.updated_at = at
         source.save()
-        event_add(feedback=source, at=at, author=member.user, text=_(
-            "%(agent)s merged this ticket into #%(target)d; its %(count)d messages moved there."
-        ) % {"agent": agent_name(member), "target": target.pk, "count": moved})  # fmt: skip
-        event_add(feedback=target, at=at, author=member.user, text=_(
-            "%(agent)s merged ticket #%(source)d (%(subject)s) into this one."
-        ) % {"agent": agent_name(member), "source": source.pk,
-             "subject": source.subject})  # fmt: skip
+        event_add(feedback=source, at=at, author=member.user, event="merged_away",
+                  values={"agent": agent_value(member), "target": target.pk,
+                          "count": moved})  # fmt: skip
+        event_add(feedback=target, at=at, author=member.user, event="merged_in",
+                  values={"agent": agent_value(member), "source": source.pk,
+                          "subject": source.subject})  # fmt: skip
         if target.first_response_at is None and source.first_response_at is not None:
             target.first_response_at = source.first_response_at
         target.updated_at = at
@@ -416,9 +409,9 @@ def review_moderate(*, feedback: Feedback, approve: bool, member: StaffMember, a
         feedback.review_state = ReviewState.APPROVED if approve else ReviewState.REJECTED
         feedback.updated_at = at
         feedback.save()
-        event_add(feedback=feedback, at=at, author=member.user, text=(
-            _("%(agent)s approved the review.") if approve else _("%(agent)s rejected the review.")
-        ) % {"agent": agent_name(member)})  # fmt: skip
+        event_add(feedback=feedback, at=at, author=member.user,
+                  event="review_approved" if approve else "review_rejected",
+                  values={"agent": agent_value(member)})  # fmt: skip
         if approve and feedback.customer_id is not None:
             first = Feedback.objects.filter(pk=feedback.pk, points_awarded_at__isnull=True).update(
                 points_awarded_at=at

@@ -278,7 +278,7 @@ def test_the_sample_files_offered_on_the_import_page_import_without_an_error(cli
     client.force_login(StaffMemberFactory(merchant=shop, role="manager").user)
     page = client.get("/customers/imports/").content.decode()
     assert "separated by semicolons" in page
-    sample = client.get(f"/customers/imports/sample-{kind}.csv")
+    sample = client.get(f"/customers/imports/sample.csv?kind={kind}")
     assert sample["Content-Disposition"].endswith(f'regulars-{kind}-sample.csv"')
     progress, errors = _run(shop, kind, sample.content.decode())
     assert errors == []
@@ -287,4 +287,29 @@ def test_the_sample_files_offered_on_the_import_page_import_without_an_error(cli
         assert Customer.objects.get(external_id="c-1001").tags == ["vip", "newsletter"]
     else:
         assert Order.objects.get(external_id="1001").lines.count() == 2
-    assert client.get("/customers/imports/sample-other.csv").status_code == 404
+    assert client.get("/customers/imports/sample.csv?kind=other").status_code == 404
+
+
+def test_a_failed_import_is_resumed_from_where_it_stopped(
+    client, shop, django_capture_on_commit_callbacks
+):
+    from tests.merchants.factories import StaffMemberFactory
+
+    client.force_login(StaffMemberFactory(merchant=shop, role="manager").user)
+    text = "external_id,email\n" + "".join(f"c-{n},c{n}@example.test\n" for n in range(3000))
+    job = ImportJob.objects.create(
+        merchant=shop, kind="customers", original_name="c.csv", state="failed",
+        failure="The import stopped 5 times after row 2,000.", rows_done=2000, rows_ok=2000,
+        file=SimpleUploadedFile("c.csv", text.encode()),
+    )  # fmt: skip
+    page = client.get(f"/customers/imports/{job.pk}/").content.decode()
+    assert "Resume after row 2,000" in page
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        client.post(f"/customers/imports/{job.pk}/resume/")
+    assert len(queued) == 1
+    job.refresh_from_db()
+    assert (job.state, job.failure, job.runs) == ("queued", "", 0)
+    job = import_job_run(job_id=job.pk)
+    # The first 2,000 rows were stored before: only the rest are read again.
+    assert (job.state, job.rows_done, job.rows_ok) == ("done", 3000, 3000)
+    assert Customer.objects.filter(merchant=shop).count() == 1000

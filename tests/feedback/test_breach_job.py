@@ -49,7 +49,7 @@ def mark(at, capture) -> int:
 
 
 def events(ticket) -> list[str]:
-    return list(ticket.messages.filter(kind=Message.Kind.EVENT).values_list("body", flat=True))
+    return [m.text for m in ticket.messages.filter(kind=Message.Kind.EVENT)]
 
 
 @pytest.mark.django_db
@@ -299,3 +299,24 @@ def test_resolved_tickets_close_after_the_merchants_wait(merchant, other_merchan
                       theirs.pk: "closed"}  # fmt: skip
     assert Feedback.objects.get(pk=old.pk).closed_at == at
     assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_each_member_is_notified_in_their_own_language(
+    merchant, policy, django_capture_on_commit_callbacks
+):
+    team = DepartmentFactory(merchant=merchant, name="Team", email="")
+    for email, language in (
+        ("ana@shop.test", "en"),
+        ("ivan@shop.test", "ru"),
+        ("olga@shop.test", "ru"),
+    ):
+        member = StaffMemberFactory(merchant=merchant, role="support", user__email=email,
+                                    user__language=language)  # fmt: skip
+        team.members.add(member)
+    ticket_at(merchant, department=team)
+    mark(MONDAY_NINE + timedelta(hours=2), django_capture_on_commit_callbacks)
+    by_recipients = {tuple(sorted(m.to)): m.subject for m in mail.outbox}
+    assert set(by_recipients) == {("ana@shop.test",), ("ivan@shop.test", "olga@shop.test")}
+    assert "First response overdue" in by_recipients[("ana@shop.test",)]
+    assert "Просрочен первый ответ" in by_recipients[("ivan@shop.test", "olga@shop.test")]

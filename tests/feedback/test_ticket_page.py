@@ -583,3 +583,23 @@ def test_the_customer_360_page_lists_their_feedback_and_only_theirs(
     assert ticket.subject in html
     assert f"#{ticket.pk}" in html
     assert "Someone else" not in html
+
+
+def test_event_lines_are_worded_in_the_readers_language(client, merchant, ticket, agent):
+    """The lines are stored as a kind and values: an agent reading in Arabic sees Arabic,
+    one reading in English sees English, whoever wrote them."""
+    from django.conf import settings
+
+    from feedback.services.tickets import feedback_assign
+
+    feedback_assign(feedback=ticket, assignee=agent, member=agent)
+    line = Message.objects.get(feedback=ticket, kind=Message.Kind.EVENT, event="assigned")
+    assert (line.body, line.values) == ("", {"agent": "Maria Lopez", "assignee": "Maria Lopez"})
+    reader = StaffMemberFactory(merchant=merchant, role="support", user__language="ar")
+    client.force_login(reader.user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ar"
+    arabic = _thread(client.get(_url(ticket)).content.decode())
+    assert "أسند Maria Lopez التذكرة إلى Maria Lopez." in arabic
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    english = _thread(client.get(_url(ticket)).content.decode())
+    assert "Maria Lopez assigned the ticket to Maria Lopez." in english

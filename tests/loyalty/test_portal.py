@@ -257,7 +257,7 @@ def test_the_referral_link_brings_a_friend_their_welcome_gift(signed_in, client,
     path = re.sub(r"^https?://[^/]+", "", link)
     from django.test import Client
 
-    friend = Client()
+    friend = Client(REMOTE_ADDR="198.51.100.23")  # elsewhere than Rana signed in from
     assert "Rana invited you to Saffron Tea" in _text(friend.get(path))
     bad = friend.post(path, {"email": "nope"})
     assert bad.status_code == 400

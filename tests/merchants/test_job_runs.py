@@ -8,7 +8,7 @@ import time_machine
 from django.db import connection
 
 from merchants.models import JobRun
-from merchants.services import HEARTBEAT_JOB, heartbeat_record, job_run_claim
+from merchants.services import HEARTBEAT_JOB, heartbeat_record, job_run_claim, job_run_finish
 from merchants.tasks import heartbeat_task
 from tests.merchants.factories import MerchantFactory
 
@@ -87,3 +87,25 @@ def test_a_task_redelivered_too_often_is_dropped(caplog, settings):
         "Dropping task merchants.tasks.heartbeat_task[poison-1] after 3 deliveries" in caplog.text
     )
     assert not JobRun.objects.exists(), "the fourth delivery did not run"
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_died_is_taken_over_by_the_next_try():
+    """A claim older than any task may run (its worker was killed mid-run) doesn't hold
+    the night's job for good: the next scheduled try takes it over, once."""
+    from datetime import timedelta
+
+    from django.utils.timezone import now
+
+    shop = MerchantFactory()
+    first = job_run_claim(job="tiers", merchant=shop, period_key="2026-11-24")
+    assert job_run_claim(job="tiers", merchant=shop, period_key="2026-11-24") is None
+    with time_machine.travel(now() + timedelta(hours=3), tick=False):
+        taken = job_run_claim(job="tiers", merchant=shop, period_key="2026-11-24")
+        assert taken is not None
+        assert taken.pk == first.pk
+        assert job_run_claim(job="tiers", merchant=shop, period_key="2026-11-24") is None
+    job_run_finish(run=taken)
+    with time_machine.travel(now() + timedelta(days=2), tick=False):
+        assert job_run_claim(job="tiers", merchant=shop, period_key="2026-11-24") is None
+    assert JobRun.objects.filter(job="tiers").count() == 1

@@ -213,6 +213,8 @@ URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
     "customers:customer-erase": _a_customer,
     "customers:import-detail": _an_import,
     "customers:import-errors": _an_import,
+    "customers:import-resume": _an_import,
+    "customers:connection-deliveries": _a_connection,
     "merchants:connection-revoke": _a_connection,
     "merchants:apikey-revoke": _an_api_key,
     "merchants:staff-update": _a_support_member,
