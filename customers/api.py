@@ -113,7 +113,7 @@ def customers_upsert_bulk(request: HttpRequest, payload: CustomersBulkIn):
 
 @router.get(
     "/customers/{external_id}",
-    response={200: CustomerOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: CustomerOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
     summary="Read a customer",
 )
 def customer_detail(request: HttpRequest, external_id: str):

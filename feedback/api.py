@@ -107,7 +107,7 @@ def review_create(request: HttpRequest, payload: ReviewIn):
 
 @router.get(
     "/feedback/{feedback_id}",
-    response={200: FeedbackDetailOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response={200: FeedbackDetailOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
     summary="A ticket's state and its conversation",
 )
 def feedback_detail(request: HttpRequest, feedback_id: int):

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,9 +30,10 @@ class NulRefusedMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "\x00" in request.path or "\x00" in unquote(request.META.get("QUERY_STRING", "")):
-            return HttpResponseBadRequest(
-                _("The address contains a NUL character."), content_type="text/plain"
-            )
+            detail = _("The address contains a NUL character.")
+            if request.path.startswith("/api/"):  # as the API answers every refusal
+                return JsonResponse({"detail": detail, "errors": {"path": [detail]}}, status=400)
+            return HttpResponseBadRequest(detail, content_type="text/plain")
         return self.get_response(request)
 
 
