@@ -14,6 +14,7 @@ from django.utils.timezone import template_localtime
 from django.utils.translation import gettext, ngettext, npgettext, pgettext
 
 from jinja2 import Environment
+from merchants.templatetags.content import bdi
 
 
 def shown(value):
@@ -32,6 +33,7 @@ def environment(**options) -> Environment:
                                   npgettext=npgettext)  # fmt: skip
     env.globals.update(url=url, static=static)
     env.filters.update(
+        bdi=bdi,
         localize=shown,
         date=lambda value, arg=None: date(template_localtime(value), arg),
         floatformat=floatformat,

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from customers.models import Activity, Customer
+from merchants.content import content_override
 from merchants.models import Merchant
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
@@ -63,7 +64,7 @@ def address_email_send(
     context = {"merchant": merchant, **context}
     if language not in LANGUAGE_CODES:
         language = merchant.default_language
-    with translation.override(language):
+    with translation.override(language), content_override(merchant):
         subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
         body = render_to_string(f"{template}.txt", context)
     sender = formataddr((merchant.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))

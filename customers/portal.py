@@ -25,6 +25,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 
 from customers.mail import LANGUAGE_CODES
 from customers.models import Customer
+from merchants.content import content_activate, content_deactivate
 from merchants.models import Merchant
 from merchants.panels import portal_panels
 
@@ -113,6 +114,7 @@ def _enter(request: HttpRequest, merchant: Merchant, customer: Customer | None) 
     )
     request.LANGUAGE_CODE = language
     timezone.activate(merchant.zone)
+    content_activate(merchant)
     return language
 
 
@@ -127,6 +129,7 @@ def _in_language(request: HttpRequest, language: str, view: Callable, *args, **k
         return _private(response)
     finally:
         timezone.deactivate()
+        content_deactivate()
 
 
 def _private(response: HttpResponse) -> HttpResponse:

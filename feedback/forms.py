@@ -25,6 +25,7 @@ from feedback.models import (
 )
 from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from loyalty.models import Tier
+from merchants.content import TranslatedFieldsForm, localized
 from merchants.models import Merchant, StaffMember
 
 ANY = ("", _("Any"))
@@ -475,19 +476,24 @@ class SlaForm(forms.Form):
         }
 
 
-class CannedReplyForm(forms.ModelForm):
+class CannedReplyForm(TranslatedFieldsForm):
+    """Written per language: an agent's reply starts from the text in the ticket's
+    customer's language (selectors.canned_reply_render)."""
+
+    translated = ("title", "body")
+
     class Meta:
         model = CannedReply
-        fields = ["title", "department", "body"]
-        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
+        fields = [*localized("title"), "department", *localized("body")]
+        widgets = {f: forms.Textarea(attrs={"rows": 6}) for f in localized("body")}
 
     def __init__(self, *args, merchant: Merchant, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, merchant=merchant, **kwargs)
         self.fields["department"].queryset = Department.objects.filter(merchant=merchant)
         self.fields["department"].empty_label = _("All departments")
-        self.fields["body"].help_text = _("Placeholders: %(names)s.") % {
-            "names": ", ".join(f"{{{name}}}" for name in selectors.PLACEHOLDERS)
-        }
+        self.fields[f"body_{merchant.default_language}"].help_text = _(
+            "Placeholders: %(names)s."
+        ) % {"names": ", ".join(f"{{{name}}}" for name in selectors.PLACEHOLDERS)}
 
 
 WEEKDAY_CHOICES = [

@@ -12,7 +12,9 @@ from django.db import connection
 from django.db.models import BooleanField, Count, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 
+from customers.mail import LANGUAGE_CODES
 from customers.models import Customer
 from feedback.models import (
     Attachment,
@@ -24,6 +26,7 @@ from feedback.models import (
     SlaPolicy,
     State,
 )
+from merchants.content import content_override
 from merchants.models import Merchant, StaffMember
 from merchants.roles import ROLE_PERMISSIONS, Perm
 
@@ -309,7 +312,19 @@ def placeholders_fill(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda found: values.get(found.group(1), found.group(0)), text)
 
 
+def ticket_language(feedback: Feedback) -> str:
+    """The language the ticket's customer reads: the ticket's, else the customer's, else the
+    shop's default."""
+    if feedback.language in LANGUAGE_CODES:
+        return feedback.language
+    if feedback.customer is not None and feedback.customer.language in LANGUAGE_CODES:
+        return feedback.customer.language
+    return feedback.merchant.default_language
+
+
 def canned_reply_render(*, canned: CannedReply, feedback: Feedback, member: StaffMember) -> str:
+    """The reply's text in the customer's language (the shop's default where the merchant
+    hasn't written it in theirs), its placeholders filled."""
     customer = feedback.customer
     customer_name = ""
     if customer is not None:
@@ -320,7 +335,9 @@ def canned_reply_render(*, canned: CannedReply, feedback: Feedback, member: Staf
         "agent_name": member.user.full_name or member.user.email,
         "merchant_name": feedback.merchant.name,
     }
-    return placeholders_fill(canned.body, values)
+    with translation.override(ticket_language(feedback)), content_override(feedback.merchant):
+        body = canned.body
+    return placeholders_fill(body, values)
 
 
 # --- Configuration ------------------------------------------------------------------------------

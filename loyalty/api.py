@@ -5,10 +5,12 @@ Doors only: each parses its body (schemas.py) and calls one service.
 """
 
 from django.http import HttpRequest
+from django.utils import translation
 from ninja import Router, Status
 from ninja.errors import HttpError
 
 from customers import selectors as customer_selectors
+from customers.mail import customer_language
 from customers.models import Order
 from customers.schemas import ErrorOut
 from customers.services import customer_upsert
@@ -29,6 +31,7 @@ from loyalty.schemas import (
 from loyalty.services import memberships, referrals, rewards
 from loyalty.services.ledger import account_for
 from merchants.api import api_merchant, idempotent
+from merchants.content import content_override
 
 router = Router(tags=["loyalty"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
@@ -49,22 +52,30 @@ def _customer(merchant, external_id: str):
     summary="A customer's points, tier and membership",
 )
 def loyalty_status(request: HttpRequest, external_id: str):
+    """The names and perks come in the customer's language (`language` says which)."""
     merchant = api_merchant(request, "read")
     customer = _customer(merchant, external_id)
     account = account_for(customer=customer)
     program = selectors.program_get(merchant=merchant)
     membership = memberships.membership_live(customer=customer)
     value = account.available * (program.point_value if program else 0)
-    return {
-        "customer_external_id": customer.external_id,
-        "available_points": account.available,
-        "pending_points": account.pending,
-        "points_value": f"{value:.2f}",
-        "tier": account.tier.name if account.tier_id else None,
-        "membership": membership.plan.name if membership else None,
-        "membership_state": membership.state if membership else None,
-        "referral_code": account.referral_code,
-    }
+    language = customer_language(customer)
+    with translation.override(language), content_override(merchant):
+        tier = account.tier if account.tier_id else None
+        plan = membership.plan if membership else None
+        return {
+            "customer_external_id": customer.external_id,
+            "language": language,
+            "available_points": account.available,
+            "pending_points": account.pending,
+            "points_value": f"{value:.2f}",
+            "tier": tier.name if tier else None,
+            "tier_perks": tier.perks if tier else None,
+            "membership": plan.name if plan else None,
+            "membership_perks": plan.perks if plan else None,
+            "membership_state": membership.state if membership else None,
+            "referral_code": account.referral_code,
+        }
 
 
 def _redemption_out(redemption: Redemption, created: bool) -> dict:

@@ -4,12 +4,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import EarningRule, MembershipPlan, Program, Reward, Tier
+from merchants.content import TranslatedFieldsForm, localized
 from merchants.roles import Role
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
-class ProgramForm(forms.ModelForm):
+class ProgramForm(TranslatedFieldsForm):
     excluded_skus = forms.CharField(
         label=_("SKUs that earn nothing"),
         required=False,
@@ -36,12 +37,15 @@ class ProgramForm(forms.ModelForm):
             "friend_reward",
             "support_adjust_limit",
             "support_daily_limit",
+            *localized("terms"),
         ]
+        widgets = {f: forms.Textarea(attrs={"rows": 4}) for f in localized("terms")}
 
+    translated = ("terms",)
     OWNERS_ONLY = ("support_adjust_limit", "support_daily_limit")
 
     def __init__(self, *args, merchant, role: str = "", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, merchant=merchant, **kwargs)
         self.fields["friend_reward"].queryset = Reward.objects.filter(merchant=merchant)
         for name in self.OWNERS_ONLY:
             if role != Role.OWNER:
@@ -56,18 +60,20 @@ class ProgramForm(forms.ModelForm):
         return [sku.strip() for sku in raw.split(",") if sku.strip()]
 
 
-class TierForm(forms.ModelForm):
+class TierForm(TranslatedFieldsForm):
+    translated = ("name", "perks")
+
     class Meta:
         model = Tier
         fields = [
-            "name",
+            *localized("name"),
             "threshold",
             "multiplier",
-            "perks",
+            *localized("perks"),
             "birthday_points",
             "exclusive_promotions",
         ]
-        widgets = {"perks": forms.Textarea(attrs={"rows": 3})}
+        widgets = {f: forms.Textarea(attrs={"rows": 3}) for f in localized("perks")}
 
 
 class EarningRuleForm(forms.ModelForm):
@@ -91,12 +97,13 @@ class EarningRuleForm(forms.ModelForm):
         widgets = {"starts_at": DATETIME, "ends_at": DATETIME}
 
 
-class RewardForm(forms.ModelForm):
+class RewardForm(TranslatedFieldsForm):
+    translated = ("name", "description")
+
     class Meta:
         model = Reward
         fields = [
-            "name",
-            "description",
+            *localized("name", "description"),
             "kind",
             "points_cost",
             "value",
@@ -109,22 +116,24 @@ class RewardForm(forms.ModelForm):
             "is_active",
         ]
         widgets = {
-            "description": forms.Textarea(attrs={"rows": 2}),
+            **{f: forms.Textarea(attrs={"rows": 2}) for f in localized("description")},
             "tiers": forms.CheckboxSelectMultiple,
             "plans": forms.CheckboxSelectMultiple,
         }
 
     def __init__(self, *args, merchant, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, merchant=merchant, **kwargs)
         self.fields["tiers"].queryset = Tier.objects.filter(merchant=merchant)
         self.fields["plans"].queryset = MembershipPlan.objects.filter(merchant=merchant)
 
 
-class PlanForm(forms.ModelForm):
+class PlanForm(TranslatedFieldsForm):
+    translated = ("name", "description", "perks")
+
     class Meta:
         model = MembershipPlan
         fields = [
-            "name",
+            *localized("name", "description"),
             "price",
             "currency",
             "period",
@@ -132,11 +141,14 @@ class PlanForm(forms.ModelForm):
             "grace_days",
             "multiplier",
             "recurring_points",
-            "perks",
+            *localized("perks"),
             "exclusive_promotions",
             "is_active",
         ]
-        widgets = {"perks": forms.Textarea(attrs={"rows": 3})}
+        widgets = {
+            f: forms.Textarea(attrs={"rows": 2 if f.startswith("description") else 3})
+            for f in localized("description", "perks")
+        }
 
 
 class AdjustForm(forms.Form):

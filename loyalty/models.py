@@ -108,6 +108,10 @@ class Program(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    terms = models.TextField(
+        _("program terms"), blank=True,
+        help_text=_("Shown to customers on the rewards page: how points, tiers and rewards work."),
+    )  # fmt: skip
     updated_at = models.DateTimeField(default=now)
 
     def __str__(self) -> str:
@@ -148,6 +152,7 @@ class MembershipPlan(models.Model):
         Merchant, on_delete=models.CASCADE, related_name="membership_plans"
     )
     name = models.CharField(_("name"), max_length=60)
+    description = models.TextField(_("description"), blank=True)
     price = models.DecimalField(_("price"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3)
     period = models.CharField(_("billing period"), max_length=10, choices=Period.choices)

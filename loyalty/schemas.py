@@ -49,11 +49,18 @@ class CodeOut(Schema):
 
 class LoyaltyStatusOut(Schema):
     customer_external_id: str
+    language: str = Field(
+        ..., description="The customer's language: `tier`, `tier_perks`, `membership` and "
+        "`membership_perks` are in it where the merchant wrote them in it, otherwise in the "
+        "merchant's default language."
+    )  # fmt: skip
     available_points: int
     pending_points: int
     points_value: str
     tier: str | None
+    tier_perks: str | None
     membership: str | None
+    membership_perks: str | None
     membership_state: str | None
     referral_code: str
 

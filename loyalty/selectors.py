@@ -24,6 +24,7 @@ from loyalty.models import (
 )
 from loyalty.services.rewards import LIVE_STATES, reward_open_to
 from loyalty.services.tiers import basis_value_read, basis_value_sql
+from merchants.content import text_sql
 from merchants.models import Merchant
 from merchants.sql import moment
 
@@ -439,7 +440,7 @@ SELECT a.id, a.available, a.pending, a.referral_code, a.tier_id,
      AND e.expires_at <= %(at)s AND e.available_at <= %(at)s),
   (SELECT SUM(e.points) FROM loyalty_pointsentry e WHERE e.account_id = a.id
      AND e.expires_at IS NULL AND e.points < 0),
-  m.id, m.state, m.current_period_end, p.id, p.name, p.perks, {basis}{taken}
+  m.id, m.state, m.current_period_end, p.id, {plan_name}, {plan_perks}, {basis}{taken}
 FROM customers_customer c
 LEFT JOIN loyalty_pointsaccount a ON a.customer_id = c.id AND a.merchant_id = c.merchant_id
 LEFT JOIN loyalty_membership m ON m.id = (
@@ -470,7 +471,7 @@ UNION ALL SELECT * FROM (
   WHERE account_id = %(account)s AND merchant_id = %(merchant)s
     AND expires_at > %(at)s AND expires_at <= %(soon)s AND available_at <= %(at)s) l
 UNION ALL SELECT * FROM (
-  SELECT 'c', r.id, r.state, 0, r.code, r.created_at, r.created_at, w.name
+  SELECT 'c', r.id, r.state, 0, r.code, r.created_at, r.created_at, {reward_name}
   FROM loyalty_redemption r JOIN loyalty_reward w ON w.id = r.reward_id
   WHERE r.account_id = %(account)s AND r.merchant_id = %(merchant)s
   ORDER BY r.created_at DESC, r.id DESC LIMIT 10) c
@@ -485,7 +486,8 @@ UNION ALL SELECT * FROM (
 def _lists(params: dict) -> dict[str, list[tuple]]:
     """_LISTS_SQL's rows by part, times made aware, each part in its order."""
     parts: dict[str, list[tuple]] = {"h": [], "l": [], "c": [], "r": []}
-    for part, pk, kind, points, text, created, available_at, label in _rows(_LISTS_SQL, params):
+    sql = _LISTS_SQL.format(reward_name=text_sql("w.name"))
+    for part, pk, kind, points, text, created, available_at, label in _rows(sql, params):
         parts[part].append((moment(created), pk, kind, points, text, moment(available_at), label))
     for part in ("h", "c", "r"):
         parts[part].sort(reverse=True)  # the latest first
@@ -535,6 +537,8 @@ def rewards_page(*, customer, at: datetime | None = None) -> RewardsPage:
         basis=basis,
         taken="".join(_TAKEN_SQL.format(n=n) for n in range(len(limited))),
         live=", ".join(f"'{state}'" for state in LIVE_STATES),
+        plan_name=text_sql("p.name"),
+        plan_perks=text_sql("p.perks"),
     )
     (row,) = _rows(sql, params)
     account_id, available, pending, referral_code, tier_id, matured, due, spent = row[:8]

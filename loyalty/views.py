@@ -90,13 +90,13 @@ class Catalog:
 
 CATALOGS = {
     "tier": Catalog("tier", gettext_lazy("Tiers"), TierForm, catalog.tier_save,
-                    selectors.tier_list, selectors.tier_get, "tier"),
+                    selectors.tier_list, selectors.tier_get, "tier", True),
     "rule": Catalog("rule", gettext_lazy("Earning rules"), EarningRuleForm, catalog.rule_save,
                     selectors.rule_list, selectors.rule_get, "rule"),
     "reward": Catalog("reward", gettext_lazy("Rewards"), RewardForm, catalog.reward_save,
                       selectors.reward_list, selectors.reward_get, "reward", True),
     "plan": Catalog("plan", gettext_lazy("Membership plans"), PlanForm, catalog.plan_save,
-                    selectors.plan_list, selectors.plan_get, "plan"),
+                    selectors.plan_list, selectors.plan_get, "plan", True),
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonR
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.content import content_activate, content_deactivate
 from merchants.selectors import membership_pick, memberships_for_user
 
 SESSION_LAST_SEEN = "staff_last_seen"
@@ -80,7 +81,9 @@ class ActiveMerchantMiddleware:
                 if request.session.get(SESSION_MERCHANT) != member.merchant_id:
                     request.session[SESSION_MERCHANT] = member.merchant_id
                 timezone.activate(member.merchant.zone)
+                content_activate(member.merchant)
         try:
             return self.get_response(request)
         finally:
             timezone.deactivate()
+            content_deactivate()

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "ninja",
+    "modeltranslation",
     # Our apps, lowest first: an app imports only from apps above it in this list.
     "merchants",
     "customers",
@@ -214,6 +215,10 @@ LANGUAGES = [
     ("ru", _("Russian")),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Merchant content per language (merchants/content.py): a column per language, English
+# the column the plain field mirrors; the fallback is per field, the merchant's default.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_LANGUAGES = ("en", "ar", "fa", "ru")
 LANGUAGE_COOKIE_NAME = "regulars_language"
 LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 LANGUAGE_COOKIE_SAMESITE = "Lax"

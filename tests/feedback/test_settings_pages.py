@@ -253,12 +253,12 @@ def test_canned_replies_are_created_edited_and_removed(manager_client, merchant)
         assert f"{{{name}}}" in page
 
     manager_client.post("/feedback/canned/new/", {
-        "title": "Delayed", "department": department.pk, "body": "Hi {customer_name}",
+        "title_en": "Delayed", "department": department.pk, "body_en": "Hi {customer_name}",
     })  # fmt: skip
     canned = CannedReply.objects.get(merchant=merchant)
     assert (canned.title, canned.department) == ("Delayed", department)
     manager_client.post(f"/feedback/canned/{canned.pk}/edit/",
-                        {"title": "Delayed", "department": "", "body": "Hello"})  # fmt: skip
+                        {"title_en": "Delayed", "department": "", "body_en": "Hello"})  # fmt: skip
     canned.refresh_from_db()
     assert canned.department is None
     assert canned.body == "Hello"
@@ -273,7 +273,7 @@ def test_canned_replies_are_created_edited_and_removed(manager_client, merchant)
 
 def test_a_canned_reply_refuses_another_merchants_department(manager_client):
     response = manager_client.post("/feedback/canned/new/", {
-        "title": "X", "department": DepartmentFactory().pk, "body": "Y",
+        "title_en": "X", "department": DepartmentFactory().pk, "body_en": "Y",
     })  # fmt: skip
     assert "Select a valid choice" in response.content.decode()
     assert not CannedReply.objects.exists()

@@ -290,6 +290,28 @@ def test_a_file_that_is_not_what_it_says_is_refused_naming_it(agent_client, tick
 # --- Canned replies ---------------------------------------------------------------------------
 
 
+def test_a_canned_reply_starts_in_the_customers_language(agent_client, merchant, ticket):
+    """The agent reads the dashboard in English; the customer writes in Arabic: the reply
+    starts from the Arabic text, and a reply not written in Arabic from the shop's default."""
+    Feedback.objects.filter(pk=ticket.pk).update(language="ar")
+    both = CannedReplyFactory(merchant=merchant, title_en="Delayed", title_ar="تأخير",
+                              body_en="Sorry, {customer_name}.",
+                              body_ar="نعتذر يا {customer_name}.")  # fmt: skip
+    english = CannedReplyFactory(merchant=merchant, title_en="Refund",
+                                 body_en="Your refund is on its way.")  # fmt: skip
+    page = agent_client.get(_url(ticket)).content.decode()
+    assert "Delayed" in page  # the titles in the agent's language
+
+    def box(canned) -> str:
+        return agent_client.get(_url(ticket, "canned"), {"canned": canned.pk},
+                                HTTP_HX_REQUEST="true").content.decode()  # fmt: skip
+
+    assert "نعتذر يا Ada." in box(both)
+    assert "Your refund is on its way." in box(english)
+    Feedback.objects.filter(pk=ticket.pk).update(language="ru")
+    assert "Sorry, Ada." in box(both)
+
+
 def test_a_canned_reply_fills_the_box_with_its_placeholders(agent_client, merchant, ticket):
     shipping = DepartmentFactory(merchant=merchant)
     Feedback.objects.filter(pk=ticket.pk).update(department=shipping)

@@ -46,7 +46,7 @@ def test_a_tier_is_created_and_a_held_one_cant_be_removed(client, owner, merchan
     ProgramFactory(merchant=merchant)
     response = client.post(
         "/loyalty/tiers/new/",
-        {"name": "Gold", "threshold": "500", "multiplier": "1.5", "birthday_points": "0"},
+        {"name_en": "Gold", "threshold": "500", "multiplier": "1.5", "birthday_points": "0"},
     )
     assert response.status_code == 302
     gold = Tier.objects.get(merchant=merchant)
