@@ -245,8 +245,9 @@ def catalog_of(*, merchant: Merchant) -> Catalog:
     from django.core.cache import cache
 
     version_key = _catalog_version_key(merchant.pk)
-    # "-3": copies stored as (version, catalog); older shapes are not read.
-    key = f"loyalty-catalog-3:{merchant.pk}"
+    # "-4": copies stored as (version, catalog) with every language's texts; older shapes
+    # are not read.
+    key = f"loyalty-catalog-4:{merchant.pk}"
     found = cache.get_many([version_key, key])
     version = found.get(version_key)
     if version is None:  # the cache was emptied: a version no copy can carry

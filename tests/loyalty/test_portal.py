@@ -635,7 +635,7 @@ def test_a_catalog_read_before_a_change_and_stored_after_it_is_not_shown(
 
     reward = RewardFactory(merchant=merchant, name="Tea towel", points_cost=100)
     stale = catalog_of(merchant=merchant)  # read, as the slow page did
-    key = f"loyalty-catalog-3:{merchant.pk}"
+    key = f"loyalty-catalog-4:{merchant.pk}"
     version, _copy = cache.get(key)
     reward.name = "Linen tea towel"
     reward.save()  # the version moves on
