@@ -151,19 +151,57 @@ def _setup(merchant: Merchant, staff: dict[str, StaffMember]) -> dict[str, Depar
         RoutingRule.objects.create(merchant=merchant, name=name, position=position,
                                    category=category, department=departments.get(department),
                                    priority=priority, **condition)  # fmt: skip
+    # Written in the shop's four languages: an agent's reply starts in the customer's.
     canned = (
-        ("Parcel on its way", "Delivery",
-         "Hello {customer_name}, your parcel is on its way and tracking shows it arriving "
-         "within two days. Ticket {ticket_number}. {agent_name}, {merchant_name}"),
-        ("Refund issued", "Billing",
-         "Hello {customer_name}, we have refunded the second charge; it shows in 3 to 5 "
-         "days. {agent_name}"),
-        ("Thank you", None,
-         "Thank you, {customer_name}! Kind words like yours make our day. {agent_name}"),
+        ("Delivery", {
+            "en": ("Parcel on its way",
+                   "Hello {customer_name}, your parcel is on its way and tracking shows it "
+                   "arriving within two days. Ticket {ticket_number}. {agent_name}, "
+                   "{merchant_name}"),
+            "ar": ("الطرد في الطريق",
+                   "مرحبًا {customer_name}، طردك في الطريق ويُظهر التتبع وصوله خلال يومين. "
+                   "التذكرة {ticket_number}. {agent_name}، {merchant_name}"),
+            "fa": ("بسته در راه است",
+                   "سلام {customer_name}، بسته شما در راه است و رهگیری نشان می‌دهد ظرف دو "
+                   "روز می‌رسد. تیکت {ticket_number}. {agent_name}، {merchant_name}"),
+            "ru": ("Посылка в пути",
+                   "Здравствуйте, {customer_name}! Ваша посылка в пути, по отслеживанию она "
+                   "придёт в течение двух дней. Обращение {ticket_number}. {agent_name}, "
+                   "{merchant_name}"),
+        }),
+        ("Billing", {
+            "en": ("Refund issued",
+                   "Hello {customer_name}, we have refunded the second charge; it shows in 3 "
+                   "to 5 days. {agent_name}"),
+            "ar": ("تم رد المبلغ",
+                   "مرحبًا {customer_name}، أعدنا مبلغ الخصم الثاني، وسيظهر خلال 3 إلى 5 أيام. "
+                   "{agent_name}"),
+            "fa": ("مبلغ بازگردانده شد",
+                   "سلام {customer_name}، مبلغ برداشت دوم را بازگرداندیم؛ ظرف 3 تا 5 روز "
+                   "نمایش داده می‌شود. {agent_name}"),
+            "ru": ("Деньги возвращены",
+                   "Здравствуйте, {customer_name}! Мы вернули второе списание, деньги придут "
+                   "через 3–5 дней. {agent_name}"),
+        }),
+        (None, {
+            "en": ("Thank you",
+                   "Thank you, {customer_name}! Kind words like yours make our day. "
+                   "{agent_name}"),
+            "ar": ("شكرًا لك",
+                   "شكرًا لك يا {customer_name}! كلماتك اللطيفة تسعدنا. {agent_name}"),
+            "fa": ("سپاسگزاریم",
+                   "سپاس از شما {customer_name}! سخنان مهربان شما روزمان را می‌سازد. "
+                   "{agent_name}"),
+            "ru": ("Спасибо",
+                   "Спасибо, {customer_name}! Такие добрые слова делают наш день. {agent_name}"),
+        }),
     )  # fmt: skip
-    for title, department, body in canned:
-        CannedReply.objects.create(merchant=merchant, title=title, body=body,
-                                   department=departments.get(department or ""))  # fmt: skip
+    for department, texts in canned:
+        CannedReply.objects.create(
+            merchant=merchant, department=departments.get(department or ""),
+            **{f"title_{code}": title for code, (title, _body) in texts.items()},
+            **{f"body_{code}": body for code, (_title, body) in texts.items()},
+        )  # fmt: skip
     return departments
 
 

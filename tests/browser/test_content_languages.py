@@ -66,7 +66,7 @@ def shop(db):
 
 
 def test_the_rewards_page_reads_in_arabic_then_persian(live_server, desktop, shop):
-    merchant, customer = shop
+    _merchant, customer = shop
     page = desktop.page
     page.goto(live_server.url + storefront_link_make(customer=customer))
     page.get_by_test_id("points-panel").wait_for()
