@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -169,14 +170,14 @@ def floor_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
 REWARDS_PAGE_SQL = """
 SELECT c.first_name, c.language, c.portal_signed_out_at,
   m.name, m.slug, m.brand_color, m.base_currency, m.timezone, m.default_language,
-  m.storefront_url, p.is_active, p.point_value, p.tier_basis, p.referrer_points, fr.name,
+  m.storefront_url, p.is_active, p.point_value, p.tier_basis, p.referrer_points,
+  p.friend_reward_id,
   a.id, a.available, a.pending, a.referral_code, a.tier_id,
   s.matured, s.due, s.spent, s.earned,
-  ms.id, ms.state, ms.current_period_end, mp.id, mp.name, mp.perks, o.orders, o.spent
+  ms.id, ms.state, ms.current_period_end, ms.plan_id, o.orders, o.spent
 FROM customers_customer c
 JOIN merchants_merchant m ON m.id = c.merchant_id
 LEFT JOIN loyalty_program p ON p.merchant_id = m.id
-LEFT JOIN loyalty_reward fr ON fr.id = p.friend_reward_id
 LEFT JOIN loyalty_pointsaccount a ON a.customer_id = c.id AND a.merchant_id = m.id
 CROSS JOIN LATERAL (SELECT CASE p.tier_window
     WHEN 'rolling_year' THEN %(at)s - interval '12 months'
@@ -195,7 +196,6 @@ LEFT JOIN LATERAL (SELECT m2.id, m2.state, m2.current_period_end, m2.plan_id
   FROM loyalty_membership m2 WHERE m2.customer_id = c.id AND m2.merchant_id = m.id
     AND m2.state IN ('trialing', 'active', 'past_due', 'cancelled')
   ORDER BY m2.started_at DESC, m2.id DESC LIMIT 1) ms ON true
-LEFT JOIN loyalty_membershipplan mp ON mp.id = ms.plan_id
 LEFT JOIN LATERAL (SELECT count(*) AS orders, sum(bo.total - bo.refunded_amount) AS spent
   FROM customers_order bo WHERE p.tier_basis <> 'points' AND bo.customer_id = c.id
     AND bo.placed_at <= %(at)s AND bo.status <> 'cancelled'
@@ -205,10 +205,12 @@ WHERE c.id = %(customer)s AND c.merchant_id = %(merchant)s AND c.erased_at IS NU
 REWARDS_LISTS_SQL = """
 SELECT
   (SELECT json_agg(t ORDER BY t.threshold, t.id) FROM (
-    SELECT id, name, threshold, multiplier, perks, birthday_points, exclusive_promotions
+    SELECT id, {name} AS name, threshold, multiplier, {perks} AS perks, birthday_points,
+      exclusive_promotions
     FROM loyalty_tier WHERE merchant_id = %(merchant)s) t)::text,
   (SELECT json_agg(r ORDER BY r.points_cost, r.id) FROM (
-    SELECT w.id, w.name, w.description, w.kind, w.points_cost, w.stock,
+    SELECT w.id, {w_name} AS name, {w_description} AS description, w.kind, w.points_cost,
+      w.stock,
       w.per_customer_limit, w.max_units,
       ARRAY(SELECT rt.tier_id FROM loyalty_reward_tiers rt WHERE rt.reward_id = w.id) tiers,
       ARRAY(SELECT rp.membershipplan_id FROM loyalty_reward_plans rp
@@ -217,7 +219,8 @@ SELECT
         AND d.account_id = %(account)s AND d.reward_id = w.id AND d.state <> 'cancelled') taken
     FROM loyalty_reward w WHERE w.merchant_id = %(merchant)s AND w.is_active) r)::text,
   (SELECT json_agg(pl ORDER BY pl.price, pl.id) FROM (
-    SELECT id, name, price, currency, period, trial_days, multiplier, recurring_points, perks
+    SELECT id, {name} AS name, price, currency, period, trial_days, multiplier,
+      recurring_points, {perks} AS perks
     FROM loyalty_membershipplan WHERE merchant_id = %(merchant)s AND is_active) pl)::text,
   (SELECT json_agg(h ORDER BY h.created_at DESC, h.id DESC) FROM (
     SELECT e.id, e.kind, e.points, e.note, e.created_at, e.available_at, o.external_id
@@ -227,7 +230,7 @@ SELECT
     SELECT id, expires_at, points FROM loyalty_pointsentry WHERE account_id = %(account)s
       AND expires_at > %(at)s AND expires_at <= %(soon)s AND available_at <= %(at)s) l)::text,
   (SELECT json_agg(d ORDER BY d.created_at DESC, d.id DESC) FROM (
-    SELECT d.id, d.code, d.state, d.created_at, w.name FROM loyalty_redemption d
+    SELECT d.id, d.code, d.state, d.created_at, {w_name} AS name FROM loyalty_redemption d
     JOIN loyalty_reward w ON w.id = d.reward_id WHERE d.account_id = %(account)s
     ORDER BY d.created_at DESC, d.id DESC LIMIT 10) d)::text,
   (SELECT json_agg(f ORDER BY f.created_at DESC, f.id DESC) FROM (
@@ -243,8 +246,28 @@ SELECT
           AND g.kind IN ('customer', 'reply')) g) thread
     FROM feedback_feedback f WHERE f.merchant_id = %(merchant)s
       AND f.customer_id = %(customer)s AND f.state <> 'merged'
-    ORDER BY f.created_at DESC, f.id DESC LIMIT 10) k)::text
+    ORDER BY f.created_at DESC, f.id DESC LIMIT 10) k)::text,
+  (SELECT {name} FROM loyalty_reward WHERE id = %(friend)s),
+  (SELECT json_build_object('name', {name}, 'perks', {perks}) FROM loyalty_membershipplan
+    WHERE id = %(plan)s)::text
 """
+
+
+def _texts_sql(language: str, default: str) -> str:
+    """REWARDS_LISTS_SQL with the merchant's texts read in the page's language, else the
+    shop's default, else any."""
+    order = dict.fromkeys((language, default, *(code for code, _ in settings.LANGUAGES)))
+
+    def text(column: str) -> str:
+        found = ", ".join(f"NULLIF({column}_{code}, '')" for code in order)
+        return f"COALESCE({found}, {column})"
+
+    return REWARDS_LISTS_SQL.format(
+        name=text("name"),
+        perks=text("perks"),
+        w_name=text("w.name"),
+        w_description=text("w.description"),
+    )
 
 
 def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
@@ -299,7 +322,7 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
             point_value,
             tier_basis,
             referrer_points,
-            friend_reward,
+            friend_reward_id,
             account_id,
             available,
             pending,
@@ -313,195 +336,204 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
             state,
             period_end,
             plan_id,
-            plan_name,
-            plan_perks,
             orders,
             amount,
         ) = row
+        language = (
+            (language if language in LANGUAGE_CODES else None)
+            or browser_language(request)
+            or default_language
+        )
         cursor.execute(
-            REWARDS_LISTS_SQL,
+            _texts_sql(language, default_language),
             {
                 "customer": session["c"],
                 "merchant": merchant_id,
                 "account": account_id,
                 "at": at,
                 "soon": at + timedelta(days=30),
+                "friend": friend_reward_id,
+                "plan": plan_id,
             },
         )
-        tiers, rewards, plans, history, lots, codes, referrals, tickets = map(
-            listed, cursor.fetchone()
+        *lists, friend_reward, plan = cursor.fetchone()
+        tiers, rewards, plans, history, lots, codes, referrals, tickets = map(listed, lists)
+        plan = json.loads(plan) if plan else {}
+    # The texts above are in the page's language: the rows are made in it.
+    with translation.override(language):
+        merchant = Merchant(
+            id=merchant_id,
+            name=name,
+            slug=slug,
+            brand_color=brand_color,
+            base_currency=currency,
+            timezone=zone,
+            default_language=default_language,
+            storefront_url=storefront_url,
         )
-    merchant = Merchant(
-        id=merchant_id,
-        name=name,
-        slug=slug,
-        brand_color=brand_color,
-        base_currency=currency,
-        timezone=zone,
-        default_language=default_language,
-        storefront_url=storefront_url,
-    )
-    customer = Customer(
-        id=session["c"], merchant=merchant, first_name=first_name, language=language
-    )
-    request.portal_merchant, request.portal_customer = merchant, customer
-    language = (
-        (language if language in LANGUAGE_CODES else None)
-        or browser_language(request)
-        or default_language
-    )
-    request.LANGUAGE_CODE = language
-    # Answering as if at her page's address (bench.harness.served_at, which can't know the
-    # shop's slug before the read): the language menu sends her back there.
-    request.path = request.path_info = reverse("portal:home", kwargs={"merchant_slug": slug})
+        customer = Customer(
+            id=session["c"], merchant=merchant, first_name=first_name, language=row[1]
+        )
+        request.portal_merchant, request.portal_customer = merchant, customer
+        request.LANGUAGE_CODE = language
+        # Answering as if at her page's address (bench.harness.served_at, which can't know the
+        # shop's slug before the read): the language menu sends her back there.
+        request.path = request.path_info = reverse("portal:home", kwargs={"merchant_slug": slug})
 
-    page = RewardsPage(program=None, account=None)
-    if running:
-        program = Program(
-            merchant=merchant,
-            is_active=True,
-            point_value=point_value,
-            tier_basis=tier_basis,
-            referrer_points=referrer_points,
-            friend_reward=Reward(name=friend_reward) if friend_reward else None,
-        )
-        tiers = [
-            Tier(
-                id=t["id"],
-                name=t["name"],
-                threshold=t["threshold"],
-                multiplier=t["multiplier"],
-                perks=t["perks"],
-                birthday_points=t["birthday_points"],
-                exclusive_promotions=t["exclusive_promotions"],
+        page = RewardsPage(program=None, account=None)
+        if running:
+            program = Program(
+                merchant=merchant,
+                is_active=True,
+                point_value=point_value,
+                tier_basis=tier_basis,
+                referrer_points=referrer_points,
+                friend_reward=Reward(name=friend_reward) if friend_reward else None,
             )
-            for t in tiers
-        ]
-        account = None
-        if account_id is not None:
-            account = PointsAccount(
-                id=account_id,
-                merchant_id=merchant_id,
-                customer_id=customer.pk,
-                available=available,
-                pending=pending,
-                referral_code=referral_code,
-                tier_id=tier_id,
-            )
-            account.tier = next((t for t in tiers if t.pk == tier_id), None)
-        page = RewardsPage(program=program, account=account, tiers=tiers)
-        if account is not None:
-            page.available, page.pending = available + (matured or 0), pending - (matured or 0)
-            held = (due or 0) + (spent or 0)
-            for lot in lots:  # oldest lots first
-                held += lot["points"]
-                if held > 0:
-                    page.expiring_points = min(held, page.available)
-                    page.expiring_on = moment(lot["expires_at"])
-                    break
-            page.history = [
-                HistoryLine(
-                    e["id"],
-                    e["kind"],
-                    e["points"],
-                    e["note"],
-                    moment(e["created_at"]),
-                    moment(e["available_at"]),
-                    e["external_id"],
+            tiers = [
+                Tier(
+                    id=t["id"],
+                    name=t["name"],
+                    threshold=t["threshold"],
+                    multiplier=t["multiplier"],
+                    perks=t["perks"],
+                    birthday_points=t["birthday_points"],
+                    exclusive_promotions=t["exclusive_promotions"],
                 )
-                for e in history
+                for t in tiers
             ]
-            page.ledger_state = page.history[0].pk if page.history else 0
-            page.codes = [CodeLine(d["code"], d["state"], d["name"]) for d in codes]
-            page.referrals = [ReferralLine(r["state"], r["first_name"]) for r in referrals]
-        page.worth = (Decimal(max(page.available, 0)) * point_value).quantize(Decimal("0.01"))
-        if tiers:
-            value = {"points": earned, "orders": orders}.get(tier_basis, amount) or 0
-            page.basis_value = value
-            current = page.tier.threshold if page.tier else None
-            above = [t for t in tiers if current is None or t.threshold > current]
-            page.next_tier = next(
-                (t for t in above if t.threshold > value), above[0] if above else None
-            )
-            page.progress_percent = 100
-            if page.next_tier is not None:
-                page.to_next_tier = max(page.next_tier.threshold - value, 0)
-                if page.next_tier.threshold:
-                    page.progress_percent = min(int(value * 100 / page.next_tier.threshold), 100)
-        if membership_id is not None:
-            page.membership = Membership(
-                id=membership_id,
-                merchant_id=merchant_id,
-                customer_id=customer.pk,
-                plan=MembershipPlan(
-                    id=plan_id, merchant_id=merchant_id, name=plan_name, perks=plan_perks
-                ),
-                state=state,
-                current_period_end=period_end,
-            )
-        page.plans = [
-            MembershipPlan(
-                id=p["id"],
-                merchant_id=merchant_id,
-                name=p["name"],
-                price=p["price"],
-                currency=p["currency"],
-                period=p["period"],
-                trial_days=p["trial_days"],
-                multiplier=p["multiplier"],
-                recurring_points=p["recurring_points"],
-                perks=p["perks"],
-            )
-            for p in plans
-        ]
-        live_plan = plan_id if membership_id is not None else None
-        for r in rewards:
-            reward = Reward(
-                id=r["id"],
-                merchant_id=merchant_id,
-                name=r["name"],
-                description=r["description"],
-                kind=r["kind"],
-                points_cost=r["points_cost"],
-                stock=r["stock"],
-                per_customer_limit=r["per_customer_limit"],
-                max_units=r["max_units"],
-            )
-            limit, cost = reward.per_customer_limit, reward.points_cost
-            left = None if limit is None else max(limit - r["taken"], 0)
-            open_to = (not r["tiers"] or (account and account.tier_id) in r["tiers"]) and (
-                not r["plans"] or live_plan in r["plans"]
-            )
-            page.offers.append(
-                RewardOffer(
-                    reward=reward,
-                    open_to_customer=open_to,
-                    left_for_customer=left,
-                    affordable=open_to
-                    and page.available >= cost
-                    and left != 0
-                    and reward.stock != 0,
-                    short=max(cost - page.available, 0),
+            account = None
+            if account_id is not None:
+                account = PointsAccount(
+                    id=account_id,
+                    merchant_id=merchant_id,
+                    customer_id=customer.pk,
+                    available=available,
+                    pending=pending,
+                    referral_code=referral_code,
+                    tier_id=tier_id,
                 )
+                account.tier = next((t for t in tiers if t.pk == tier_id), None)
+            page = RewardsPage(program=program, account=account, tiers=tiers)
+            if account is not None:
+                page.available, page.pending = available + (matured or 0), pending - (matured or 0)
+                held = (due or 0) + (spent or 0)
+                for lot in lots:  # oldest lots first
+                    held += lot["points"]
+                    if held > 0:
+                        page.expiring_points = min(held, page.available)
+                        page.expiring_on = moment(lot["expires_at"])
+                        break
+                page.history = [
+                    HistoryLine(
+                        e["id"],
+                        e["kind"],
+                        e["points"],
+                        e["note"],
+                        moment(e["created_at"]),
+                        moment(e["available_at"]),
+                        e["external_id"],
+                    )
+                    for e in history
+                ]
+                page.ledger_state = page.history[0].pk if page.history else 0
+                page.codes = [CodeLine(d["code"], d["state"], d["name"]) for d in codes]
+                page.referrals = [ReferralLine(r["state"], r["first_name"]) for r in referrals]
+            page.worth = (Decimal(max(page.available, 0)) * point_value).quantize(Decimal("0.01"))
+            if tiers:
+                value = {"points": earned, "orders": orders}.get(tier_basis, amount) or 0
+                page.basis_value = value
+                current = page.tier.threshold if page.tier else None
+                above = [t for t in tiers if current is None or t.threshold > current]
+                page.next_tier = next(
+                    (t for t in above if t.threshold > value), above[0] if above else None
+                )
+                page.progress_percent = 100
+                if page.next_tier is not None:
+                    page.to_next_tier = max(page.next_tier.threshold - value, 0)
+                    if page.next_tier.threshold:
+                        page.progress_percent = min(
+                            int(value * 100 / page.next_tier.threshold), 100
+                        )
+            if membership_id is not None:
+                page.membership = Membership(
+                    id=membership_id,
+                    merchant_id=merchant_id,
+                    customer_id=customer.pk,
+                    plan=MembershipPlan(
+                        id=plan_id,
+                        merchant_id=merchant_id,
+                        name=plan.get("name"),
+                        perks=plan.get("perks"),
+                    ),
+                    state=state,
+                    current_period_end=period_end,
+                )
+            page.plans = [
+                MembershipPlan(
+                    id=p["id"],
+                    merchant_id=merchant_id,
+                    name=p["name"],
+                    price=p["price"],
+                    currency=p["currency"],
+                    period=p["period"],
+                    trial_days=p["trial_days"],
+                    multiplier=p["multiplier"],
+                    recurring_points=p["recurring_points"],
+                    perks=p["perks"],
+                )
+                for p in plans
+            ]
+            live_plan = plan_id if membership_id is not None else None
+            for r in rewards:
+                reward = Reward(
+                    id=r["id"],
+                    merchant_id=merchant_id,
+                    name=r["name"],
+                    description=r["description"],
+                    kind=r["kind"],
+                    points_cost=r["points_cost"],
+                    stock=r["stock"],
+                    per_customer_limit=r["per_customer_limit"],
+                    max_units=r["max_units"],
+                )
+                limit, cost = reward.per_customer_limit, reward.points_cost
+                left = None if limit is None else max(limit - r["taken"], 0)
+                open_to = (not r["tiers"] or (account and account.tier_id) in r["tiers"]) and (
+                    not r["plans"] or live_plan in r["plans"]
+                )
+                page.offers.append(
+                    RewardOffer(
+                        reward=reward,
+                        open_to_customer=open_to,
+                        left_for_customer=left,
+                        affordable=open_to
+                        and page.available >= cost
+                        and left != 0
+                        and reward.stock != 0,
+                        short=max(cost - page.available, 0),
+                    )
+                )
+            if page.account is None:
+                # The referral code lives on the account, made on first use.
+                page.account = account_for(customer=customer)
+        threads = [
+            SimpleNamespace(
+                pk=k["id"],
+                subject=k["subject"],
+                state=k["state"],
+                created_at=moment(k["created_at"]),
+                customer_state=CUSTOMER_STATES.get(k["state"], ""),
+                can_reply=k["state"] != "spam",
+                thread=[
+                    SimpleNamespace(
+                        kind=g["kind"], body=g["body"], created_at=moment(g["created_at"])
+                    )
+                    for g in k["thread"] or []
+                ],
             )
-        if page.account is None:
-            # The referral code lives on the account, made on first use.
-            page.account = account_for(customer=customer)
-    threads = [
-        SimpleNamespace(
-            pk=k["id"],
-            subject=k["subject"],
-            state=k["state"],
-            created_at=moment(k["created_at"]),
-            customer_state=CUSTOMER_STATES.get(k["state"], ""),
-            can_reply=k["state"] != "spam",
-            thread=[
-                SimpleNamespace(kind=g["kind"], body=g["body"], created_at=moment(g["created_at"]))
-                for g in k["thread"] or []
-            ],
-        )
-        for k in tickets
-    ]
+            for k in tickets
+        ]
 
     with translation.override(language), timezone.override(merchant.zone):
         context = {"page": page, "merchant": merchant, "customer": customer, "now": at}

@@ -40,9 +40,11 @@ def rana(merchant):
     merchant.storefront_url = "https://shop.example/"
     merchant.save()
     program = ProgramFactory(merchant=merchant, point_value=Decimal("0.01"), pending_days=14)
+    # Texts written in some languages only: each page reads its own or the default's.
     silver = TierFactory(merchant=merchant, name="Silver", threshold=Decimal("100.00"),
                          multiplier=Decimal("1.25"), perks="Gift <b>wrap</b>\nand a card",
-                         birthday_points=50)  # fmt: skip
+                         birthday_points=50, name_ar="الفضي", perks_ru="Подарочная упаковка",
+                         name_fa="نقره‌ای")  # fmt: skip
     gold = TierFactory(merchant=merchant, name="Gold", threshold=Decimal("500.00"))
     person = CustomerData(external_id="rana", email="rana@example.test", first_name="Rana")
     order_ingest(merchant=merchant, data=order_data("A-100", customer=person, total="120.00"))
@@ -53,7 +55,8 @@ def rana(merchant):
         entry_write(account=account_locked(account=account), kind=PointsEntry.Kind.EARN,
                     points=1000, key="welcome", note="Welcome <gift>",
                     expires_at=now() + timedelta(days=10))  # fmt: skip
-    RewardFactory(merchant=merchant, name='<b>Tea & "cups"</b>', points_cost=1500)
+    RewardFactory(merchant=merchant, name='<b>Tea & "cups"</b>', points_cost=1500,
+                  name_ru="Чайные <чашки>", description_ar="أكواب شاي")  # fmt: skip
     RewardFactory(merchant=merchant, name="Gift card", points_cost=100, kind="points_for_amount",
                   max_units=20)  # fmt: skip
     RewardFactory(merchant=merchant, name="Gold only", points_cost=5).tiers.add(gold)
@@ -65,10 +68,12 @@ def rana(merchant):
         friend = Customer.objects.create(merchant=merchant, external_id=f"f{n}",
                                          first_name=first_name)  # fmt: skip
         Referral.objects.create(merchant=merchant, referrer=customer, friend=friend)
-    program.friend_reward = RewardFactory(merchant=merchant, name="10% off", is_active=False)
+    program.friend_reward = RewardFactory(merchant=merchant, name="10% off", is_active=False,
+                                          name_fa="10٪ تخفیف")  # fmt: skip
     program.save()
     plan = MembershipPlan.objects.create(
         merchant=merchant, name="Tea Club", price=Decimal("9.00"), currency="USD",
+        perks_en="Free shipping", perks_ar="شحن مجاني", name_ru="Чайный клуб",
         period=MembershipPlan.Period.MONTH, trial_days=14, recurring_points=200,
     )  # fmt: skip
     membership_start(customer=customer, plan=plan)
@@ -92,7 +97,10 @@ def test_the_bare_view_draws_the_same_page(client, merchant, rana, language,
         bare = client.get(bare_path)
     assert (bare.status_code, product.status_code) == (200, 200)
     page = product.content.decode()
-    for shown in ("Tea Club", "history-entry", "regulars-code", "Sam", "On its way", "tier-perks"):
+    club = {"ru": "Чайный клуб"}.get(language, "Tea Club")
+    silver = {"ar": "الفضي", "fa": "نقره‌ای"}.get(language, "Silver")
+    for shown in (club, silver, "history-entry", "regulars-code", "Sam", "On its way",
+                  "tier-perks"):  # fmt: skip
         assert shown in page
     assert _same(bare.content.decode()) == _same(page)
     assert bare["Content-Language"] == product["Content-Language"] == language
