@@ -39,6 +39,61 @@ PLANS = (
      "Two months free, and every sample of the year."),
 )  # fmt: skip
 
+# The same texts in the shop's other languages: (name, perks or description) by language.
+TEXTS = {
+    "Bronze": {"ar": ("البرونزي", "هدية ترحيب في عيد ميلادك."),
+               "fa": ("برنزی", "هدیه خوش‌آمد در روز تولدتان."),
+               "ru": ("Бронза", "Приветственный подарок на день рождения.")},
+    "Silver": {"ar": ("الفضي", "شحن عادي مجاني لكل طلب."),
+               "fa": ("نقره‌ای", "ارسال عادی رایگان برای هر سفارش."),
+               "ru": ("Серебро", "Бесплатная обычная доставка каждого заказа.")},
+    "Gold": {"ar": ("الذهبي", "شحن سريع مجاني ووصول مبكر إلى المحاصيل الجديدة."),
+             "fa": ("طلایی", "ارسال سریع رایگان و دسترسی زودهنگام به برداشت‌های تازه."),
+             "ru": ("Золото", "Бесплатная экспресс-доставка и ранний доступ к новому урожаю.")},
+    "Platinum": {"ar": ("البلاتيني", "صندوق تذوق كل موسم ومستشار شاي شخصي."),
+                 "fa": ("پلاتینی", "یک جعبه چشیدن در هر فصل و یک مشاور چای شخصی."),
+                 "ru": ("Платина", "Дегустационный набор каждый сезон и личный чайный советник.")},
+    "$5 off your order": {"ar": ("خصم 5 دولارات على طلبك", ""),
+                          "fa": ("5 دلار تخفیف روی سفارش", ""),
+                          "ru": ("Скидка 5 $ на заказ", "")},
+    "10% off your order": {"ar": ("خصم 10% على طلبك", ""), "fa": ("10% تخفیف روی سفارش", ""),
+                           "ru": ("Скидка 10% на заказ", "")},
+    "Free shipping": {"ar": ("شحن مجاني", ""), "fa": ("ارسال رایگان", ""),
+                      "ru": ("Бесплатная доставка", "")},
+    "A free tin of Sencha": {"ar": ("علبة سينتشا مجانية", ""),
+                             "fa": ("یک قوطی سنچا رایگان", ""),
+                             "ru": ("Банка сенчи в подарок", "")},
+    "Points towards your order (100 points = $1)": {
+        "ar": ("نقاط تُخصم من طلبك (100 نقطة = 1 دولار)", ""),
+        "fa": ("امتیاز برای پرداخت سفارش (100 امتیاز = 1 دلار)", ""),
+        "ru": ("Баллы в счёт заказа (100 баллов = 1 $)", "")},
+    "Tea Club": {"ar": ("نادي الشاي", "عينة من شاي جديد كل شهر."),
+                 "fa": ("باشگاه چای", "هر ماه نمونه‌ای از یک چای تازه."),
+                 "ru": ("Чайный клуб", "Образец нового чая каждый месяц.")},
+    "Tea Club Annual": {"ar": ("نادي الشاي السنوي", "شهران مجانًا وكل عينات العام."),
+                        "fa": ("باشگاه چای سالانه", "دو ماه رایگان و همه نمونه‌های سال."),
+                        "ru": ("Чайный клуб на год", "Два месяца бесплатно и все образцы года.")},
+}  # fmt: skip
+TERMS = {
+    "en": "Earn 10 points for each dollar once your order is 30 days old. Points expire 12 "
+          "months after you earn them. Tiers follow what you spent in the last 12 months.",
+    "ar": "اكسب 10 نقاط عن كل دولار بعد مرور 30 يومًا على طلبك. تنتهي صلاحية النقاط بعد 12 "
+          "شهرًا من كسبها. يتبع المستوى ما أنفقته خلال آخر 12 شهرًا.",
+    "fa": "به ازای هر دلار، 30 روز پس از سفارش 10 امتیاز بگیرید. امتیازها 12 ماه پس از کسب "
+          "منقضی می‌شوند. سطح شما بر اساس خرید 12 ماه اخیر است.",
+    "ru": "10 баллов за каждый доллар через 30 дней после заказа. Баллы сгорают через 12 "
+          "месяцев после начисления. Уровень зависит от покупок за последние 12 месяцев.",
+}  # fmt: skip
+
+
+def _in_every_language(row, english: str, second: str) -> None:
+    """The row's name (and its perks or description) written in the other languages."""
+    for code, (name, text) in TEXTS[english].items():
+        setattr(row, f"name_{code}", name)
+        if text:
+            setattr(row, f"{second}_{code}", text)
+    row.save()
+
 
 def _demo_merchant() -> Merchant | None:
     return Merchant.objects.filter(slug="demo-store").first()
@@ -54,19 +109,24 @@ def demo_program_seed() -> list[str]:
                             multiplier=Decimal(multiplier), perks=perks, birthday_points=birthday)
         for name, threshold, multiplier, perks, birthday in TIERS
     ]  # fmt: skip
+    for tier in tiers:
+        _in_every_language(tier, tier.name_en, "perks")
     rewards = []
     for name, kind, cost, value, sku in REWARDS:
         reward = Reward.objects.create(merchant=merchant, name=name, kind=kind, points_cost=cost,
                                        value=Decimal(value), product_sku=sku,
                                        max_units=50 if kind == Reward.Kind.POINTS_FOR_AMOUNT
                                        else None)  # fmt: skip
+        _in_every_language(reward, name, "description")
         rewards.append(reward)
     rewards[3].tiers.set(tiers[2:])  # the free tin: Gold and Platinum only
     for name, price, period, trial, multiplier, points, perks in PLANS:
-        MembershipPlan.objects.create(merchant=merchant, name=name, price=Decimal(price),
-                                      currency=merchant.base_currency, period=period,
-                                      trial_days=trial, multiplier=Decimal(multiplier),
-                                      recurring_points=points, perks=perks)  # fmt: skip
+        plan = MembershipPlan.objects.create(
+            merchant=merchant, name=name, price=Decimal(price), currency=merchant.base_currency,
+            period=period, trial_days=trial, multiplier=Decimal(multiplier),
+            recurring_points=points, perks=perks,
+        )  # fmt: skip
+        _in_every_language(plan, name, "perks")
     rules = (
         ("Welcome: first order", EarningRule.Kind.FIRST_ORDER, {"points": 100}),
         ("Teaware triple points", EarningRule.Kind.CATEGORY_MULTIPLIER,
@@ -90,6 +150,7 @@ def demo_program_seed() -> list[str]:
         expiry_mode=Program.Expiry.AFTER_EARNING, expiry_months=12, reminder_days=14,
         point_value=Decimal("0.01"), excluded_skus=["GIFT-CARD"], tier_basis="spent",
         tier_window="rolling_year", referrer_points=500, friend_reward=rewards[0],
+        **{f"terms_{code}": text for code, text in TERMS.items()},
     )  # fmt: skip
     return [f"loyalty program for {merchant.slug}: 4 tiers, 5 rewards, 2 plans, 6 rules"]
 
