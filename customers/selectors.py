@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.core.cache import cache
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import CharField, F, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 
 from customers.models import Customer, ImportJob, Order, OrderLine, Persona, WebhookDelivery
+from merchants.content import resolution_order
 from merchants.models import Merchant, StoreConnection, normalise_email
 
 
@@ -114,29 +116,23 @@ def _searched(customers: QuerySet[Customer], q: str) -> QuerySet[Customer]:
 def customer_list(
     *, merchant: Merchant, filters: CustomerFilters, after: tuple | None = None
 ) -> list[Customer]:
-    """One page of customers, PAGE_SIZE + 1 rows (the extra one says there is a next page).
-    `after` is the (sort value, id) of the last row of the previous page: a keyset, so page
-    1,000 costs what page 1 does."""
+    """One page of customers, PAGE_SIZE + 1 rows (the extra one says there is a next page),
+    each with its points balance (`points`) and tier name (`tier_name`, in the active
+    language), read through loyalty's reverse relation. `after` is the (sort value, id) of
+    the last row of the previous page: a keyset, so page 1,000 costs what page 1 does."""
     customers = (
-        Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+        _filtered(merchant, filters)
         .select_related("persona")
         .only(*LIST_COLUMNS)
-    )
-    customers = _searched(customers, filters.q)
-    if filters.min_orders is not None:
-        customers = customers.filter(orders_count__gte=filters.min_orders)
-    if filters.max_orders is not None:
-        customers = customers.filter(orders_count__lte=filters.max_orders)
-    if filters.last_order_from is not None:
-        customers = customers.filter(last_order_at__date__gte=filters.last_order_from)
-    if filters.last_order_to is not None:
-        customers = customers.filter(last_order_at__date__lte=filters.last_order_to)
-    if filters.consent is not None:
-        customers = customers.filter(marketing_consent=filters.consent)
-    if filters.segment:
-        customers = customers.filter(segment=filters.segment)
-    if filters.persona_id is not None:
-        customers = customers.filter(persona_id=filters.persona_id)
+        .annotate(
+            points=F("points_account__available"),
+            tier_name=Coalesce(
+                *(NullIf(F(f"points_account__tier__name_{code}"), Value(""))
+                  for code in resolution_order()),
+                output_field=CharField(),
+            ),
+        )
+    )  # fmt: skip
     column, nullable = SORTS.get(filters.sort, SORTS["recent"])
     if filters.sort == "name":
         customers = customers.order_by("first_name", "last_name", "id")
@@ -164,6 +160,36 @@ def customer_list(
                     keyset |= Q(**{f"{column}__isnull": True})
                 customers = customers.filter(keyset)
     return list(customers[: PAGE_SIZE + 1])
+
+
+# Counted exactly up to here; beyond it the list says "more than": a count of a million
+# rows costs more than the page it heads.
+COUNT_CAP = 10_000
+
+
+def customer_count(*, merchant: Merchant, filters: CustomerFilters) -> int:
+    """How many customers the filters find, at most COUNT_CAP + 1."""
+    return _filtered(merchant, filters).order_by()[: COUNT_CAP + 1].count()
+
+
+def _filtered(merchant: Merchant, filters: CustomerFilters):
+    customers = Customer.objects.filter(merchant=merchant, erased_at__isnull=True)
+    customers = _searched(customers, filters.q)
+    if filters.min_orders is not None:
+        customers = customers.filter(orders_count__gte=filters.min_orders)
+    if filters.max_orders is not None:
+        customers = customers.filter(orders_count__lte=filters.max_orders)
+    if filters.last_order_from is not None:
+        customers = customers.filter(last_order_at__date__gte=filters.last_order_from)
+    if filters.last_order_to is not None:
+        customers = customers.filter(last_order_at__date__lte=filters.last_order_to)
+    if filters.consent is not None:
+        customers = customers.filter(marketing_consent=filters.consent)
+    if filters.segment:
+        customers = customers.filter(segment=filters.segment)
+    if filters.persona_id is not None:
+        customers = customers.filter(persona_id=filters.persona_id)
+    return customers
 
 
 def customer_get(*, merchant: Merchant, pk: int) -> Customer:

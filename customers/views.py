@@ -124,6 +124,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "next_query": next_query,
         "first_query": request.GET.copy().urlencode() if after else "",
         "is_first_page": after is None,
+        "found": selectors.customer_count(merchant=request.merchant, filters=filters),
+        "count_cap": selectors.COUNT_CAP,
     }
     return render(request, "customers/customer_list.html", context)
 

@@ -403,7 +403,7 @@ def test_list_rows_escape_what_customers_typed_and_format_for_the_language(clien
     assert ">Given<" in row
     row = _row(body, quiet.pk)
     assert '">only-an-id</a>' in row
-    assert row.count(">—<") == 4  # no last order, segment, persona; no consent
+    assert row.count(">—<") == 6  # no last order, segment, persona, points, tier; no consent
     assert ">Not given<" in row
 
     User.objects.filter(pk=staff.user.pk).update(language="ru")

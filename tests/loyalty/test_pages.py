@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -309,3 +310,42 @@ def test_a_trial_starts_its_history_from_nothing(merchant):
     membership_start(customer=CustomerFactory(merchant=merchant), plan=plan)
     (line,) = Activity.objects.filter(kind=Activity.Kind.MEMBERSHIP_CHANGED)
     assert (line.data["from"], line.data["to"]) == ("", "trialing")
+
+
+def test_the_customer_list_counts_what_it_finds_and_shows_points_and_tier(
+    owner_client, merchant, monkeypatch
+):
+    from customers import selectors as customer_selectors
+    from customers.models import Customer
+    from loyalty.services.ledger import account_for
+
+    ProgramFactory(merchant=merchant)
+    gold = TierFactory(merchant=merchant, name_en="Gold", name_ar="الذهبي")
+    ada = CustomerFactory(merchant=merchant, first_name="Ada")
+    account = account_for(customer=ada)
+    PointsAccount.objects.filter(pk=account.pk).update(available=1234, tier=gold)
+    CustomerFactory(merchant=merchant, first_name="Bea")  # no account yet
+    elsewhere = CustomerFactory(first_name="Cy")  # another shop's, with a big balance
+    PointsAccount.objects.filter(pk=account_for(customer=elsewhere).pk).update(available=999)
+
+    page = owner_client.get("/customers/").content.decode()
+    assert re.search(r'data-testid="customer-count">2 customers<', page)
+    row = re.search(r"<tr>\s*<td><a[^>]*>Ada[^<]*</a>.*?</tr>", page, re.S).group(0)
+    assert "1,234" in row
+    assert "<bdi>Gold</bdi>" in row
+    bea = re.search(r"<tr>\s*<td><a[^>]*>Bea[^<]*</a>.*?</tr>", page, re.S).group(0)
+    assert "1,234" not in bea
+    assert "Gold" not in bea
+    assert "999" not in page
+    assert "Cy" not in page
+    page = owner_client.get("/customers/?q=Ada").content.decode()
+    assert re.search(r'data-testid="customer-count">1 customer<', page)
+    # The tier in the reader's language.
+    owner_client.cookies["regulars_language"] = "ar"
+    assert "<bdi>الذهبي</bdi>" in owner_client.get("/customers/").content.decode()
+    # Past the cap, the count says "more than" rather than counting a million rows.
+    monkeypatch.setattr(customer_selectors, "COUNT_CAP", 1)
+    assert Customer.objects.filter(merchant=merchant).count() == 2
+    owner_client.cookies["regulars_language"] = "en"
+    page = owner_client.get("/customers/").content.decode()
+    assert re.search(r'data-testid="customer-count">More than 1 customers<', page)
