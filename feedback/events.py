@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from feedback.models import Priority, State
+from merchants.dates import date_shown
 
 SENTENCES = {
     "logged": gettext_lazy("Logged by %(agent)s from a call or a visit."),
@@ -62,7 +62,7 @@ def _worded(name: str, value: Any) -> Any:
     if name == "due":
         from django.utils.dateparse import parse_datetime
 
-        return date_format(localtime(parse_datetime(value)), "SHORT_DATETIME_FORMAT")
+        return date_shown(localtime(parse_datetime(value)), "SHORT_DATETIME_FORMAT")
     return value
 
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import get_language
 
+from merchants.dates import calendar_activate, calendar_reset
 from merchants.models import Merchant
 
 LANGUAGES = tuple(code for code, _name in settings.LANGUAGES)
@@ -51,20 +52,26 @@ fallback_languages = _MerchantFirst()
 
 
 def content_activate(merchant: Merchant) -> None:
+    """The merchant's readers from here on: its default language for texts and its
+    calendar for dates (merchants/dates.py)."""
     _merchant_default.set(merchant.default_language)
+    calendar_activate(merchant.calendar)
 
 
 def content_deactivate() -> None:
     _merchant_default.set(None)
+    calendar_reset()
 
 
 @contextmanager
 def content_override(merchant: Merchant) -> Iterator[None]:
     token = _merchant_default.set(merchant.default_language)
+    calendar = calendar_activate(merchant.calendar)
     try:
         yield
     finally:
         _merchant_default.reset(token)
+        calendar_reset(calendar)
 
 
 def resolution_order(language: str | None = None) -> tuple[str, ...]:

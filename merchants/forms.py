@@ -45,6 +45,7 @@ class MerchantSettingsForm(forms.ModelForm):
             "base_currency": _("Orders and rewards are kept in this currency."),
             "timezone": _("Decides when a day starts for schedules, birthdays and reports."),
             "default_language": _("Used for customers whose language is not known."),
+            "calendar": _("Dates on the dashboard, the rewards page and emails."),
             "reply_to_email": _("Customers' answers to our emails go here."),
         }
 

@@ -13,6 +13,7 @@ from django.db.models.functions import Lower
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
+from merchants.dates import Calendar
 from merchants.roles import Role
 
 CURRENCIES = [
@@ -124,6 +125,9 @@ class Merchant(models.Model):
     )
     default_language = models.CharField(
         _("default language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    calendar = models.CharField(
+        _("calendar"), max_length=16, choices=Calendar.choices, default=Calendar.GREGORIAN
     )
     brand_color = models.CharField(
         _("brand colour"),

@@ -40,6 +40,7 @@ MERCHANT_SETTINGS_FIELDS = (
     "base_currency",
     "timezone",
     "default_language",
+    "calendar",
     "brand_color",
     "reply_to_email",
     "storefront_url",

@@ -155,3 +155,36 @@ def test_dates_are_written_the_locales_way(client):
 def test_language_menu_refuses_a_next_address_on_another_site(client):
     response = client.post("/language/", {"language": "ar", "next": "https://evil.example/"})
     assert response.url == "/"
+
+
+@pytest.mark.parametrize(
+    ("language", "count", "money", "gain", "loss"),
+    [
+        ("en", "24,394", "1,234.50", "+1,250", "-500"),
+        ("ar", "24,394", "1,234.50", "+1,250", "-500"),
+        ("fa", "24,394", "1,234.50", "+1,250", "-500"),
+        ("ru", "24\xa0394", "1\xa0234,50", "+1\xa0250", "-500"),
+    ],
+)
+def test_numbers_group_thousands_in_latin_digits_and_signs_stay_left(
+    language, count, money, gain, loss
+):
+    """Arabic and Persian group thousands too (Django's own formats don't), with Latin
+    digits as in every input; a signed change is isolated left to right so an RTL page
+    writes "+1,250", not "1,250+". The same in both template engines."""
+    from decimal import Decimal
+
+    from django.template import engines
+    from django.utils import translation
+
+    values = {"n": 24394, "amount": Decimal("1234.50"), "gain": 1250, "loss": -500}
+    django_template = engines["django"].from_string(
+        "{% load regulars %}{{ n }}|{{ amount }}|{{ gain|signed }}|{{ loss|signed }}"
+    )
+    jinja_template = engines["jinja2"].from_string(
+        "{{ n }}|{{ amount }}|{{ gain|signed }}|{{ loss|signed }}"
+    )
+    expected = f'{count}|{money}|<bdi dir="ltr">{gain}</bdi>|<bdi dir="ltr">{loss}</bdi>'
+    with translation.override(language):
+        assert django_template.render(values) == expected
+        assert jinja_template.render(values) == expected

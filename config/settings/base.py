@@ -86,6 +86,8 @@ TEMPLATES = [
                 "csp.context_processors.nonce",
                 "merchants.context_processors.staff",
             ],
+            # `date` in the merchant's calendar, Gregorian or Solar Hijri.
+            "builtins": ["merchants.templatetags.dates"],
         },
     },
     {
@@ -224,6 +226,8 @@ LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 USE_I18N = True
 USE_THOUSAND_SEPARATOR = True
+# Arabic and Persian numbers grouped by thousands (config/formats/): Latin digits throughout.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_TZ = True
 

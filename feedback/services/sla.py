@@ -20,7 +20,6 @@ from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.formats import date_format
 from django.utils.timezone import now
 
 from feedback import states, tasks
@@ -34,6 +33,8 @@ from feedback.models import (
 )
 from feedback.services.hours import business_add, business_minutes
 from feedback.services.thread import event_add, mail_deliver
+from merchants.content import content_override
+from merchants.dates import date_shown
 from merchants.models import Merchant
 
 logger = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def _breach_record(*, feedback_id: int, target: str, at: datetime) -> bool:
 
 def _local_time(instant: datetime, merchant: Merchant) -> str:
     local = instant.astimezone(merchant.zone)
-    return f"{date_format(local, 'DATETIME_FORMAT')} ({merchant.timezone})"
+    return f"{date_shown(local, 'DATETIME_FORMAT')} ({merchant.timezone})"
 
 
 def _breach_recipients(feedback: Feedback) -> list[tuple[str, str]]:
@@ -297,7 +298,6 @@ def breach_notify(*, breach_id: int) -> None:
         "breach": breach,
         "feedback": feedback,
         "merchant": merchant,
-        "due": _local_time(breach.due_at, merchant),
         "link": _ticket_link(feedback),
     }
     # Each in their own language: one message per language, to everyone who reads it.
@@ -305,7 +305,9 @@ def breach_notify(*, breach_id: int) -> None:
     for email, language in recipients:
         by_language.setdefault(language, []).append(email)
     for language, emails in sorted(by_language.items()):
-        with translation.override(language), timezone.override(merchant.zone):
+        with translation.override(language), timezone.override(merchant.zone), \
+                content_override(merchant):  # fmt: skip
+            context["due"] = _local_time(breach.due_at, merchant)
             subject = " ".join(
                 render_to_string("feedback/mail/breach_subject.txt", context).split()
             )

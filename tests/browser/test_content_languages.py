@@ -142,3 +142,34 @@ def test_an_arabic_agent_reads_arabic_events_and_starts_from_the_arabic_canned_r
     desktop.screenshot("content-ticket-ar")
     assert desktop.csp_violations == []
     assert desktop.errors == []
+
+
+def test_an_owner_puts_the_shop_on_the_solar_hijri_calendar(live_server, desktop, shop):
+    """Settings → Calendar → Solar Hijri: the owner's customer page and the customer's
+    Arabic rewards page then date everything in that calendar."""
+    import jdatetime
+    from django.utils.timezone import localtime
+
+    merchant, customer = shop
+    owner = StaffMemberFactory(merchant=merchant, role="owner")
+    solar = jdatetime.date.fromgregorian(date=localtime(customer.first_order_at,
+                                                        merchant.zone).date())  # fmt: skip
+    page = desktop.page
+    _sign_in(page, live_server.url, owner.user.email)
+    page.goto(f"{live_server.url}/merchants/settings/")
+    page.get_by_label("Calendar").select_option(label="Solar Hijri (Persian)")
+    page.get_by_role("button", name="Save settings").click()
+    page.wait_for_url(f"{live_server.url}/merchants/settings/")
+    page.goto(f"{live_server.url}/customers/{customer.pk}/")
+    stats = page.get_by_test_id("customer-stats").inner_text()
+    assert f"{solar.month:02d}/{solar.day:02d}/{solar.year}" in stats  # First order, m/d/Y
+    desktop.screenshot("calendar-customer-solar-hijri")
+
+    page.goto(live_server.url + storefront_link_make(customer=customer))
+    history = page.get_by_test_id("history-panel")
+    history.wait_for()
+    # Arabic's short date, day‏/month‏/year, in the Solar Hijri calendar.
+    assert f"{solar.day:02d}\u200f/{solar.month:02d}\u200f/{solar.year}" in history.inner_text()
+    assert str(localtime(customer.first_order_at).year) not in history.inner_text()
+    assert desktop.csp_violations == []
+    assert desktop.errors == []

@@ -41,7 +41,9 @@ RANA = CustomerData(external_id="rana", email="rana@example.test", first_name="R
 
 
 def _text(response) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+    # <bdi> isolates words inside a sentence: no gap where it opens or closes.
+    page = re.sub(r"</?bdi[^>]*>", "", response.content.decode())
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def _earn(account, points: int, key: str, **fields) -> None:
@@ -143,7 +145,7 @@ def test_rewards_say_what_she_can_have_now(signed_in, merchant, shop):
     RewardFactory(merchant=merchant, name="Sold out mug", points_cost=100, stock=0)
 
     page = signed_in.get(_home(merchant)).content.decode()
-    rows = {re.search(r'fw-semibold">([^<]+)<', row).group(1): _text_of(row)
+    rows = {re.search(r'fw-semibold" dir="auto">([^<]+)<', row).group(1): _text_of(row)
             for row in re.findall(r'<li[^>]*data-testid="reward".*?</li>', page, re.S)}  # fmt: skip
 
     assert "Redeem" in rows["5 off"]
@@ -557,13 +559,13 @@ def test_names_show_as_written_and_numbers_in_her_language(client, merchant, ran
     assert "A friend Invited" in text
     assert page.count('name="csrfmiddlewaretoken"') >= 2  # sign-out and each redeem form
     assert 'Your tier: <i>Silver</i> & "co"' in text
-    assert "<li>Gift &lt;b&gt;wrap&lt;/b&gt;<br>and a card</li>" in page
+    assert '<li dir="auto">Gift &lt;b&gt;wrap&lt;/b&gt;<br>and a card</li>' in page
     assert "1.25\u00d7 points on every order" in text
     assert "Worth 9.00 USD in rewards" in text
     assert "Spend 180.00 USD more to reach Gold's <best>." in text
     assert _attribute(page, "aria-label") == "Progress to Gold's <best>"
     assert "<b>Club</b> & co 1,234.50 USD / Month 1,500 points every period" in text
-    assert "<li>Free &lt;i&gt;tea&lt;/i&gt;<br>every week</li>" in page
+    assert '<li dir="auto">Free &lt;i&gt;tea&lt;/i&gt;<br>every week</li>' in page
     assert 'Your friends get <b>Tea & "cups"</b>. You get 300 points when they order.' in text
     assert _attribute(page, "data-share-title") == 'Saffron <Tea> & "Co"'
     assert re.search(r'value="http://testserver/r/[^"]+/invite/\w+/"', page)
@@ -584,12 +586,13 @@ def test_names_show_as_written_and_numbers_in_her_language(client, merchant, ran
     rana.save(update_fields=["language"])
     page = client.get(_home(merchant)).content.decode()
     assert "<b>Tea" not in page
-    assert '<span class="fw-semibold text-nowrap text-success-emphasis" dir="ltr">+1000</span>' in (
+    # Persian groups thousands in Latin digits; the sign stays on the left.
+    assert '<span class="fw-semibold text-nowrap text-success-emphasis"><bdi dir="ltr">+1,000' in (
         page
-    )  # Persian groups no digits
+    )
     text = _text(client.get(_home(merchant)))
     assert '<html lang="fa" dir="rtl">' in page
-    assert "1234.50 USD / ماه 1500 امتیاز در هر دوره" in text
+    assert "1,234.50 USD / ماه 1,500 امتیاز در هر دوره" in text
     assert 'سطح شما: <i>Silver</i> & "co"' in text
     assert "180.00 USD" in text
 
@@ -663,3 +666,34 @@ def test_spending_asks_first_and_too_few_points_reads_as_a_number(signed_in, mer
         with pytest.raises(ValidationError) as refused:
             entry_write(account=account, kind="redeem", points=-30000, key="big")
     assert "Not enough points: 24,394 available." in refused.value.messages
+
+
+@pytest.mark.parametrize(
+    ("language", "expiring", "earned_on"),
+    [
+        ("en", "2 points expire on Farvardin 4, 1405.", "12/23/1404"),
+        ("ru", "2 балла сгорят 4 фарвардина 1405", "23.12.1404"),
+        ("ar", "تنتهي صلاحية 2 نقطتين في 4 فروردين، 1405.", "23‏/12‏/1404"),
+        ("fa", "2 امتیاز در 4 فروردین 1405 منقضی می‌شود.", "1404/12/23"),
+    ],
+)
+def test_a_shop_on_the_solar_hijri_calendar_dates_the_page_in_it(client, merchant, language,
+                                                                 expiring, earned_on):  # fmt: skip
+    """A merchant that keeps the Persian calendar shows it on every date of the page (the
+    expiry sentence and the history's short dates), in the reader's language and format:
+    March 24, 2026 is 4 Farvardin 1405, March 14 the 23rd of Esfand 1404."""
+    import time_machine
+
+    merchant.calendar = "solar_hijri"
+    merchant.save(update_fields=["calendar"])
+    ProgramFactory(merchant=merchant)
+    customer = Customer.objects.create(merchant=merchant, external_id="omar", language=language)
+    with time_machine.travel(datetime(2026, 3, 14, 10, 30, tzinfo=UTC), tick=False):
+        _earn(account_for(customer=customer), 2, "few", expires_at=now() + timedelta(days=10))
+        client.get(storefront_link_make(customer=customer))
+        page = client.get(_home(merchant)).content.decode()
+    points_panel = _text_of(re.search(r'<section[^>]*id="points".*?</section>', page, re.S)[0])
+    assert expiring in points_panel
+    history = _text_of(re.search(r'<section[^>]*id="history".*?</section>', page, re.S)[0])
+    assert earned_on in history
+    assert "2026" not in points_panel + history

@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.core import mail
 
 from merchants.models import AuditEvent, StaffMember, User
@@ -149,6 +150,7 @@ def test_merchant_settings_are_saved_and_audited(owner_client, owner):
             "base_currency": "EUR",
             "timezone": "Asia/Tehran",
             "default_language": "fa",
+            "calendar": "solar_hijri",
             "brand_color": "#112233",
             "reply_to_email": "help@renamed.test",
         },
@@ -161,6 +163,31 @@ def test_merchant_settings_are_saved_and_audited(owner_client, owner):
     assert audit.before["name"].startswith("Shop ")
     assert audit.after["name"] == "Renamed Shop"
     assert "slug" not in audit.after
+    assert (audit.before["calendar"], audit.after["calendar"]) == ("gregorian", "solar_hijri")
+
+
+def test_a_shop_on_the_solar_hijri_calendar_reads_its_dashboard_dates_in_it(owner_client, owner):
+    """Staff read every date of the merchant in its calendar, in their own language's
+    format: 3 December 2026 is 12 Azar 1405; a merchant that keeps the Gregorian calendar
+    is untouched."""
+    from datetime import UTC, date, datetime
+
+    from tests.customers.factories import CustomerFactory
+
+    customer = CustomerFactory(merchant=owner.merchant, birth_date=date(1990, 3, 21),
+                               first_order_at=datetime(2026, 12, 3, 9, tzinfo=UTC))  # fmt: skip
+    page = owner_client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "12/03/2026" in page or "12/3/2026" in page
+
+    owner.merchant.calendar = "solar_hijri"
+    owner.merchant.save(update_fields=["calendar"])
+    page = owner_client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "09/12/1405" in page  # en's short date, m/d/Y
+    assert "01/01/1369" in page  # born on Nowruz
+    assert "2026" not in re.sub(r'<time[^>]*datetime="[^"]*"', "", page)
+    owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fa"  # her language, as signing in sets
+    page = owner_client.get(f"/customers/{customer.pk}/").content.decode()
+    assert "1405/9/12" in page
 
 
 def test_bad_settings_are_named_and_nothing_is_saved(owner_client, owner):
@@ -172,12 +199,13 @@ def test_bad_settings_are_named_and_nothing_is_saved(owner_client, owner):
             "base_currency": "XXX",
             "timezone": "Mars/Olympus",
             "default_language": "en",
+            "calendar": "julian",
             "brand_color": "#a;}b{c",
         },
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.count("is-invalid") >= 4
+    assert body.count("is-invalid") >= 5
     assert "six hex digits" in body
     owner.merchant.refresh_from_db()
     assert owner.merchant.name == name_before
