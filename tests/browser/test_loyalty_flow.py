@@ -49,7 +49,7 @@ def test_support_adjusts_points_and_the_owner_adds_a_tier_customers_move_into(
     owner.get_by_test_id("sidebar").get_by_role("link", name="Loyalty").click()
     owner.get_by_role("link", name="Tiers").click()
     owner.get_by_role("link", name="Add").click()
-    owner.get_by_label("Name").fill("Diamond")
+    owner.get_by_label("Name · English").fill("Diamond")
     owner.get_by_label("Threshold").fill("400")
     owner.get_by_label("Earning multiplier").fill("1.75")
     owner.get_by_role("button", name="Save").click()
