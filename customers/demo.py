@@ -15,6 +15,7 @@ from django.utils.timezone import now
 from customers.models import Customer, Persona
 from customers.personas import persona_save, segments_and_personas_refresh
 from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
+from merchants.demo import demo_history_play, month_ends
 from merchants.models import Merchant
 
 PRODUCTS = [
@@ -160,8 +161,19 @@ def demo_customers_seed(merchant: Merchant | None = None) -> list[str]:
                 )
             )
     orders.sort(key=lambda order: order.placed_at)
-    for chunk in range(0, len(orders), 2000):
-        orders_ingest_many(merchant=merchant, orders=orders[chunk : chunk + 2000])
+
+    def ingest(batch: list[OrderData]) -> None:
+        for chunk in range(0, len(batch), 2000):
+            orders_ingest_many(merchant=merchant, orders=batch[chunk : chunk + 2000])
+
+    by_month: dict[datetime, list[OrderData]] = {at: [] for at in month_ends(start, end)}
+    ends = iter(by_month)
+    month_end = next(ends)
+    for order in orders:
+        while order.placed_at > month_end:
+            month_end = next(ends)
+        by_month[month_end].append(order)
+    demo_history_play(merchant=merchant, months=by_month.items(), ingest=ingest)
     for name, description, offers, rules in PERSONAS:
         if not Persona.objects.filter(merchant=merchant, name=name).exists():
             persona_save(

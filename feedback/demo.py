@@ -9,6 +9,7 @@ import random
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.core import mail
 from django.db import transaction
 from django.test import override_settings
@@ -39,8 +40,6 @@ from feedback.services.tickets import (
     staff_reply,
 )
 from merchants.models import Merchant, StaffMember
-
-TICKETS = 300
 
 SLA = (
     (Priority.URGENT, 60, 480),
@@ -244,7 +243,7 @@ def _seed(merchant: Merchant, staff: dict[str, StaffMember]) -> list[str]:
     agents = [staff["support@demo.test"], staff["manager@demo.test"]]
     start = now() - timedelta(days=45)
     tickets = []
-    for index in range(TICKETS):
+    for index in range(settings.DEMO_TICKETS):
         at = start + timedelta(minutes=rng.randint(0, 44 * 24 * 60))
         language = rng.choice(["en", "en", "ar", "fa", "ru"])
         topic = rng.choice(list(WORDS))
@@ -283,7 +282,7 @@ def _seed(merchant: Merchant, staff: dict[str, StaffMember]) -> list[str]:
     for source, target in zip(open_ones[:6:2], open_ones[1:6:2], strict=False):
         later = max(source.created_at, target.created_at) + timedelta(minutes=30)
         feedback_merge(source=source, target=target, member=agents[0], at=later)
-    return [f"{TICKETS} feedback tickets"]
+    return [f"{settings.DEMO_TICKETS} feedback tickets"]
 
 
 def _work(ticket, rng: random.Random, agents, language: str, at) -> None:

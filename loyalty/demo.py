@@ -5,7 +5,7 @@ on top. Seeding twice changes nothing."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.utils.timezone import now
@@ -13,9 +13,11 @@ from django.utils.timezone import now
 from customers.models import Customer
 from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
 from loyalty.models import EarningRule, MembershipPlan, PointsAccount, Program, Reward, Tier
+from loyalty.services.expiry import points_expire
 from loyalty.services.memberships import membership_payment_record
 from loyalty.services.referrals import referral_record
 from loyalty.services.rewards import reward_redeem
+from loyalty.services.tiers import tiers_recalculate
 from merchants.models import Merchant
 
 TIERS = (
@@ -153,6 +155,15 @@ def demo_program_seed() -> list[str]:
         **{f"terms_{code}": text for code, text in TERMS.items()},
     )  # fmt: skip
     return [f"loyalty program for {merchant.slug}: 4 tiers, 5 rewards, 2 plans, 6 rules"]
+
+
+def demo_month_end(merchant: Merchant, at: datetime) -> None:
+    """What the demo store's nights did at the end of a month of its history: points
+    past their date expire, and tiers are recalculated over the rolling year."""
+    program = Program.objects.filter(merchant=merchant).select_related("merchant").first()
+    if program is not None:
+        points_expire(program=program, at=at)
+        tiers_recalculate(merchant=merchant, at=at)
 
 
 def demo_activity_seed() -> list[str]:

@@ -3,10 +3,13 @@ isolation between merchants is visible. Seeding twice changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import time_machine
 from django.db import transaction
+from django.utils.timezone import now
 
 from merchants.models import Merchant, StaffMember, User
 from merchants.roles import Role
@@ -68,6 +71,45 @@ DEMO_STEPS: list[tuple[int, Callable[[], list[str]]]] = []
 def demo_step_register(step: Callable[[], list[str]], order: int = 100) -> None:
     if all(registered is not step for _order, registered in DEMO_STEPS):
         DEMO_STEPS.append((order, step))
+
+
+# The jobs a shop's nights would have run, at the end of each month of the demo's history
+# (loyalty registers the expiry of points and the tier recalculation): (merchant, at).
+DEMO_MONTH_END_JOBS: list[Callable[[Merchant, datetime], object]] = []
+
+
+def demo_month_end_register(job: Callable[[Merchant, datetime], object]) -> None:
+    if job not in DEMO_MONTH_END_JOBS:
+        DEMO_MONTH_END_JOBS.append(job)
+
+
+def demo_history_play(
+    *, merchant: Merchant, months: Iterable[tuple[datetime, list]], ingest: Callable[[list], None]
+) -> None:
+    """Lives the demo's history month by month through the real services: each month's
+    orders are ingested with the clock at that month's end, as the shop would have sent
+    them, then that night's jobs run. So points are earned, become available, expire and
+    move customers between tiers on the dates they would have, and the dashboard's "this
+    month" holds this month only. The current month is ingested at the real time."""
+    for month_end, orders in months:
+        if month_end >= now():
+            ingest(orders)
+            continue
+        with time_machine.travel(month_end, tick=False):
+            ingest(orders)
+            for job in DEMO_MONTH_END_JOBS:
+                job(merchant, month_end)
+
+
+def month_ends(start: datetime, end: datetime) -> list[datetime]:
+    """The last second of each calendar month (UTC) from `start` up to `end`, then `end`."""
+    ends, cursor = [], start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while True:
+        following = (cursor + timedelta(days=32)).replace(day=1)
+        if following > end:
+            return [*ends, end]
+        ends.append(following - timedelta(seconds=1))
+        cursor = following
 
 
 @transaction.atomic

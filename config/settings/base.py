@@ -332,6 +332,8 @@ HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=60.0)
 
 # How many customers `seed_demo` gives Demo Store (with about six orders each).
 DEMO_CUSTOMERS = env.int("DEMO_CUSTOMERS", default=2000)
+# And how many feedback tickets its inbox holds, worked some way through their lives.
+DEMO_TICKETS = env.int("DEMO_TICKETS", default=300)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -83,3 +83,31 @@ def test_demo_store_gets_customers_with_orders_segments_and_personas(settings):
     }
     assert customers.filter(persona__isnull=False).count() > settings.DEMO_CUSTOMERS / 4
     assert not Customer.objects.filter(merchant__slug="other-shop").exists()
+
+
+def test_the_demo_ledger_is_lived_over_its_months(settings):
+    """The demo's two years of orders earn their points on the months they were placed,
+    through the real services, and the nights' jobs run at each month's end: this month's
+    figures hold this month only, points past their 12 months have expired, and Gold and
+    Platinum hold customers who earned them over the rolling year."""
+    from django.db.models import Max, Min, Sum
+    from django.utils.timezone import now
+
+    from loyalty.models import PointsAccount, PointsEntry
+    from loyalty.selectors import program_figures
+
+    call_command("seed_demo", quiet_signins=True)
+    demo = Merchant.objects.get(slug="demo-store")
+    earned = PointsEntry.objects.filter(merchant=demo, kind=PointsEntry.Kind.EARN)
+    span = earned.aggregate(first=Min("created_at"), last=Max("created_at"))
+    assert (span["last"] - span["first"]).days > 600
+    figures = program_figures(merchant=demo)
+    issued_all = earned.aggregate(total=Sum("points"))["total"]
+    assert 0 < figures["issued_month"] < issued_all / 10
+    expired = PointsEntry.objects.filter(merchant=demo, kind=PointsEntry.Kind.EXPIRE)
+    assert expired.count() > settings.DEMO_CUSTOMERS / 10
+    assert expired.aggregate(last=Max("created_at"))["last"] < now()
+    # An expired lot is one that was earned more than 12 months before it expired.
+    first_expiry = expired.aggregate(first=Min("created_at"))["first"]
+    assert (first_expiry - span["first"]).days >= 365
+    assert PointsAccount.objects.filter(merchant=demo, tier__isnull=False).exists()
