@@ -136,7 +136,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=500,
+    max_examples=200,
     stateful_step_count=12,
     deadline=None,
     database=None,
