@@ -13,11 +13,10 @@ from django.utils.timezone import now
 from customers.models import Customer
 from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
 from loyalty.models import EarningRule, MembershipPlan, PointsAccount, Program, Reward, Tier
-from loyalty.services.expiry import points_expire
 from loyalty.services.memberships import membership_payment_record
 from loyalty.services.referrals import referral_record
 from loyalty.services.rewards import reward_redeem
-from loyalty.services.tiers import tiers_recalculate
+from loyalty.services.schedule import DAILY_JOBS, daily_job_run, pending_confirm_hourly
 from merchants.models import Merchant
 
 TIERS = (
@@ -158,12 +157,14 @@ def demo_program_seed() -> list[str]:
 
 
 def demo_month_end(merchant: Merchant, at: datetime) -> None:
-    """What the demo store's nights did at the end of a month of its history: points
-    past their date expire, and tiers are recalculated over the rolling year."""
-    program = Program.objects.filter(merchant=merchant).select_related("merchant").first()
-    if program is not None:
-        points_expire(program=program, at=at)
-        tiers_recalculate(merchant=merchant, at=at)
+    """The demo store's night at the end of a month of its history, as the scheduler runs
+    it: points past their return window become available, then the daily jobs (expiry and
+    its reminders, tiers over the rolling year, memberships, birthdays), each claimed for
+    that merchant-day."""
+    pending_confirm_hourly(at=at)
+    local_date = at.astimezone(merchant.zone).date().isoformat()
+    for job in DAILY_JOBS:
+        daily_job_run(job=job, merchant_id=merchant.pk, local_date=local_date)
 
 
 def demo_activity_seed() -> list[str]:

@@ -35,4 +35,4 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="memory://")
 
 # Enough demo customers to fill every page, few enough to seed in a moment.
 DEMO_CUSTOMERS = 80
-DEMO_TICKETS = 100
+DEMO_TICKETS = 60
