@@ -13,8 +13,14 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator
 
 from customers.models import Order
 from customers.services import CustomerData, OrderData, OrderLineData, RefundData
+from customers.services.data import MOST_MONEY
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+Money = Annotated[Decimal, Field(ge=0, le=MOST_MONEY, max_digits=12, decimal_places=2)]
+# What the schema can't say by itself, said where it applies; each is a 400 naming the field.
+MOMENT = (
+    "A moment with its time zone, like 2026-05-01T10:00:00Z: on or after 1990-01-01 and no "
+    "more than a day ahead of now. No text field may hold a NUL character."
+)
 
 
 def _written(value: Any) -> Any:
@@ -51,6 +57,10 @@ class Incoming(BaseModel):
 
 
 class CustomerIn(Incoming):
+    """A customer of the shop, found by `external_id`, else by `email`: at least one of the
+    two must be given (an empty `external_id` with an email is found by the email).
+    `birth_date` is a day from 1900-01-01 to today; `country` an ISO 3166 code (SA, IR)."""
+
     external_id: str | None = Field(None, max_length=128)
     email: Email | None = None
     first_name: str | None = Field(None, max_length=100)
@@ -82,9 +92,15 @@ class OrderLineIn(Incoming):
 
 class OrderIn(Incoming):
     external_id: str = Field(..., min_length=1, max_length=128)
-    placed_at: AwareDatetime
+    placed_at: AwareDatetime = Field(..., description=MOMENT)
     status: Order.Status = Order.Status.PAID
-    currency: str = Field(..., min_length=3, max_length=3)
+    currency: str = Field(
+        ...,
+        min_length=3,
+        max_length=3,
+        description="The shop's base currency (ISO 4217, like USD); an order in another is "
+        "refused.",
+    )
     subtotal: Money = Decimal("0")
     discount: Money = Decimal("0")
     shipping: Money = Decimal("0")
@@ -122,9 +138,14 @@ class RefundLineIn(Incoming):
 
 class RefundIn(Incoming):
     external_id: str = Field(..., min_length=1, max_length=128)
-    order_external_id: str = Field(..., min_length=1, max_length=128)
+    order_external_id: str = Field(
+        ...,
+        min_length=1,
+        max_length=128,
+        description="An order this shop has sent already; otherwise a 400 naming this field.",
+    )
     amount: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
-    refunded_at: AwareDatetime
+    refunded_at: AwareDatetime = Field(..., description=MOMENT)
     reason: str = Field("", max_length=255)
     lines: list[RefundLineIn] = []
 
@@ -137,7 +158,7 @@ class RefundIn(Incoming):
 class EventIn(Incoming):
     key: str = Field(..., min_length=1, max_length=60, pattern=r"^[a-z0-9_.:-]+$")
     customer: CustomerIn
-    occurred_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime | None = Field(None, description=MOMENT)
     data: dict[str, Any] = {}
 
 

@@ -207,6 +207,19 @@ def test_openapi_schema_and_docs_are_served_from_here(client):
     assert "cdn" not in docs.lower()
 
 
+def test_the_schema_says_what_it_cant_enforce_by_itself(client):
+    """Rules a JSON schema can't hold are written where they apply, so a client (or a
+    fuzzer) reads why an order it built was refused: the customer's identity, the date
+    bounds, the shop's currency, and the largest amount."""
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert "at least one of the" in schemas["CustomerIn"]["description"]
+    assert "1900-01-01" in schemas["CustomerIn"]["description"]
+    order = schemas["OrderIn"]["properties"]
+    assert "on or after 1990-01-01" in order["placed_at"]["description"]
+    assert "base currency" in order["currency"]["description"]
+    assert order["total"]["anyOf"][0]["maximum"] == 9999999999.99
+
+
 # --- Access: every API route against missing, revoked, under-scoped and foreign keys ----
 
 REFUND = {
