@@ -15,7 +15,7 @@ from django.utils.timezone import now
 from customers.models import Customer, Persona
 from customers.personas import persona_save, segments_and_personas_refresh
 from customers.services import CustomerData, OrderData, OrderLineData, orders_ingest_many
-from merchants.demo import demo_history_play, month_ends
+from merchants.demo import demo_history_play, history_nights
 from merchants.models import Merchant
 
 PRODUCTS = [
@@ -166,14 +166,15 @@ def demo_customers_seed(merchant: Merchant | None = None) -> list[str]:
         for chunk in range(0, len(batch), 2000):
             orders_ingest_many(merchant=merchant, orders=batch[chunk : chunk + 2000])
 
-    by_month: dict[datetime, list[OrderData]] = {at: [] for at in month_ends(start, end)}
-    ends = iter(by_month)
-    month_end = next(ends)
+    nights = history_nights(start, end, merchant.zone)
+    by_night: dict[datetime, list[OrderData]] = {at: [] for at in nights}
+    ends = iter(by_night)
+    night = next(ends)
     for order in orders:
-        while order.placed_at > month_end:
-            month_end = next(ends)
-        by_month[month_end].append(order)
-    demo_history_play(merchant=merchant, months=by_month.items(), ingest=ingest)
+        while order.placed_at > night:
+            night = next(ends)
+        by_night[night].append(order)
+    demo_history_play(merchant=merchant, nights=by_night.items(), ingest=ingest)
     for name, description, offers, rules in PERSONAS:
         if not Persona.objects.filter(merchant=merchant, name=name).exists():
             persona_save(

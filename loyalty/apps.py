@@ -10,9 +10,9 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         from customers import reactions
         from loyalty import portal
-        from loyalty.demo import demo_activity_seed, demo_month_end, demo_program_seed
+        from loyalty.demo import demo_activity_seed, demo_night, demo_program_seed
         from loyalty.services import earning
-        from merchants.demo import demo_month_end_register, demo_step_register
+        from merchants.demo import demo_night_register, demo_step_register
         from merchants.panels import panel_register, portal_panel_register
         from merchants.roles import Perm
 
@@ -45,4 +45,4 @@ class LoyaltyConfig(AppConfig):
         # The program before the demo orders (so they earn), the rest after them.
         demo_step_register(demo_program_seed, order=50)
         demo_step_register(demo_activity_seed, order=150)
-        demo_month_end_register(demo_month_end)
+        demo_night_register(demo_night)

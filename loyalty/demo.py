@@ -156,7 +156,7 @@ def demo_program_seed() -> list[str]:
     return [f"loyalty program for {merchant.slug}: 4 tiers, 5 rewards, 2 plans, 6 rules"]
 
 
-def demo_month_end(merchant: Merchant, at: datetime) -> None:
+def demo_night(merchant: Merchant, at: datetime) -> None:
     """The demo store's night at the end of a month of its history, as the scheduler runs
     it: points past their return window become available, then the daily jobs (expiry and
     its reminders, tiers over the rolling year, memberships, birthdays), each claimed for

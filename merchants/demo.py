@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import time_machine
 from django.db import transaction
-from django.utils.timezone import now
 
 from merchants.models import Merchant, StaffMember, User
 from merchants.roles import Role
@@ -73,43 +72,49 @@ def demo_step_register(step: Callable[[], list[str]], order: int = 100) -> None:
         DEMO_STEPS.append((order, step))
 
 
-# The jobs a shop's nights would have run, at the end of each month of the demo's history
-# (loyalty registers the expiry of points and the tier recalculation): (merchant, at).
-DEMO_MONTH_END_JOBS: list[Callable[[Merchant, datetime], object]] = []
+# The jobs a shop's nights would have run, on each night of the demo's history (loyalty
+# registers its scheduled jobs: pending points, expiry, tiers, memberships): (merchant, at).
+DEMO_NIGHT_JOBS: list[Callable[[Merchant, datetime], object]] = []
 
 
-def demo_month_end_register(job: Callable[[Merchant, datetime], object]) -> None:
-    if job not in DEMO_MONTH_END_JOBS:
-        DEMO_MONTH_END_JOBS.append(job)
+def demo_night_register(job: Callable[[Merchant, datetime], object]) -> None:
+    if job not in DEMO_NIGHT_JOBS:
+        DEMO_NIGHT_JOBS.append(job)
 
 
 def demo_history_play(
-    *, merchant: Merchant, months: Iterable[tuple[datetime, list]], ingest: Callable[[list], None]
+    *, merchant: Merchant, nights: Iterable[tuple[datetime, list]], ingest: Callable[[list], None]
 ) -> None:
-    """Lives the demo's history month by month through the real services: each month's
-    orders are ingested with the clock at that month's end, as the shop would have sent
-    them, then that night's jobs run. So points are earned, become available, expire and
-    move customers between tiers on the dates they would have, and the dashboard's "this
-    month" holds this month only. The current month is ingested at the real time."""
-    for month_end, orders in months:
-        if month_end >= now():
+    """Lives the demo's history night by night (`history_nights`) through the real
+    services: the orders placed up to a night are ingested with the clock at that night,
+    as the shop would have sent them, then that night's jobs run. So points are earned,
+    become available, expire and move customers between tiers on the dates they would
+    have, and the dashboard's "this month" holds this month only. The last of `nights` is
+    the present, ingested at the real time; tonight is the scheduler's to run."""
+    *past, (_now, current) = list(nights)
+    for night, orders in past:
+        with time_machine.travel(night, tick=False):
             ingest(orders)
-            continue
-        with time_machine.travel(month_end, tick=False):
-            ingest(orders)
-            for job in DEMO_MONTH_END_JOBS:
-                job(merchant, month_end)
+            for job in DEMO_NIGHT_JOBS:
+                job(merchant, night)
+    ingest(current)
 
 
-def month_ends(start: datetime, end: datetime) -> list[datetime]:
-    """The last second of each calendar month (UTC) from `start` up to `end`, then `end`."""
-    ends, cursor = [], start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    while True:
+def history_nights(start: datetime, end: datetime, zone: tzinfo) -> list[datetime]:
+    """The nights the demo's history is lived by, at 23:00 in the merchant's time zone:
+    the last evening of each month from `start`, then every evening of the current month
+    so far (its figures are the dashboard's "this month"), then `end`, the present."""
+    nights = []
+    cursor = start.astimezone(zone).replace(day=1, hour=23, minute=0, second=0, microsecond=0)
+    this_month = end.astimezone(zone).replace(day=1, hour=23, minute=0, second=0, microsecond=0)
+    while cursor < this_month:
         following = (cursor + timedelta(days=32)).replace(day=1)
-        if following > end:
-            return [*ends, end]
-        ends.append(following - timedelta(seconds=1))
+        nights.append(following - timedelta(days=1))
         cursor = following
+    while cursor < end:
+        nights.append(cursor)
+        cursor += timedelta(days=1)
+    return [*nights, end]
 
 
 @transaction.atomic
