@@ -18,6 +18,7 @@ from bench.harness import served_at
 from config.urls import urlpatterns as product_urlpatterns
 from customers.forms import CustomerFilterForm
 from customers.models import Activity, ConsentRecord, Customer, Order, OrderLine, Persona
+from customers.selectors import COUNT_CAP
 from merchants.panels import panels_for
 from merchants.roles import role_permissions
 
@@ -42,11 +43,18 @@ def _table(rows: list[tuple]) -> str:
 LIST_SQL = """
 SELECT c.id, c.first_name, c.last_name, c.email, c.external_id, c.orders_count,
   c.total_spent, c.average_order_value, c.last_order_at, c.segment, c.marketing_consent,
-  c.persona_id, p.name AS persona_name
+  c.persona_id, p.name AS persona_name, a.available AS points, {tier_name} AS tier_name
 FROM customers_customer c
 LEFT JOIN customers_persona p ON p.id = c.persona_id
+LEFT JOIN loyalty_pointsaccount a ON a.customer_id = c.id
+LEFT JOIN loyalty_tier t ON t.id = a.tier_id
 WHERE c.merchant_id = %s AND c.erased_at IS NULL{where}
 ORDER BY {order} LIMIT 51
+"""
+# How many the filters find, counted no further than the list says exactly.
+LIST_COUNT_SQL = """
+SELECT count(*) FROM (SELECT 1 FROM customers_customer c
+  WHERE c.merchant_id = %s AND c.erased_at IS NULL{where} LIMIT {cap}) found
 """
 
 
@@ -73,8 +81,15 @@ def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
         where += " AND c.segment = %s"
         params.append(segment)
     order = "c.total_spent DESC, c.id DESC" if request.GET.get("sort") == "spent" else "c.id DESC"
-    sql = LIST_SQL.format(where=where, order=order)
+    # The tier's name in the page's language, else the shop's default, else any.
+    languages = dict.fromkeys((request.LANGUAGE_CODE, request.merchant.default_language,
+                               *(code for code, _name in settings.LANGUAGES)))  # fmt: skip
+    found = ", ".join(f"NULLIF(t.name_{code}, '')" for code in languages)
+    sql = LIST_SQL.format(where=where, order=order, tier_name=f"COALESCE({found}, t.name)")
     rows = [_with_persona(c) for c in Customer.objects.raw(sql, params)]
+    with connection.cursor() as cursor:
+        cursor.execute(LIST_COUNT_SQL.format(where=where, cap=COUNT_CAP + 1), params)
+        (count,) = cursor.fetchone()
     rows_html = render_to_string(
         "customers/partials/_customer_rows.html",
         {"customers": rows[:50], "currency": request.merchant.base_currency},
@@ -97,6 +112,8 @@ def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
         "next_query": next_query,
         "first_query": "",
         "is_first_page": True,
+        "found": count,
+        "count_cap": COUNT_CAP,
     }
     return render(request, "customers/customer_list.html", context)
 

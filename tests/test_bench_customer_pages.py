@@ -1,0 +1,34 @@
+"""The customer list's bare view in the bench (bench/urls.py) draws the very page the
+product draws (the count, each row's points and tier in the reader's language), byte for
+byte but for the CSRF token and the CSP nonce."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+
+from customers.services import CustomerData, order_ingest
+from tests.customers.factories import order_data
+from tests.loyalty.factories import ProgramFactory, TierFactory
+from tests.test_bench_rewards_page import _same
+
+pytestmark = [pytest.mark.needs_postgres, pytest.mark.django_db, pytest.mark.urls("bench.urls")]
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize("query", ["", "?sort=spent", "?q=ra", "?segment=champions"])
+def test_the_bare_customer_list_draws_the_same_page(owner_client, merchant, language, query):
+    ProgramFactory(merchant=merchant)
+    TierFactory(merchant=merchant, name="Silver", name_ar="الفضي", threshold=Decimal("100"))
+    for n, (name, total) in enumerate([("Rana", "320.00"), ("Omid", "20.00"), ("Vera", "150")]):
+        person = CustomerData(external_id=f"c{n}", email=f"c{n}@example.test", first_name=name)
+        order_ingest(merchant=merchant, data=order_data(f"A-{n}", customer=person, total=total))
+    owner_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    product = owner_client.get(f"/customers/{query}").content.decode()
+    bare = owner_client.get(f"/bench/bare/{merchant.pk}/customers/{query}").content.decode()
+    if not query:
+        assert ("الفضي" if language == "ar" else "Silver") in product
+        assert 'data-testid="customer-count">3 ' in product
+    assert _same(bare) == _same(product)
