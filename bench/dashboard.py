@@ -25,7 +25,7 @@ def _rows(sql: str, params) -> list[tuple]:
 def bare_dashboard(request: HttpRequest, merchant_id: int) -> HttpResponse:
     from merchants.models import AuditEvent, JobRun
     from merchants.panels import panels_for
-    from merchants.roles import role_permissions
+    from merchants.roles import COMING, role_permissions
     from merchants.services import HEARTBEAT_JOB
 
     permissions = role_permissions(request.staff_member.role)
@@ -39,6 +39,7 @@ def bare_dashboard(request: HttpRequest, merchant_id: int) -> HttpResponse:
                     [merchant_id])[0]  # fmt: skip
     context = {
         "role_permissions": permissions,
+        "coming": COMING,
         "heartbeat": heartbeat[0] if heartbeat else None,
         "recent_events": events,
         "team_size": team,

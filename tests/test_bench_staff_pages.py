@@ -1,6 +1,7 @@
-"""The customer list's bare view in the bench (bench/urls.py) draws the very page the
-product draws (the count, each row's points and tier in the reader's language), byte for
-byte but for the CSRF token and the CSP nonce."""
+"""The staff pages' bare views in the bench (bench/urls.py, bench/dashboard.py) draw the
+very pages the product draws, byte for byte but for the CSRF token and the CSP nonce: the
+customer list (its count, each row's points and tier in the reader's language) and the
+dashboard."""
 
 from __future__ import annotations
 
@@ -31,4 +32,11 @@ def test_the_bare_customer_list_draws_the_same_page(owner_client, merchant, lang
     if not query:
         assert ("الفضي" if language == "ar" else "Silver") in product
         assert 'data-testid="customer-count">3 ' in product
+    assert _same(bare) == _same(product)
+
+
+def test_the_bare_dashboard_draws_the_same_page(owner_client, merchant):
+    product = owner_client.get("/").content.decode()
+    bare = owner_client.get(f"/bench/bare/{merchant.pk}/dashboard/").content.decode()
+    assert 'data-testid="coming"' in product  # the parts still being built say so
     assert _same(bare) == _same(product)
