@@ -200,6 +200,8 @@ _PER_ANSWER = [
     (re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*'), r"\1…"),
     (re.compile(r'("X-CSRFToken": ")[^"]*'), r"\1…"),
     (re.compile(r'(nonce=")[^"]*'), r"\1…"),
+    # The ticket page's presence poll names the second it was drawn in.
+    (re.compile(r"(/presence/\?since=)\d+"), r"\1…"),
 ]
 
 

@@ -58,6 +58,14 @@ SELECT count(*) FROM (SELECT 1 FROM customers_customer c
 """
 
 
+def _text_sql(column: str, language: str, default: str) -> str:
+    """A merchant's text read by hand in the page's language, else the shop's default,
+    else any language it is written in."""
+    order = dict.fromkeys((language, default, *(code for code, _name in settings.LANGUAGES)))
+    found = ", ".join(f"NULLIF({column}_{code}, '')" for code in order)
+    return f"COALESCE({found}, {column})"
+
+
 def _with_persona(customer: Customer) -> Customer:
     if customer.persona_id:
         customer.persona = Persona(pk=customer.persona_id, name=customer.persona_name)
@@ -81,11 +89,8 @@ def bare_customer_list(request: HttpRequest, merchant_id: int) -> HttpResponse:
         where += " AND c.segment = %s"
         params.append(segment)
     order = "c.total_spent DESC, c.id DESC" if request.GET.get("sort") == "spent" else "c.id DESC"
-    # The tier's name in the page's language, else the shop's default, else any.
-    languages = dict.fromkeys((request.LANGUAGE_CODE, request.merchant.default_language,
-                               *(code for code, _name in settings.LANGUAGES)))  # fmt: skip
-    found = ", ".join(f"NULLIF(t.name_{code}, '')" for code in languages)
-    sql = LIST_SQL.format(where=where, order=order, tier_name=f"COALESCE({found}, t.name)")
+    tier_name = _text_sql("t.name", request.LANGUAGE_CODE, request.merchant.default_language)
+    sql = LIST_SQL.format(where=where, order=order, tier_name=tier_name)
     rows = [_with_persona(c) for c in Customer.objects.raw(sql, params)]
     with connection.cursor() as cursor:
         cursor.execute(LIST_COUNT_SQL.format(where=where, cap=COUNT_CAP + 1), params)
@@ -273,11 +278,9 @@ SELECT
 def _texts_sql(language: str, default: str) -> str:
     """REWARDS_LISTS_SQL with the merchant's texts read in the page's language, else the
     shop's default, else any."""
-    order = dict.fromkeys((language, default, *(code for code, _ in settings.LANGUAGES)))
 
     def text(column: str) -> str:
-        found = ", ".join(f"NULLIF({column}_{code}, '')" for code in order)
-        return f"COALESCE({found}, {column})"
+        return _text_sql(column, language, default)
 
     return REWARDS_LISTS_SQL.format(
         name=text("name"),
@@ -739,7 +742,7 @@ SELECT f.*, c.first_name AS c_first_name, c.last_name AS c_last_name, c.email AS
   c.orders_count AS c_orders_count, c.total_spent AS c_total_spent,
   c.last_order_at AS c_last_order_at, c.erased_at AS c_erased_at,
   d.name AS d_name, s.user_id AS s_user_id, u.full_name AS u_full_name, u.email AS u_email,
-  a.id AS a_id, a.available AS a_available, a.tier_id AS a_tier_id, t.name AS t_name
+  a.id AS a_id, a.available AS a_available, a.tier_id AS a_tier_id, {tier_name} AS t_name
 FROM feedback_feedback f
 LEFT JOIN customers_customer c ON c.id = f.customer_id
 LEFT JOIN feedback_department d ON d.id = f.department_id
@@ -770,7 +773,8 @@ def bare_ticket(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse
     from loyalty.models import PointsAccount, Tier
     from merchants.models import User
 
-    found = list(Feedback.objects.raw(TICKET_SQL, [merchant_id, pk]))
+    tier_name = _text_sql("t.name", request.LANGUAGE_CODE, request.merchant.default_language)
+    found = list(Feedback.objects.raw(TICKET_SQL.format(tier_name=tier_name), [merchant_id, pk]))
     if not found:
         raise Http404
     ticket = _named(found[0])
@@ -784,9 +788,10 @@ def bare_ticket(request: HttpRequest, merchant_id: int, pk: int) -> HttpResponse
                 pk=ticket.a_id, customer_id=customer.pk, available=ticket.a_available,
                 tier_id=ticket.a_tier_id,
             )  # fmt: skip
-            account.tier = (
-                Tier(pk=ticket.a_tier_id, name=ticket.t_name) if ticket.a_tier_id else None
-            )
+            # The name read in the page's language, shown as read (not a language column).
+            account.tier = Tier(pk=ticket.a_tier_id) if ticket.a_tier_id else None
+            if account.tier is not None:
+                setattr(account.tier, f"name_{request.LANGUAGE_CODE}", ticket.t_name)
     if ticket.merged_into_id:
         ticket.merged_into = Feedback(pk=ticket.merged_into_id)
     if ticket.follows_id:

@@ -63,6 +63,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_language_left_over():
+    """Each test starts in no language of its own: a staff page answered in Arabic leaves
+    Arabic active in this thread (as Django leaves it until the next request), and a
+    translated field set as `name=` would be written in Arabic."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache():
     """Each test starts with an empty cache, whether it is local memory or Redis."""
     from django.core.cache import cache
