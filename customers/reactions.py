@@ -20,11 +20,13 @@ _event_recorded: list[Callable[..., None]] = []
 
 
 def on_orders_stored(reaction: Callable[..., None]) -> None:
-    """`reaction(orders=[…], lines=…, customers=…, new_customers=…)`: new orders, one or a
-    whole batch, already saved; `lines` (every line of them) and `customers` (by id, their
-    stats current) when the caller holds them, else None; `new_customers`, the ids of the
-    customers created in this very transaction (nothing can refer to them yet), when the
-    caller knows them."""
+    """`reaction(orders=[…], lines=…, customers=…, new_customers=…, timeline=…)`: new
+    orders, one or a whole batch, already saved; `lines` (every line of them) and
+    `customers` (by id, their stats current) when the caller holds them, else None;
+    `new_customers`, the ids of the customers created in this very transaction (nothing
+    can refer to them yet), when the caller knows them; `timeline`, when not None, a list
+    the reaction appends its timeline entries to (unsaved) for the caller to insert with
+    its own, in one statement."""
     if reaction not in _orders_stored:
         _orders_stored.append(reaction)
 
@@ -52,10 +54,12 @@ def orders_stored(
     lines: Sequence[OrderLine] | None = None,
     customers: dict[int, Customer] | None = None,
     new_customers: frozenset[int] = frozenset(),
+    timeline: list[Activity] | None = None,
 ) -> None:
     if orders:
         for reaction in _orders_stored:
-            reaction(orders=orders, lines=lines, customers=customers, new_customers=new_customers)
+            reaction(orders=orders, lines=lines, customers=customers,
+                     new_customers=new_customers, timeline=timeline)  # fmt: skip
 
 
 def refund_recorded(*, refund: Refund) -> None:

@@ -175,15 +175,19 @@ def _order_store(*, merchant: Merchant, data: OrderData) -> Order:
         rows_insert(Order, [order])
         lines = line_rows(order=order, data=data)
         rows_insert(OrderLine, lines)
-        rows_insert(Activity, [*timeline, placed_activity(order=order)])
+        new_customers = frozenset([order.customer_id] if timeline else [])
+        timeline.append(placed_activity(order=order))
         # The customer's stats were counted in memory with this order: current. A new
-        # customer comes with the timeline of their creation.
+        # customer comes with the timeline of their creation. What the reactions add to
+        # the timeline (the points earned, a tier reached) goes in with it, at once.
         reactions.orders_stored(
             orders=[order],
             lines=lines,
             customers={order.customer_id: order.customer},
-            new_customers=frozenset([order.customer_id] if timeline else []),
+            new_customers=new_customers,
+            timeline=timeline,
         )
+        rows_insert(Activity, timeline)
     return order
 
 

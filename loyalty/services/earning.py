@@ -19,14 +19,14 @@ from loyalty.services.ledger import (
     account_for,
     account_locked,
     accounts_locked_for,
-    accounts_open,
+    accounts_opening,
     entry_write,
     lot_expiry,
     pending_catch_up_many,
     program_of,
 )
 from loyalty.services.referrals import referrals_on_orders
-from loyalty.services.tiers import tier_upgrade, tiers_upgrade
+from loyalty.services.tiers import basis_values_new, tier_upgrade, tiers_upgrade
 
 LIVE_MEMBERSHIP = [
     Membership.State.TRIALING,
@@ -121,12 +121,15 @@ def orders_stored(
     lines: Sequence[OrderLine] | None = None,
     customers: dict[int, Customer] | None = None,
     new_customers: frozenset[int] = frozenset(),
+    timeline: list[Activity] | None = None,
 ) -> None:
     """customers/ stored these orders (one, or a whole batch), in their transaction: with a
     running program, each earns its points and a referred friend's first order rewards the
     referrer. The program comes with the shop's cached catalog: without one, this costs no
     query. `lines` and `customers` (stats current) save reading them again; a customer in
-    `new_customers` was created in this transaction, so has no account and no referral."""
+    `new_customers` was created in this transaction, so has no account and no referral;
+    `timeline`, when given, takes the timeline entries written here for the caller to
+    insert with its own."""
     merchant = orders[0].merchant
     catalog = catalog_of(merchant=merchant)
     program = catalog.program_running(merchant)
@@ -135,7 +138,7 @@ def orders_stored(
     if customers is None:
         customers = Customer.objects.in_bulk({o.customer_id for o in orders})
     orders_earn(program=program, catalog=catalog, orders=orders, lines=lines,
-                customers=customers, new_customers=new_customers)  # fmt: skip
+                customers=customers, new_customers=new_customers, timeline=timeline)  # fmt: skip
     # Only a customer's first order can be the one a referral waits for, and only for a
     # customer who existed before it (a referral names its friend once they sign up).
     firsts = [
@@ -156,11 +159,14 @@ def orders_earn(
     customers: dict[int, Customer],
     lines: Sequence[OrderLine] | None = None,
     new_customers: frozenset[int] = frozenset(),
+    timeline: list[Activity] | None = None,
 ) -> None:
     """Each order earns its points (pending for the return window) under the shop's rules
     and tiers from its catalog. The orders are new: only a first-order bonus can have been
     written before, and not for a customer in `new_customers` (created in this
-    transaction), whose account is opened here with nothing in it."""
+    transaction), whose account is opened here already holding what the orders earn, and
+    whose tier basis is these orders alone. The timeline entries go to `timeline` when
+    given, else are inserted here."""
     merchant = program.merchant
     zone = merchant.zone
     orders = sorted(
@@ -172,10 +178,10 @@ def orders_earn(
     ids = {o.customer_id for o in orders}
     by_customer = accounts_locked_for(customers=[customers[pk] for pk in ids - new_customers])
     at = now()
-    opened = accounts_open(customers=[customers[pk] for pk in ids & new_customers], at=at)
-    by_customer.update(opened)
-    locked = {account.pk: account for account in by_customer.values()}
-    accounts = by_customer
+    locked = {account.customer_id: account for account in by_customer.values()}
+    # Opened below, once they hold their balances: no one else can see these customers.
+    opened = accounts_opening(customers=[customers[pk] for pk in ids & new_customers], at=at)
+    accounts = {**locked, **opened}
     if lines is None:
         lines = OrderLine.objects.filter(order_id__in=[o.pk for o in orders]).order_by("id")
     lines_of: dict[int, list[OrderLine]] = defaultdict(list)
@@ -188,13 +194,13 @@ def orders_earn(
     tier_of = {tier.pk: tier for tier in catalog.tiers}
     pending_for = timedelta(days=program.pending_days)
     # A batch is written in a fixed number of statements, whatever its size: the balances
-    # of every locked account are brought up to now at once (an account just opened holds
-    # nothing to bring up), the entries and timeline lines go in one COPY each, and the
-    # balances in one update.
-    pending_catch_up_many([a for a in locked.values() if a.customer_id not in opened], at)
-    wanted: list[tuple[PointsAccount, PointsEntry]] = []
+    # of every locked account are brought up to now at once (an account being opened holds
+    # nothing to bring up), the accounts opened, the entries and timeline lines go in one
+    # statement each, and the balances of the others in one update.
+    pending_catch_up_many(list(locked.values()), at)
+    wanted: list[tuple[PointsAccount, PointsEntry, EarningRule | None]] = []
     for order in orders:
-        account = locked[accounts[order.customer_id].pk]
+        account = accounts[order.customer_id]
         points, reasons = order_points(
             program=program,
             order=order,
@@ -208,33 +214,21 @@ def orders_earn(
                   "expires_at": lot_expiry(program=program, available_at=available_at, zone=zone),
                   "merchant_id": merchant.pk, "created_at": at}  # fmt: skip
         if points > 0:
-            wanted.append(
-                (
-                    account,
-                    PointsEntry(
-                        account=account,
-                        points=points,
-                        idempotency_key=f"order:{order.pk}:earn",
-                        note=", ".join(reasons)[:200],
-                        **earned,
-                    ),
-                )
-            )
+            entry = PointsEntry(points=points, idempotency_key=f"order:{order.pk}:earn",
+                                note=", ".join(reasons)[:200], **earned)  # fmt: skip
+            wanted.append((account, entry, None))
         if customers[order.customer_id].first_order_at == order.placed_at:
             # Once per customer, whichever of their orders arrives as the first.
             wanted += [
-                (account, PointsEntry(account=account, points=rule.points, rule=rule,
-                                      idempotency_key=f"first-order:{account.pk}:rule:{rule.pk}",
-                                      note=rule.name[:200], **earned))
+                (account, PointsEntry(points=rule.points, rule=rule, note=rule.name[:200],
+                                      **earned), rule)
                 for rule in _first_order_rules(rules, order.placed_at)
             ]  # fmt: skip
     # A new order's own entry can't exist yet; a first-order bonus may (another order of
-    # the customer's that arrived earlier claimed to be the first).
-    bonuses = [
-        entry.idempotency_key
-        for account, entry in wanted
-        if entry.rule_id is not None and account.customer_id not in opened
-    ]
+    # the customer's that arrived earlier claimed to be the first), but not on an account
+    # being opened.
+    bonuses = [_bonus_key(account, rule) for account, _entry, rule in wanted
+               if rule is not None and account.pk is not None]  # fmt: skip
     written = (
         set(
             PointsEntry.objects.filter(merchant=merchant, idempotency_key__in=bonuses).values_list(
@@ -244,33 +238,54 @@ def orders_earn(
         if bonuses
         else set()
     )
-    entries = []
-    for account, entry in wanted:
-        if entry.idempotency_key in written:
-            continue
-        written.add(entry.idempotency_key)
+    entries, claimed = [], set()
+    for account, entry, rule in wanted:
+        if rule is not None:
+            claim = (id(account), rule.pk)
+            if claim in claimed or (
+                account.pk is not None and _bonus_key(account, rule) in written
+            ):
+                continue
+            claimed.add(claim)
         if entry.available_at <= account.confirmed_through:
             account.available += entry.points
         else:
             account.pending += entry.points
         account.last_activity_at = at
-        entries.append(entry)
-    rows_insert(PointsEntry, entries)
-    rows_insert(Activity, [
+        entries.append((account, entry, rule))
+    rows_insert(PointsAccount, list(opened.values()))
+    for account, entry, rule in entries:
+        entry.account = account
+        if rule is not None:
+            entry.idempotency_key = _bonus_key(account, rule)
+    rows_insert(PointsEntry, [entry for _account, entry, _rule in entries])
+    lines_written = [
         Activity(merchant_id=merchant.pk, customer_id=entry.account.customer_id,
                  kind=Activity.Kind.POINTS_EARNED, occurred_at=at,
                  data={"entry_id": entry.pk, "points": entry.points,
                        "pending": entry.available_at > at, "note": entry.note,
                        "order_id": entry.order_id})
-        for entry in entries
-    ])  # fmt: skip
+        for _account, entry, _rule in entries
+    ]  # fmt: skip
     rows_update(
         PointsAccount,
         list(locked.values()),
         ["available", "pending", "confirmed_through", "last_activity_at"],
     )
-    tiers_upgrade(accounts=list({e.account_id: e.account for e in entries}.values()),
-                  program=program, at=at, tiers=catalog.tiers)  # fmt: skip
+    earning = list({id(account): account for account, _entry, _rule in entries}.values())
+    known = basis_values_new(program=program, orders=orders,
+                             entries=[entry for _account, entry, _rule in entries],
+                             customer_ids=ids & new_customers, at=at)  # fmt: skip
+    tiers_upgrade(accounts=earning, program=program, at=at, tiers=catalog.tiers, known=known,
+                  timeline=lines_written)  # fmt: skip
+    if timeline is None:
+        rows_insert(Activity, lines_written)
+    else:
+        timeline += lines_written
+
+
+def _bonus_key(account: PointsAccount, rule: EarningRule) -> str:
+    return f"first-order:{account.pk}:rule:{rule.pk}"
 
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:

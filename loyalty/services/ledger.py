@@ -20,7 +20,6 @@ from django.utils.formats import number_format
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
-from customers.inserts import rows_insert
 from customers.models import Activity, Customer
 from loyalty.models import PointsAccount, PointsEntry, Program
 from loyalty.services.dates import months_after
@@ -115,19 +114,18 @@ def accounts_locked_for(*, customers: Iterable[Customer]) -> dict[int, PointsAcc
     return locked
 
 
-def accounts_open(*, customers: Iterable[Customer], at: datetime) -> dict[int, PointsAccount]:
-    """Accounts for customers created in the caller's transaction, by customer id: no one
-    else can see those customers yet, so they have no account and no one can be opening
-    one; the rows are inserted in one statement and are the caller's until it commits.
-    A clashing referral code (about one in a million at a million accounts) raises
-    IntegrityError: the caller's transaction runs again and draws new codes."""
-    accounts = [
-        PointsAccount(merchant_id=c.merchant_id, customer_id=c.pk, referral_code=code_make(8),
-                      confirmed_through=at, created_at=at)
+def accounts_opening(*, customers: Iterable[Customer], at: datetime) -> dict[int, PointsAccount]:
+    """Unsaved accounts for customers created in the caller's transaction, by customer id:
+    no one else can see those customers yet, so they have no account and no one can be
+    opening one. The caller inserts them (one statement, rows_insert) once they hold what
+    its orders earn, and they are its own until it commits. A clashing referral code
+    (about one in a million at a million accounts) raises IntegrityError: the caller's
+    transaction runs again and draws new codes."""
+    return {
+        c.pk: PointsAccount(merchant_id=c.merchant_id, customer_id=c.pk,
+                            referral_code=code_make(8), confirmed_through=at, created_at=at)
         for c in customers
-    ]  # fmt: skip
-    rows_insert(PointsAccount, accounts)
-    return {account.customer_id: account for account in accounts}
+    }  # fmt: skip
 
 
 def account_locked(*, account: PointsAccount) -> PointsAccount:

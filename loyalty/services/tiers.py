@@ -201,17 +201,30 @@ def tier_upgrade(*, account: PointsAccount, program: Program, at: datetime | Non
 
 
 def tiers_upgrade(
-    *, accounts: list[PointsAccount], program: Program, at: datetime, tiers=None
+    *,
+    accounts: list[PointsAccount],
+    program: Program,
+    at: datetime,
+    tiers=None,
+    known: dict[int, object] | None = None,
+    timeline: list[Activity] | None = None,
 ) -> int:
     """tier_upgrade for many locked accounts: one basis query, one write of each kind.
-    `tiers`: the shop's tiers, when the caller has them."""
+    `tiers`: the shop's tiers, when the caller has them; `known`: the basis values the
+    caller already holds (basis_values_new), by customer id, None for nothing, so not
+    read for them;
+    `timeline`: a list taking the timeline lines for the caller to insert."""
     if tiers is None:
         tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
     if not tiers or not accounts:
         return 0
+    known = known or {}
     values = basis_values_by_hand(
-        program=program, customer_ids=[a.customer_id for a in accounts], at=at
+        program=program,
+        customer_ids=[a.customer_id for a in accounts if a.customer_id not in known],
+        at=at,
     )
+    values.update({pk: value for pk, value in known.items() if value is not None})
     by_id = {tier.pk: tier for tier in tiers}
     changes, activities, moved = [], [], []
     for account in accounts:
@@ -228,8 +241,52 @@ def tiers_upgrade(
     if moved:
         rows_update(PointsAccount, moved, ["tier", "tier_since"])
         TierChange.objects.bulk_create(changes)
-        Activity.objects.bulk_create(activities)
+        if timeline is None:
+            Activity.objects.bulk_create(activities)
+        else:
+            timeline += activities
     return len(moved)
+
+
+def basis_values_new(
+    *,
+    program: Program,
+    orders: Sequence[Order],
+    entries: Sequence[PointsEntry],
+    customer_ids: Iterable[int],
+    at: datetime,
+) -> dict[int, object]:
+    """basis_values for customers created in the caller's transaction, from what the caller
+    holds: their only orders are among `orders`, their only ledger entries among `entries`
+    (with their accounts). Every customer asked for is in the answer: None for one with
+    nothing on the basis (basis_values leaves them out)."""
+    wanted = set(customer_ids)
+    if not wanted:
+        return {}
+    start = window_start(program=program, at=at)
+
+    def inside(moment: datetime) -> bool:
+        return moment <= at and (start is None or moment >= start)
+
+    values: dict[int, object] = dict.fromkeys(wanted)
+    if program.tier_basis == Program.TierBasis.POINTS:
+        kinds = {PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSE}
+        for entry in entries:
+            customer_id = entry.account.customer_id
+            if customer_id in wanted and entry.kind in kinds and inside(entry.available_at):
+                values[customer_id] = (values[customer_id] or 0) + entry.points
+        return values
+    counted = [
+        o
+        for o in orders
+        if o.customer_id in wanted and o.status != Order.Status.CANCELLED and inside(o.placed_at)
+    ]
+    for order in counted:
+        value = 1 if program.tier_basis == Program.TierBasis.ORDERS else (
+            order.total - order.refunded_amount
+        )  # fmt: skip
+        values[order.customer_id] = (values[order.customer_id] or 0) + value
+    return values
 
 
 def grace_until(*, program: Program, since: datetime) -> datetime:

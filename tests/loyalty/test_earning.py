@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.utils.timezone import now
 
+from customers.models import Activity
 from customers.services import (
     CustomerData,
     OrderLineData,
@@ -17,7 +18,7 @@ from customers.services import (
     orders_ingest_many,
     refund_record,
 )
-from loyalty.models import EarningRule, PointsAccount, PointsEntry, Program
+from loyalty.models import EarningRule, PointsAccount, PointsEntry, Program, TierChange
 from loyalty.services.expiry import pending_confirm
 from loyalty.services.rewards import reward_redeem
 from tests.customers.factories import order_data
@@ -223,10 +224,11 @@ def test_a_returning_customers_order_with_a_running_program_has_a_fixed_statemen
 ):
     ProgramFactory(merchant=merchant, pending_days=30, points_per_unit=Decimal("1"))
     order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
-    # Savepoint, customer find (locked), stats, order, lines, timeline; account lock,
-    # pending catch-up, entry, its timeline line, balances; savepoint release. No rules,
-    # tiers or plans read: the catalog has them; no tiers, so no basis value either.
-    with django_assert_num_queries(12):
+    # Savepoint, customer find (locked), stats, order, lines; account lock, pending
+    # catch-up, entry, balances; the timeline (the order placed, the points earned) in one
+    # insert; savepoint release. No rules, tiers or plans read: the catalog has them; no
+    # tiers, so no basis value either.
+    with django_assert_num_queries(11):
         order_ingest(merchant=merchant, data=order_data("o-2", customer=ADA, total="10.00"))
 
 
@@ -243,14 +245,49 @@ def test_a_new_customers_first_order_opens_the_account_in_one_statement(
         merchant=merchant,
         data=order_data("o-0", customer=CustomerData(external_id="bea"), total="10.00"),
     )  # fmt: skip  (the catalog is read and kept)
-    # Savepoint, customer find (none), customer, order, lines, timeline; the account, the
-    # entries (earned, first-order bonus), their timeline lines, balances; release.
-    with django_assert_num_queries(11):
+    # Savepoint, customer find (none), customer, order, lines; the account opened with its
+    # balance, the entries (earned, first-order bonus); the timeline (her creation, the
+    # order, the points) in one insert; release.
+    with django_assert_num_queries(9):
         order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="10.00"))
     account = _account()
     assert (account.available, account.pending) == (0, 60)
     assert ledger_matches(account)
     assert account.referral_code
+
+
+@pytest.mark.parametrize("basis", ["spent", "orders", "points"])
+def test_a_new_customers_tier_comes_from_the_order_in_hand_without_reading_the_basis(
+    merchant, django_assert_num_queries, basis
+):
+    # Her only order is the one being stored: the basis is counted from it (or from the
+    # points it earns, available at once here), not read.
+    ProgramFactory(merchant=merchant, pending_days=0, points_per_unit=Decimal("1"),
+                   tier_basis=basis)  # fmt: skip
+    for name, threshold in (("Bronze", "1"), ("Silver", "2"), ("Gold", "100")):
+        TierFactory(merchant=merchant, name=name, threshold=Decimal(threshold))
+    order_ingest(
+        merchant=merchant,
+        data=order_data("o-0", customer=CustomerData(external_id="bea"), total="10.00"),
+    )  # fmt: skip  (the catalog is read and kept)
+    # Savepoint, customer find (none), customer, order, lines, the account, the entry;
+    # the move (the account's tier, its history); the timeline; release.
+    with django_assert_num_queries(11):
+        order_ingest(merchant=merchant, data=order_data("o-1", customer=ADA, total="60.00"))
+    account = _account()
+    # 60.00 spent (or 60 points) reaches Silver; one order, Bronze.
+    first = "Bronze" if basis == "orders" else "Silver"
+    assert account.tier.name == first
+    assert [c.to_tier.name for c in TierChange.objects.filter(account=account)] == [first]
+    kinds = Activity.objects.filter(customer=account.customer).order_by("id")
+    assert list(kinds.values_list("kind", flat=True)) == [
+        "profile.created", "order.placed", "points.earned", "tier.changed"
+    ]  # fmt: skip
+    # Her next order reads what the database holds of her: 105.00 spent, 105 points, or
+    # two orders.
+    order_ingest(merchant=merchant, data=order_data("o-2", customer=ADA, total="45.00"))
+    account.refresh_from_db()
+    assert account.tier.name == ("Silver" if basis == "orders" else "Gold")
 
 
 def test_a_referral_code_clash_on_a_new_account_stores_the_order_once_with_a_fresh_code(
