@@ -65,6 +65,11 @@ def beat_schedule() -> dict:
             "task": "loyalty.tasks.loyalty_daily_due_task",
             "schedule": crontab(minute=25),
         },
+        # Code reservations past their 15 minutes give their places back.
+        "code-reservations-expire": {
+            "task": "campaigns.tasks.reservations_expire_task",
+            "schedule": crontab(minute=35),
+        },
         # Imports whose worker died (no progress for five minutes) go on where they
         # stopped; one already picked up again is claimed, so a second sweep does nothing.
         "imports-resume-stalled": {

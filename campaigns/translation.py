@@ -1,0 +1,14 @@
+"""What customers read of a promotion, written per language (merchants/content.py)."""
+
+from __future__ import annotations
+
+from modeltranslation.translator import TranslationOptions, register
+
+from campaigns.models import Promotion
+from merchants.content import fallback_languages
+
+
+@register(Promotion)
+class PromotionTexts(TranslationOptions):
+    fallback_languages = fallback_languages
+    fields = ("name", "description")

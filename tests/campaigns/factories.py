@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+
+from campaigns.models import Code, Promotion
+from tests.merchants.factories import MerchantFactory
+
+
+class PromotionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Promotion
+
+    merchant = factory.SubFactory(MerchantFactory)
+    name = factory.Sequence(lambda n: f"Promotion {n}")
+    kind = Promotion.Kind.FIXED_AMOUNT
+    value = Decimal("5.00")
+    codes = Promotion.Codes.UNIQUE
+
+
+class CodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Code
+
+    promotion = factory.SubFactory(PromotionFactory)
+    merchant = factory.LazyAttribute(lambda code: code.promotion.merchant)
+    code = factory.Sequence(lambda n: f"CODE{n:06d}")
+    single_use = True
