@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as SchemaValidationError
 
+from campaigns.api import router as campaigns_router
 from customers.api import router as customers_router
 from feedback.api import router as feedback_router
 from loyalty.api import router as loyalty_router
@@ -22,7 +23,8 @@ api = NinjaAPI(
     version="1",
     description=(
         "Send customers, orders, refunds and events from your shop; redeem points for codes "
-        "and mark codes used; record membership payments and referrals. Authenticate with an "
+        "and mark codes used; validate, reserve and redeem promotion codes at checkout; record "
+        "membership payments and referrals. Authenticate with an "
         "API key from Settings → API keys, as `Authorization: Bearer rk_…` or `X-Api-Key`. "
         "Any POST may carry an `Idempotency-Key` header: its first answer is replayed for "
         "24 hours, and the same key with another body is answered 409."
@@ -33,6 +35,7 @@ api = NinjaAPI(
 api.add_router("/", customers_router)
 api.add_router("/", loyalty_router)
 api.add_router("/", feedback_router)
+api.add_router("/", campaigns_router)
 
 
 def _field_path(location: list) -> str:

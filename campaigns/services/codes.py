@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import LIVE_USE, Code, CodeAttempt, CodeUse, Promotion, PromotionListEntry
 from customers.models import Customer, Order, Refund
+from customers.services.data import problems_raise, text_problem
 from loyalty.models import Membership, PointsAccount
 from merchants.models import Merchant
 
@@ -93,6 +94,16 @@ class _Refused(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason, self.detail = reason, detail
+
+
+def _inputs_checked(*, code: str, cart: Cart | None = None, order_external_id: str = "") -> None:
+    """What no column can hold is refused with the field named, before any lookup."""
+    problems_raise({
+        "code": text_problem(code),
+        "order_external_id": text_problem(order_external_id),
+        "cart.lines": text_problem([line.sku for line in cart.lines]) if cart else None,
+        "cart.other_codes": text_problem(list(cart.other_codes)) if cart else None,
+    })  # fmt: skip
 
 
 def code_normalised(raw: str) -> str:
@@ -251,6 +262,7 @@ def _attempt(*, merchant: Merchant, raw: str, customer: Customer | None, action:
 
 def code_validate(*, merchant: Merchant, code: str, customer: Customer, cart: Cart) -> Answer:
     """What the code is worth for this customer and cart now, or why not; takes nothing."""
+    _inputs_checked(code=code, cart=cart)
     at = now()
     found = code_find(merchant=merchant, code=code)
     if found is not None:
@@ -274,6 +286,7 @@ def code_redeem(
 ) -> Answer:
     """Uses the code on an order: the customer's live reservation of it if she holds one,
     else a place taken now. The same order again answers the first redemption."""
+    _inputs_checked(code=code, cart=cart, order_external_id=order_external_id)
     order_external_id = order_external_id.strip()[:100]
     found = code_find(merchant=merchant, code=code)
     if found is not None and order_external_id:
@@ -290,6 +303,7 @@ def code_redeem(
 
 def _take(*, merchant: Merchant, raw: str, customer: Customer, cart: Cart, action: str,
           order_external_id: str = "") -> Answer:  # fmt: skip
+    _inputs_checked(code=raw, cart=cart)
     at = now()
     found = code_find(merchant=merchant, code=raw)
     if found is not None:
@@ -417,6 +431,7 @@ def _uses_ended(*, uses: list[CodeUse], state: str, at: datetime) -> int:
 
 def code_release(*, merchant: Merchant, code: str, customer: Customer) -> Answer:
     """Lets go of the customer's live reservation of the code (the cart was abandoned)."""
+    _inputs_checked(code=code)
     at = now()
     found = code_find(merchant=merchant, code=code)
     with transaction.atomic():
@@ -440,6 +455,7 @@ def code_release(*, merchant: Merchant, code: str, customer: Customer) -> Answer
 def codes_roll_back(*, merchant: Merchant, order_external_id: str) -> int:
     """A cancelled or refunded order gives back the codes it used, once: a second call
     finds nothing live. Returns how many uses were rolled back."""
+    _inputs_checked(code="", order_external_id=order_external_id)
     at = now()
     with transaction.atomic():
         uses = list(
