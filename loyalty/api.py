@@ -14,6 +14,7 @@ from customers.mail import customer_language
 from customers.models import Order
 from customers.schemas import ErrorOut
 from customers.services import customer_upsert
+from customers.services.data import problems_raise, text_problem
 from loyalty import selectors
 from loyalty.models import Membership, Redemption
 from loyalty.schemas import (
@@ -125,6 +126,8 @@ def redemption_create(request: HttpRequest, payload: RedeemIn):
 def code_use(request: HttpRequest, code: str, payload: CodeUseIn):
     """A code is used once; a second use answers 400 naming the code."""
     merchant = api_merchant(request, "redeem")
+    problems_raise({"source": text_problem(payload.source), "code": text_problem(code),
+                    "order_external_id": text_problem(payload.order_external_id)})  # fmt: skip
     order = None
     if payload.order_external_id:
         order = Order.objects.filter(

@@ -200,3 +200,9 @@ def test_a_friend_from_the_address_the_referrer_signed_in_from_waits_for_review(
     other = api.post("/loyalty/referrals", {"code": code, "ip_address": "203.0.113.50",
                                             "friend": {"external_id": "real-friend"}})  # fmt: skip
     assert other.json()["state"] == "invited"
+
+
+def test_marking_a_code_used_with_a_nul_in_the_body_is_a_400_naming_the_field(api):
+    answer = api.post("/loyalty/codes/ABC/use", {"order_external_id": "1", "source": "a\x00"})
+    assert answer.status_code == 400
+    assert "source" in answer.json()["errors"]
