@@ -24,16 +24,11 @@ from campaigns.models import LIVE_USE, Code, CodeAttempt, CodeUse, Promotion, Pr
 from customers.models import Customer, Order, Refund
 from customers.services.data import problems_raise, text_problem
 from loyalty.models import Membership, PointsAccount
+from loyalty.services.earning import LIVE_MEMBERSHIP
 from merchants.models import Merchant
 
 RESERVATION = timedelta(minutes=15)
 CENT = Decimal("0.01")
-LIVE_MEMBERSHIP = [
-    Membership.State.TRIALING,
-    Membership.State.ACTIVE,
-    Membership.State.PAST_DUE,
-    Membership.State.CANCELLED,
-]
 
 # Why a code was refused: the API answers the key, the dashboard shows the words.
 REASONS = {

@@ -255,3 +255,29 @@ def test_the_reservation_sweep_is_on_the_hourly_schedule_and_runs_as_a_task(merc
     assert CodeUse.objects.get().state == "expired"
     code.promotion.refresh_from_db()
     assert code.promotion.taken == 0
+
+
+def test_eligibility_by_persona_and_by_a_live_membership(merchant, customer):
+    from customers.models import Persona
+    from loyalty.models import Membership, MembershipPlan
+
+    busy = Persona.objects.create(merchant=merchant, name="Busy professional")
+    for_busy = _code(merchant, eligibility=Promotion.Eligibility.PERSONAS)
+    for_busy.promotion.personas.add(busy)
+    assert _reason(merchant, for_busy, customer) == "not_eligible"
+    customer.persona = busy
+    customer.save(update_fields=["persona"])
+    assert _reason(merchant, for_busy, customer) == ""
+    plan = MembershipPlan.objects.create(merchant=merchant, name="Club", price=Decimal("9"),
+                                         currency="USD", period="month")  # fmt: skip
+    for_members = _code(merchant, eligibility=Promotion.Eligibility.MEMBERS)
+    for_members.promotion.plans.add(plan)
+    assert _reason(merchant, for_members, customer) == "not_eligible"
+    membership = Membership.objects.create(
+        merchant=merchant, customer=customer, plan=plan, state=Membership.State.ACTIVE,
+        current_period_end=now() + timedelta(days=30),
+    )  # fmt: skip
+    assert _reason(merchant, for_members, customer) == ""
+    membership.state = Membership.State.EXPIRED
+    membership.save(update_fields=["state"])
+    assert _reason(merchant, for_members, customer) == "not_eligible"

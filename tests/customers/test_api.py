@@ -250,6 +250,20 @@ API_CASES = {
         {"customer": {"external_id": "c-1"}, "reward_id": 1, "redemption_key": "k"},
     ),
     "api:code_use": ("post", "/loyalty/codes/ABC/use", "redeem", {}),
+    **{
+        f"api:code_{action}": (
+            "post",
+            f"/promotions/codes/ABC/{action}",
+            "redeem",
+            {
+                "customer": {"external_id": "c-1"},
+                "cart": {"subtotal": "10.00"},
+                "order_external_id": "o-1",
+            },
+        )
+        for action in ("validate", "reserve", "redeem", "release")
+    },
+    "api:codes_roll_back": ("post", "/promotions/orders/o-1/rollback", "redeem", None),
     "api:feedback_create": (
         "post",
         "/feedback",
