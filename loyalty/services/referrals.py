@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from customers.models import Activity, Order, PortalSignIn
 from customers.services import CustomerData, customer_upsert
+from customers.services.data import problems_raise, text_problem
 from loyalty.models import PointsAccount, PointsEntry, Redemption, Referral
 from loyalty.services.ledger import (
     account_for,
@@ -50,6 +51,7 @@ def referral_record(
     """A friend arrived with a referral code. Checks for fraud (the referrer's own email or
     phone, many referrals from one address in a week, a friend who already ordered);
     a clean one gives the friend their welcome reward at once, a flagged one waits."""
+    problems_raise({"code": text_problem(code)})
     at = at or now()
     referrer_account = (
         PointsAccount.objects.filter(merchant=merchant, referral_code=code.strip().upper())

@@ -206,3 +206,9 @@ def test_marking_a_code_used_with_a_nul_in_the_body_is_a_400_naming_the_field(ap
     answer = api.post("/loyalty/codes/ABC/use", {"order_external_id": "1", "source": "a\x00"})
     assert answer.status_code == 400
     assert "source" in answer.json()["errors"]
+
+
+def test_a_referral_code_with_a_nul_is_a_400_naming_the_code(api):
+    answer = api.post("/loyalty/referrals", {"code": "AB\x00C", "friend": {"external_id": "f"}})
+    assert answer.status_code == 400
+    assert answer.json()["errors"]["code"] == ["Must not contain a NUL character."]
