@@ -117,6 +117,33 @@ class PromotionListEntry(models.Model):
         return f"{self.promotion_id}: {self.customer_id}"
 
 
+class CodeBatch(models.Model):
+    """Unique codes generated for a promotion in the background: `made` of `count` so far
+    (the progress bar), each `prefix` + `length` characters of an alphabet without
+    look-alikes (no 0/O, 1/I/L)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        MAKING = "making", _("Being made")
+        DONE = "done", _("Done")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    promotion = models.ForeignKey(Promotion, on_delete=models.CASCADE, related_name="batches")
+    prefix = models.CharField(_("prefix"), max_length=12, blank=True)
+    length = models.PositiveSmallIntegerField(_("length"), default=8)
+    count = models.PositiveIntegerField(_("how many"))
+    made = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.count} codes)"
+
+
 class Code(models.Model):
     """A code a customer types at checkout: a promotion's public code (any number of uses,
     within the promotion's limits) or one of its unique codes (one use), maybe bound to
@@ -128,6 +155,9 @@ class Code(models.Model):
     single_use = models.BooleanField(default=True)
     customer = models.ForeignKey(
         Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    batch = models.ForeignKey(
+        CodeBatch, null=True, blank=True, on_delete=models.CASCADE, related_name="code_set"
     )
     created_at = models.DateTimeField(default=now)
 

@@ -12,3 +12,12 @@ def reservations_expire_task() -> None:
     from campaigns.services.codes import reservations_expire
 
     reservations_expire()
+
+
+@shared_task(acks_late=True, time_limit=60 * 60, soft_time_limit=59 * 60)
+def codes_make_task(batch_id: int) -> None:
+    """Makes a batch's unique codes; run twice, or after a crash, it goes on from where it
+    was and makes no more than asked."""
+    from campaigns.services.batches import codes_make
+
+    codes_make(batch_id=batch_id)
