@@ -204,7 +204,13 @@ def _checked(*, code: Code | None, customer: Customer, cart: Cart, at: datetime)
         answer.reason = "limit_reached"
     elif promotion.budget is not None and promotion.committed + answer.discount > promotion.budget:
         answer.reason = "budget_spent"
-    elif code.single_use and live.filter(single_code=code).exclude(customer=customer).exists():
+    elif (
+        code.single_use
+        and live.filter(single_code=code)
+        .exclude(customer=customer, state=CodeUse.State.RESERVED)
+        .exists()
+    ):
+        # Used by anyone, her too; only her own hold on it is hers to renew or redeem.
         answer.reason = "code_used"
     elif (
         live.filter(promotion=promotion, customer=customer)

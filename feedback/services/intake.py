@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from customers.models import Activity, Customer
 from customers.selectors import customer_get_by_email
+from customers.services.data import text_problem
 from feedback.models import (
     Channel,
     Cycle,
@@ -90,6 +91,14 @@ def feedback_submit(
         errors["customer"] = _("Say who wrote in: a customer, an email address or a name.")
     if customer is not None and customer.merchant_id != merchant.pk:
         errors["customer"] = _("No such customer.")
+    # What no column can hold (a NUL character) is refused naming the field, not stored.
+    texts = {"subject": subject, "body": body, "sender_name": sender_name,
+             "product_sku": product_sku, "product_name": product_name,
+             "external_id": external_id, "language": language,
+             "email_message_id": email_message_id}  # fmt: skip
+    for name, value in texts.items():
+        if problem := text_problem(value):
+            errors.setdefault(name, problem)
     if errors:
         raise ValidationError(errors)
     uploads_check(uploads)

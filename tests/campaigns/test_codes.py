@@ -209,6 +209,16 @@ def test_the_per_customer_limit_counts_her_live_uses(merchant, customer):
     assert sorted(CodeUse.objects.values_list("slot", flat=True)) == [1, 2]
 
 
+def test_a_unique_code_she_used_is_used_for_her_too_whatever_her_limit(merchant, customer):
+    code = _code(merchant, per_customer_limit=3)
+    code_redeem(merchant=merchant, code=code.code, customer=customer, cart=CART,
+                order_external_id="o-1")  # fmt: skip
+    assert _reason(merchant, code, customer) == "code_used"
+    again = code_redeem(merchant=merchant, code=code.code, customer=customer, cart=CART,
+                        order_external_id="o-2")  # fmt: skip
+    assert again.reason == "code_used"
+
+
 def test_another_merchants_code_is_unknown_here(merchant, other_merchant, customer):
     theirs = _code(other_merchant)
     assert _reason(merchant, theirs, customer) == "unknown_code"

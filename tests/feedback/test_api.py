@@ -217,3 +217,11 @@ def test_an_idempotency_key_replays_the_first_answer(api, ada):
 def test_the_endpoints_are_in_the_api_docs(client):
     paths = client.get("/api/v1/openapi.json").json()["paths"]
     assert {"/api/v1/feedback", "/api/v1/reviews", "/api/v1/feedback/{feedback_id}"} <= set(paths)
+
+
+def test_a_nul_in_the_message_is_a_400_naming_the_field_and_writes_nothing(api, ada):
+    response = api.post("/feedback", {"customer": {"external_id": "c-1"}, "kind": "question",
+                                      "body": "Open\x00 on Sunday?"})  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"]["body"] == ["Must not contain a NUL character."]
+    assert _written() == (0, 0)
