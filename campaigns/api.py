@@ -7,7 +7,6 @@ answer, not an error: 200 with `accepted: false` and the reason.
 
 from django.http import HttpRequest
 from ninja import Router, Status
-from ninja.errors import HttpError
 
 from campaigns.schemas import (
     CodeAnswerOut,
@@ -17,23 +16,12 @@ from campaigns.schemas import (
     RollbackOut,
 )
 from campaigns.services import codes
-from customers import selectors as customer_selectors
+from customers.api import customer_or_404
 from customers.schemas import ErrorOut
-from customers.services.data import problems_raise, text_problem
 from merchants.api import api_merchant, idempotent
 
 router = Router(tags=["promotions"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
-
-
-def _customer(merchant, external_id: str):
-    problems_raise({"customer.external_id": text_problem(external_id)})
-    customer = customer_selectors.customer_get_by_external_id(
-        merchant=merchant, external_id=external_id
-    )
-    if customer is None:
-        raise HttpError(404, "No customer with that external_id.")
-    return customer
 
 
 def _cart(payload) -> codes.Cart:
@@ -75,7 +63,7 @@ def _answer(merchant, code: str, answer: codes.Answer) -> Status:
 def code_validate(request: HttpRequest, code: str, payload: CodeCheckIn):
     """Takes nothing: the answer may change before the order is placed (reserve holds it)."""
     merchant = api_merchant(request, "redeem")
-    customer = _customer(merchant, payload.customer.external_id)
+    customer = customer_or_404(merchant, payload.customer.external_id)
     answer = codes.code_validate(merchant=merchant, code=code, customer=customer,
                                  cart=_cart(payload))  # fmt: skip
     return _answer(merchant, code, answer)
@@ -91,7 +79,7 @@ def code_reserve(request: HttpRequest, code: str, payload: CodeCheckIn):
     """The hold counts against the promotion's limits and budget until it is redeemed,
     released or 15 minutes have passed; reserving again renews it."""
     merchant = api_merchant(request, "redeem")
-    customer = _customer(merchant, payload.customer.external_id)
+    customer = customer_or_404(merchant, payload.customer.external_id)
     answer = codes.code_reserve(merchant=merchant, code=code, customer=customer,
                                 cart=_cart(payload))  # fmt: skip
     return _answer(merchant, code, answer)
@@ -107,7 +95,7 @@ def code_redeem(request: HttpRequest, code: str, payload: CodeRedeemIn):
     """Turns the customer's hold into the use, or takes a place now; the same order again
     answers the first redemption."""
     merchant = api_merchant(request, "redeem")
-    customer = _customer(merchant, payload.customer.external_id)
+    customer = customer_or_404(merchant, payload.customer.external_id)
     answer = codes.code_redeem(merchant=merchant, code=code, customer=customer,
                                cart=_cart(payload),
                                order_external_id=payload.order_external_id)  # fmt: skip
@@ -122,7 +110,7 @@ def code_redeem(request: HttpRequest, code: str, payload: CodeRedeemIn):
 @idempotent
 def code_release(request: HttpRequest, code: str, payload: CodeReleaseIn):
     merchant = api_merchant(request, "redeem")
-    customer = _customer(merchant, payload.customer.external_id)
+    customer = customer_or_404(merchant, payload.customer.external_id)
     answer = codes.code_release(merchant=merchant, code=code, customer=customer)
     return _answer(merchant, code, answer)
 

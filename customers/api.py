@@ -22,9 +22,22 @@ from customers.schemas import (
     RefundIn,
     RefundOut,
 )
+from customers.services.data import problems_raise, text_problem
 from merchants.api import api_merchant, idempotent
 
 router = Router(tags=["customers"])
+
+
+def customer_or_404(merchant, external_id: str) -> Customer:
+    """The merchant's customer a body names by `external_id`, for every app's endpoints: a
+    400 naming the field for what no column holds, a 404 when there is none."""
+    problems_raise({"customer.external_id": text_problem(external_id)})
+    customer = selectors.customer_get_by_external_id(merchant=merchant, external_id=external_id)
+    if customer is None:
+        raise HttpError(404, "No customer with that external_id.")
+    return customer
+
+
 SOURCE = Order.Source.API
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut}
 

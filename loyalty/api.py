@@ -9,7 +9,7 @@ from django.utils import translation
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from customers import selectors as customer_selectors
+from customers.api import customer_or_404
 from customers.mail import customer_language
 from customers.models import Order
 from customers.schemas import ErrorOut
@@ -38,15 +38,6 @@ router = Router(tags=["loyalty"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut}
 
 
-def _customer(merchant, external_id: str):
-    customer = customer_selectors.customer_get_by_external_id(
-        merchant=merchant, external_id=external_id
-    )
-    if customer is None:
-        raise HttpError(404, "No customer with that external_id.")
-    return customer
-
-
 @router.get(
     "/loyalty/customers/{external_id}",
     response={200: LoyaltyStatusOut, **ERRORS},
@@ -55,7 +46,7 @@ def _customer(merchant, external_id: str):
 def loyalty_status(request: HttpRequest, external_id: str):
     """The names and perks come in the customer's language (`language` says which)."""
     merchant = api_merchant(request, "read")
-    customer = _customer(merchant, external_id)
+    customer = customer_or_404(merchant, external_id)
     account = account_for(customer=customer)
     program = selectors.program_get(merchant=merchant)
     membership = memberships.membership_live(customer=customer)
@@ -103,7 +94,7 @@ def redemption_create(request: HttpRequest, payload: RedeemIn):
     """Spends the customer's points and answers the single-use code. The same
     `redemption_key` again answers 200 with the same code and spends nothing."""
     merchant = api_merchant(request, "redeem")
-    customer = _customer(merchant, payload.customer.external_id)
+    customer = customer_or_404(merchant, payload.customer.external_id)
     reward = selectors.reward_list(merchant=merchant).filter(pk=payload.reward_id).first()
     if reward is None:
         raise HttpError(404, "No reward with that id.")
@@ -203,7 +194,7 @@ def membership_create(request: HttpRequest, payload: MembershipStartIn):
 @idempotent
 def membership_cancel(request: HttpRequest, external_id: str):
     merchant = api_merchant(request, "ingest")
-    membership = memberships.membership_live(customer=_customer(merchant, external_id))
+    membership = memberships.membership_live(customer=customer_or_404(merchant, external_id))
     if membership is None:
         raise HttpError(404, "This customer has no membership.")
     return _membership_out(memberships.membership_cancel(membership=membership), False)

@@ -278,7 +278,9 @@ def code_validate(*, merchant: Merchant, code: str, customer: Customer, cart: Ca
 def code_reserve(*, merchant: Merchant, code: str, customer: Customer, cart: Cart) -> Answer:
     """Holds the code's place for this customer for 15 minutes (the same customer asking
     again renews her hold on the same terms)."""
-    return _take(merchant=merchant, raw=code, customer=customer, cart=cart,
+    _inputs_checked(code=code, cart=cart)
+    found = code_find(merchant=merchant, code=code)
+    return _take(merchant=merchant, raw=code, found=found, customer=customer, cart=cart,
                  action=CodeAttempt.Action.RESERVE)  # fmt: skip
 
 
@@ -298,15 +300,14 @@ def code_redeem(
         if done is not None:
             return Answer(True, discount=done.discount, promotion=found.promotion, code=found,
                           use=done, extra={"replayed": True})  # fmt: skip
-    return _take(merchant=merchant, raw=code, customer=customer, cart=cart,
+    return _take(merchant=merchant, raw=code, found=found, customer=customer, cart=cart,
                  action=CodeAttempt.Action.REDEEM, order_external_id=order_external_id)  # fmt: skip
 
 
-def _take(*, merchant: Merchant, raw: str, customer: Customer, cart: Cart, action: str,
-          order_external_id: str = "") -> Answer:  # fmt: skip
-    _inputs_checked(code=raw, cart=cart)
+def _take(*, merchant: Merchant, raw: str, found: Code | None, customer: Customer, cart: Cart,
+          action: str, order_external_id: str = "") -> Answer:  # fmt: skip
+    """Reserve's and redeem's shared work, for the code `raw` read as `found`."""
     at = now()
-    found = code_find(merchant=merchant, code=raw)
     if found is not None:
         reservations_expire(promotion_ids=[found.promotion_id], at=at)
     try:
