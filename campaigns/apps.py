@@ -8,9 +8,19 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from campaigns import portal
         from campaigns.services import codes
         from customers import reactions
+        from loyalty import reactions as loyalty_reactions
+        from merchants.panels import portal_panel_register
 
         # A cancelled order, or one refunded in full, gives back the codes it used.
         reactions.on_order_cancelled(codes.order_cancelled)
         reactions.on_refund_recorded(codes.order_refunded)
+        # An order that carries codes redeems them, in its transaction.
+        reactions.on_orders_stored(codes.orders_stored)
+        # A reward's code is one of the checkout codes, found by the same lookup.
+        loyalty_reactions.on_code_issued(codes.reward_code_issued)
+        loyalty_reactions.on_code_used(codes.reward_code_used)
+        # What she may use now, between her points and the rewards.
+        portal_panel_register("offers", portal.offers_panel, order=15)

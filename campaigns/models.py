@@ -11,7 +11,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import MONEY, Customer, Order, Persona
-from loyalty.models import MembershipPlan, Tier
+from loyalty.models import MembershipPlan, Redemption, Tier
 from merchants.models import Merchant
 
 
@@ -145,12 +145,18 @@ class CodeBatch(models.Model):
 
 
 class Code(models.Model):
-    """A code a customer types at checkout: a promotion's public code (any number of uses,
-    within the promotion's limits) or one of its unique codes (one use), maybe bound to
-    one customer."""
+    """A code a customer types at checkout, of either kind, found by one lookup: a
+    promotion's public code (any number of uses, within the promotion's limits) or one of
+    its unique codes (one use, maybe bound to one customer), or the single-use code of a
+    loyalty reward a customer redeemed points for (bound to her)."""
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
-    promotion = models.ForeignKey(Promotion, on_delete=models.CASCADE, related_name="code_set")
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.CASCADE, related_name="code_set"
+    )
+    redemption = models.OneToOneField(
+        Redemption, null=True, blank=True, on_delete=models.CASCADE, related_name="checkout_code"
+    )
     code = models.CharField(max_length=40)
     single_use = models.BooleanField(default=True)
     customer = models.ForeignKey(
@@ -164,6 +170,11 @@ class Code(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="code_unique_per_merchant"),
+            models.CheckConstraint(
+                condition=Q(promotion__isnull=False, redemption__isnull=True)
+                | Q(promotion__isnull=True, redemption__isnull=False),
+                name="code_of_a_promotion_or_a_reward",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -176,7 +187,8 @@ LIVE_USE = ("reserved", "redeemed")
 class CodeUse(models.Model):
     """A reservation (held for 15 minutes) or a redemption of a code by a customer. While
     live it counts in the promotion's `taken` and `committed`; released, expired or rolled
-    back it no longer does."""
+    back it no longer does. A redeemed use's `order` is how reports find the orders a
+    promotion or a reward brought (loyalty-driven revenue)."""
 
     class State(models.TextChoices):
         RESERVED = "reserved", _("Reserved")
@@ -186,7 +198,10 @@ class CodeUse(models.Model):
         ROLLED_BACK = "rolled_back", _("Rolled back")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
-    promotion = models.ForeignKey(Promotion, on_delete=models.CASCADE, related_name="uses")
+    # None for a reward's code: it has no promotion's counters to move.
+    promotion = models.ForeignKey(
+        Promotion, null=True, blank=True, on_delete=models.CASCADE, related_name="uses"
+    )
     code = models.ForeignKey(Code, on_delete=models.CASCADE, related_name="uses")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     # Which of the customer's allowed uses this is (1 … per_customer_limit): two live uses
@@ -203,7 +218,7 @@ class CodeUse(models.Model):
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="code_uses"
     )
-    order_external_id = models.CharField(max_length=100, blank=True)
+    order_external_id = models.CharField(max_length=128, blank=True)
     reserved_until = models.DateTimeField(null=True, blank=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -227,6 +242,11 @@ class CodeUse(models.Model):
                 fields=["reserved_until"],
                 condition=Q(state="reserved"),
                 name="code_use_reserved_until",
+            ),
+            models.Index(
+                fields=["merchant", "order_external_id"],
+                condition=Q(state="redeemed"),
+                name="code_use_redeemed_order",
             ),
         ]
 

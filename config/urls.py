@@ -42,6 +42,7 @@ urlpatterns = [
     path("r/<slug:merchant_slug>/", include("customers.portal_urls")),
     path("r/<slug:merchant_slug>/", include("loyalty.portal_urls")),
     path("r/<slug:merchant_slug>/", include("feedback.portal_urls")),
+    path("r/<slug:merchant_slug>/", include("campaigns.portal_urls")),
     path("hooks/shopify/<uuid:connection>/", hooks.shopify_webhook, name="hook-shopify"),
     path(
         "hooks/woocommerce/<uuid:connection>/", hooks.woocommerce_webhook, name="hook-woocommerce"

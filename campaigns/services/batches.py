@@ -49,11 +49,12 @@ def batch_create(*, promotion: Promotion, count: int, prefix: str = "", length: 
                                     prefix=prefix, length=length, count=count)  # fmt: skip
 
 
+def code_draw(*, prefix: str, length: int) -> str:
+    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
 def _drawn(batch: CodeBatch, how_many: int) -> list[str]:
-    return [
-        batch.prefix + "".join(secrets.choice(ALPHABET) for _ in range(batch.length))
-        for _ in range(how_many)
-    ]
+    return [code_draw(prefix=batch.prefix, length=batch.length) for _ in range(how_many)]
 
 
 def codes_make(*, batch_id: int) -> CodeBatch:

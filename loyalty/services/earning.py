@@ -20,6 +20,7 @@ from loyalty.services.ledger import (
     account_locked,
     accounts_locked_for,
     accounts_opening,
+    entry_get,
     entry_write,
     lot_expiry,
     pending_catch_up_many,
@@ -289,14 +290,19 @@ def _bonus_key(account: PointsAccount, rule: EarningRule) -> str:
 
 
 def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
-    """Takes back the points the order earned down to `target_share` of them, referencing
-    the earn entry; what was taken back before counts. A paused program still takes back
-    what it gave."""
-    program = Program.objects.filter(merchant_id=order.merchant_id).first()
+    """Takes back the points the order earned down to `target_share` of them."""
     earn = PointsEntry.objects.filter(
         merchant_id=order.merchant_id, order=order, kind=PointsEntry.Kind.EARN
     ).first()
-    if program is None or earn is None:
+    if earn is not None:
+        _take_back(earn=earn, target_share=target_share, key=key, order=order)
+
+
+def _take_back(*, earn: PointsEntry, target_share: Decimal, key: str, order: Order | None) -> None:
+    """Takes back an earning entry down to `target_share` of it, referencing it; what was
+    taken back before counts. A paused program still takes back what it gave."""
+    program = Program.objects.filter(merchant_id=earn.merchant_id).first()
+    if program is None:
         return
     account = account_locked(account=earn.account)
     taken = -(
@@ -328,6 +334,35 @@ def _reverse(*, order: Order, target_share: Decimal, key: str) -> None:
         allow_negative=allow_negative,
         activity=Activity.Kind.POINTS_REVERSED,
     )
+
+
+def bonus_grant(*, customer: Customer, points: int, key: str, note: str) -> PointsEntry | None:
+    """Points given from outside the earning rules (a promotion's bonus points), at once and
+    once per key; None when the merchant runs no program. In the caller's transaction."""
+    program = program_of(merchant_id=customer.merchant_id)
+    if program is None or points <= 0:
+        return None
+    account = account_locked(account=account_for(customer=customer))
+    at = now()
+    entry, _created = entry_write(
+        account=account,
+        kind=PointsEntry.Kind.EARN,
+        points=points,
+        key=key,
+        at=at,
+        expires_at=lot_expiry(program=program, available_at=at, zone=program.merchant.zone),
+        note=note[:200],
+        activity=Activity.Kind.POINTS_EARNED,
+    )
+    tier_upgrade(account=account, program=program)
+    return entry
+
+
+def bonus_take_back(*, merchant_id: int, key: str) -> None:
+    """Takes back, once, the bonus given under `key` (its code's order was cancelled)."""
+    earn = entry_get(merchant_id=merchant_id, key=key)
+    if earn is not None:
+        _take_back(earn=earn, target_share=Decimal(1), key=f"{key}:reverse", order=None)
 
 
 def refund_reverse(*, refund: Refund) -> None:

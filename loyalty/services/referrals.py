@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from customers.models import Activity, Order, PortalSignIn
 from customers.services import CustomerData, customer_upsert
 from customers.services.data import problems_raise, text_problem
+from loyalty import reactions
 from loyalty.models import PointsAccount, PointsEntry, Redemption, Referral
 from loyalty.services.ledger import (
     account_for,
@@ -123,6 +124,7 @@ def _welcome(referral: Referral) -> None:
         currency=referral.merchant.base_currency,
         code=code_make(10),
     )
+    reactions.code_issued(redemption=referral.welcome)
     referral.save(update_fields=["welcome"])
 
 

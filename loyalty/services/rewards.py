@@ -11,6 +11,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers.models import Activity, Order
+from loyalty import reactions
 from loyalty.models import Membership, PointsAccount, PointsEntry, Redemption, Reward
 from loyalty.services.ledger import account_locked, code_make, entry_get, entry_write
 
@@ -115,6 +116,7 @@ def reward_redeem(
                     currency=account.merchant.base_currency,
                     code=code_make(CODE_LENGTH),
                 )
+                reactions.code_issued(redemption=redemption)
             return redemption, True
         except IntegrityError:
             continue
@@ -142,10 +144,29 @@ def redemption_use(*, merchant_id: int, code: str, order: Order | None) -> Redem
         raise ValidationError({"code": _("No such code.")})
     if order is not None and order.merchant_id != merchant_id:
         raise ValidationError({"order": _("No such order.")})
-    used = Redemption.objects.filter(pk=redemption.pk, state=Redemption.State.ISSUED).update(
-        state=Redemption.State.USED, used_at=now(), used_order=order
-    )
-    if not used:
+    if not redemption_mark_used(redemption=redemption, order=order):
         raise ValidationError({"code": _("This code was already used or cancelled.")})
-    redemption.refresh_from_db()
+    reactions.code_used(redemption=redemption, order=order)
     return redemption
+
+
+def redemption_mark_used(*, redemption: Redemption, order: Order | None) -> bool:
+    """The guarded update from ready to used: False when the code was already used or
+    cancelled (of two racing uses, one gets True)."""
+    return _redemption_moved(redemption, Redemption.State.ISSUED, Redemption.State.USED,
+                             used_at=now(), used_order=order)  # fmt: skip
+
+
+def redemption_restore(*, redemption: Redemption) -> bool:
+    """The order that used the code was cancelled or refunded: the code is ready again."""
+    return _redemption_moved(redemption, Redemption.State.USED, Redemption.State.ISSUED,
+                             used_at=None, used_order=None)  # fmt: skip
+
+
+def _redemption_moved(redemption: Redemption, was: str, becomes: str, **fields) -> bool:
+    moved = Redemption.objects.filter(pk=redemption.pk, state=was).update(state=becomes, **fields)
+    if moved:
+        redemption.state = becomes
+        for name, value in fields.items():
+            setattr(redemption, name, value)
+    return bool(moved)
