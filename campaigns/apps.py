@@ -9,9 +9,11 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         from campaigns import portal
+        from campaigns.demo import demo_promotions_seed
         from campaigns.services import codes
         from customers import reactions
         from loyalty import reactions as loyalty_reactions
+        from merchants.demo import demo_step_register
         from merchants.panels import portal_panel_register
 
         # A cancelled order, or one refunded in full, gives back the codes it used.
@@ -24,3 +26,5 @@ class CampaignsConfig(AppConfig):
         loyalty_reactions.on_code_used(codes.reward_code_used)
         # What she may use now, between her points and the rewards.
         portal_panel_register("offers", portal.offers_panel, order=15)
+        # The demo shop's promotions, used by its customers, after loyalty's activity.
+        demo_step_register(demo_promotions_seed, order=160)

@@ -285,3 +285,9 @@ class CodeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.code}: {self.reason or 'accepted'}"
+
+    @property
+    def reason_text(self) -> str:
+        from campaigns.services.codes import REASONS
+
+        return str(REASONS.get(self.reason, self.reason))

@@ -37,6 +37,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("feedback/", include("feedback.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("api/v1/", api.urls),
     # The customer's rewards page: the shell and sign-in (customers/), loyalty's actions.
     path("r/<slug:merchant_slug>/", include("customers.portal_urls")),

@@ -176,7 +176,28 @@ def _a_canned_reply(merchant: Merchant) -> dict:
     return {"pk": CannedReplyFactory(merchant=merchant).pk}
 
 
+def _a_promotion(merchant: Merchant) -> dict:
+    from tests.campaigns.factories import PromotionFactory
+
+    return {"pk": PromotionFactory(merchant=merchant).pk}
+
+
+def _a_batch(merchant: Merchant) -> dict:
+    from campaigns.models import CodeBatch
+    from tests.campaigns.factories import PromotionFactory
+
+    promotion = PromotionFactory(merchant=merchant)
+    batch = CodeBatch.objects.create(merchant=merchant, promotion=promotion, count=2, made=2,
+                                     state="done")  # fmt: skip
+    return {"pk": batch.pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "campaigns:promotion-detail": _a_promotion,
+    "campaigns:promotion-update": _a_promotion,
+    "campaigns:batch-create": _a_promotion,
+    "campaigns:batch-progress": _a_batch,
+    "campaigns:batch-export": _a_batch,
     "feedback:ticket-detail": _a_ticket,
     "feedback:ticket-reply": _a_ticket,
     "feedback:ticket-state": _a_ticket,
@@ -376,6 +397,7 @@ PORTAL_IDS = {
     "portal:magic-link": ["token"],
     "loyalty-portal:redeem": ["pk"],
     "loyalty-portal:invite": ["code"],
+    "campaigns-portal:code-get": ["pk"],
     "feedback-portal:reply": ["pk"],
     "feedback-portal:csat": ["token"],
 }
@@ -430,6 +452,9 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
         subject="Theo asks", body="Hello",
     )  # fmt: skip
     foreign["feedback-portal:reply:pk"] = their_ticket.pk
+    from tests.campaigns.factories import PromotionFactory
+
+    foreign["campaigns-portal:code-get:pk"] = PromotionFactory(merchant=theirs).pk
     assert client.get(storefront_link_make(customer=mine)).status_code == 302
     counts = (Redemption.objects.count(), Referral.objects.count(), PointsEntry.objects.count())
 
@@ -438,7 +463,8 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
         response = getattr(client, method)(url, {"state": "0", "email": "x@example.test"})
         assert b"Theo" not in response.content
         assert response.status_code in (200, 302, 400, 404, 405, 410, 403)
-        if route.name in ("loyalty-portal:redeem", "loyalty-portal:invite") and method == "post":
+        posted = ("loyalty-portal:redeem", "loyalty-portal:invite", "campaigns-portal:code-get")
+        if route.name in posted and method == "post":
             assert response.status_code == 404
         if route.name == "portal:magic-link":
             assert response.status_code == 410  # their token is no link of ours
