@@ -332,9 +332,9 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
     _program, silver, gold = shop
     RewardFactory(merchant=merchant, points_cost=10, per_customer_limit=1).tiers.add(gold)
     client.get(storefront_link_make(customer=rana))
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + CATALOG_QUERIES):
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES + CATALOG_QUERIES):
         assert client.get(_home(merchant)).status_code == 200
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES):
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES):
         assert client.get(_home(merchant)).status_code == 200
     # Much more of everything: rewards (some tier-only, some limited), codes, history,
     # referrals.
@@ -351,9 +351,9 @@ def test_the_page_reads_the_same_number_of_queries_however_much_she_has(
             friend=Customer.objects.create(merchant=merchant, external_id=f"f{n}"),
         )  # fmt: skip
     # The new rewards moved the catalog on: the next page reads it, the one after doesn't.
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + CATALOG_QUERIES):
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES + CATALOG_QUERIES):
         assert client.get(_home(merchant)).status_code == 200
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES):
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES):
         assert client.get(_home(merchant)).status_code == 200
 
 
@@ -391,6 +391,9 @@ CATALOG_QUERIES = 7
 # The feedback panel (feedback/portal.py): her latest tickets, and only when she has some,
 # their public messages (tests/feedback/test_portal.py counts that). She has none here.
 FEEDBACK_QUERIES = 1
+# The offers panel (campaigns/portal.py): the shop's running promotions; with none, nothing
+# more (tests/campaigns/test_offers_portal.py shows the panel itself).
+OFFERS_QUERIES = 1
 
 
 def test_a_reward_staff_change_shows_on_the_next_page(signed_in, merchant):
@@ -644,7 +647,7 @@ def test_a_catalog_read_before_a_change_and_stored_after_it_is_not_shown(
     reward.save()  # the version moves on
     cache.set(key, (version, stale))  # the slow page stores what it read
     assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES):  # and keeps the fresh copy
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES):  # and keeps the fresh copy
         assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
 
 
