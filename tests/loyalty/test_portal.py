@@ -647,7 +647,8 @@ def test_a_catalog_read_before_a_change_and_stored_after_it_is_not_shown(
     reward.save()  # the version moves on
     cache.set(key, (version, stale))  # the slow page stores what it read
     assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
-    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES):  # and keeps the fresh copy
+    # And keeps the fresh copy.
+    with django_assert_num_queries(QUERIES + FEEDBACK_QUERIES + OFFERS_QUERIES):
         assert "Linen tea towel" in _text(signed_in.get(_home(merchant)))
 
 
