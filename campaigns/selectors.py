@@ -160,6 +160,16 @@ def eligible_count(*, merchant: Merchant, eligibility: str, tiers=(), personas=(
     return 0
 
 
+def promotion_eligible_count(*, promotion: Promotion) -> int:
+    """How many customers a saved promotion's eligibility takes in today."""
+    return eligible_count(
+        merchant=promotion.merchant, eligibility=promotion.eligibility,
+        tiers=promotion.tiers.all(), personas=promotion.personas.all(),
+        segments=promotion.segments, plans=promotion.plans.all(),
+        customer=promotion.customer, promotion=promotion,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Report:
     redeemed: int

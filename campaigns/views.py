@@ -60,12 +60,7 @@ def _eligible(request: HttpRequest, form: PromotionForm, promotion) -> int | Non
     if source is None and promotion is None:
         return selectors.eligible_count(merchant=request.merchant, eligibility="everyone")
     if source is None:
-        return selectors.eligible_count(
-            merchant=request.merchant, eligibility=promotion.eligibility,
-            tiers=promotion.tiers.all(), personas=promotion.personas.all(),
-            segments=promotion.segments, plans=promotion.plans.all(),
-            customer=promotion.customer, promotion=promotion,
-        )  # fmt: skip
+        return selectors.promotion_eligible_count(promotion=promotion)
     return _eligible_from(request, source, promotion)
 
 
