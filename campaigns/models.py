@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import MONEY, Customer, Order, Persona
 from loyalty.models import MembershipPlan, Redemption, Tier
-from merchants.models import Merchant
+from merchants.models import Merchant, StoreConnection
 
 
 class Promotion(models.Model):
@@ -291,3 +291,57 @@ class CodeAttempt(models.Model):
         from campaigns.services.codes import REASONS
 
         return str(REASONS.get(self.reason, self.reason))
+
+
+class ShopPush(models.Model):
+    """A promotion as the connected shop knows it: the discount made there (Shopify) and
+    the settings it last accepted, or the shop's refusal, shown on the promotion. `claimed_until`
+    lets one task at a time talk to the shop for it."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    promotion = models.ForeignKey(Promotion, on_delete=models.CASCADE, related_name="shop_pushes")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="+")
+    remote_id = models.CharField(max_length=200, blank=True)
+    sent_settings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["promotion", "connection"], name="shop_push_once_per_shop"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id} → {self.connection_id}"
+
+
+class ShopCode(models.Model):
+    """A code as the shop answered for it: its id there (a WooCommerce coupon, a Shopify
+    bulk creation until confirmed), or the shop's refusal. One row per code and shop, so a
+    code is never sent to a shop twice."""
+
+    code = models.ForeignKey(Code, on_delete=models.CASCADE, related_name="shop_copies")
+    connection = models.ForeignKey(StoreConnection, on_delete=models.CASCADE, related_name="+")
+    remote_id = models.CharField(max_length=200, blank=True)
+    confirmed = models.BooleanField(default=False)
+    error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "connection"], name="shop_code_once_per_shop")
+        ]
+        indexes = [
+            models.Index(
+                fields=["connection", "remote_id"],
+                condition=Q(confirmed=False),
+                name="shop_code_unconfirmed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code_id} → {self.connection_id}"

@@ -20,12 +20,14 @@ from campaigns.models import (
     CodeUse,
     Promotion,
     PromotionListEntry,
+    ShopCode,
+    ShopPush,
 )
 from campaigns.services.codes import Facts, promotion_takes_in
 from customers.models import Customer, Order
 from loyalty.models import Membership
 from loyalty.services.earning import LIVE_MEMBERSHIP
-from merchants.models import Merchant
+from merchants.models import Merchant, StoreConnection
 
 
 @dataclass(frozen=True)
@@ -225,3 +227,37 @@ def attempts_filtered(*, merchant: Merchant, data: dict, promotion: Promotion | 
 
 def batches_of(*, promotion: Promotion) -> list[CodeBatch]:
     return list(CodeBatch.objects.filter(promotion=promotion).order_by("-created_at", "-pk"))
+
+
+@dataclass
+class ShopState:
+    connection: StoreConnection
+    sent: int
+    refused: int
+    waiting: int
+    push: ShopPush | None
+
+
+def shop_states(*, promotion: Promotion) -> list[ShopState]:
+    """For the promotion's page: in each shop that takes codes, how many of its codes the
+    shop holds, refused, or has yet to get, and the shop's last refusal."""
+    connections = [c for c in StoreConnection.objects.filter(
+        merchant_id=promotion.merchant_id, revoked_at__isnull=True).exclude(admin_url="")
+        if c.pushes_codes]  # fmt: skip
+    if not connections:
+        return []
+    total = Code.objects.filter(promotion=promotion).count()
+    pushes = {p.connection_id: p for p in ShopPush.objects.filter(promotion=promotion)}
+    counts = {
+        row["connection_id"]: row
+        for row in ShopCode.objects.filter(code__promotion=promotion)
+        .values("connection_id")
+        .annotate(sent=Count("pk", filter=Q(error="")), refused=Count("pk", filter=~Q(error="")))
+    }
+    states = []
+    for connection in connections:
+        row = counts.get(connection.pk, {"sent": 0, "refused": 0})
+        states.append(ShopState(connection, row["sent"], row["refused"],
+                                total - row["sent"] - row["refused"],
+                                pushes.get(connection.pk)))  # fmt: skip
+    return states

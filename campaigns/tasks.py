@@ -21,3 +21,16 @@ def codes_make_task(batch_id: int) -> None:
     from campaigns.services.batches import codes_make
 
     codes_make(batch_id=batch_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=10, time_limit=50 * 60,
+             soft_time_limit=49 * 60)  # fmt: skip
+def shop_push_task(self, promotion_id: int, connection_id: int) -> None:
+    """Creates the promotion and its codes in one connected shop. A busy shop (429, 5xx,
+    unreachable) is tried again with a growing wait; run twice, nothing is sent twice."""
+    from campaigns.services.shops import ShopBusy, retry_wait, shop_push
+
+    try:
+        shop_push(promotion_id=promotion_id, connection_id=connection_id)
+    except ShopBusy as busy:
+        raise self.retry(countdown=retry_wait(self.request.retries, busy.wait), exc=busy) from busy

@@ -13,6 +13,7 @@ urlpatterns = [
     path("promotions/<int:pk>/", views.promotion_detail, name="promotion-detail"),
     path("promotions/<int:pk>/edit/", views.promotion_form, name="promotion-update"),
     path("promotions/<int:pk>/batches/", views.batch_new, name="batch-create"),
+    path("promotions/<int:pk>/shop/", views.shop_push_again, name="shop-push"),
     path("batches/<int:pk>/", views.batch_progress, name="batch-progress"),
     path("batches/<int:pk>/codes.csv", views.batch_export, name="batch-export"),
     path("attempts/", views.attempt_list, name="attempt-list"),

@@ -17,6 +17,7 @@ from campaigns.forms import AttemptFilter, BatchForm, PromotionForm
 from campaigns.models import CodeBatch
 from campaigns.services.batches import batch_create, batch_csv
 from campaigns.services.promotions import promotion_save
+from campaigns.services.shops import shop_push_queue
 from campaigns.tasks import codes_make_task
 from merchants.access import client_ip, staff_view
 from merchants.forms import form_add_service_errors
@@ -103,6 +104,7 @@ def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "batches": selectors.batches_of(promotion=promotion),
             "public_code": promotion.code_set.filter(single_use=False).first(),
             "batch_form": BatchForm(),
+            "shops": selectors.shop_states(promotion=promotion),
             "attempts": selectors.attempts_filtered(
                 merchant=request.merchant, data={}, promotion=promotion
             )[:20],
@@ -127,6 +129,18 @@ def batch_new(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("The codes are being made."))
     else:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect("campaigns:promotion-detail", promotion.pk)
+
+
+@staff_view(Perm.CAMPAIGNS_MANAGE)
+def shop_push_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """Sends the promotion to the shops again (after the merchant fixed what a shop refused)."""
+    promotion = selectors.promotion_get(merchant=request.merchant, pk=pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    with transaction.atomic():
+        shop_push_queue(promotion=promotion)
+    messages.success(request, _("The promotion is being sent to your shop."))
     return redirect("campaigns:promotion-detail", promotion.pk)
 
 

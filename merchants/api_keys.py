@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -163,27 +164,55 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
 # --- Shop connections -----------------------------------------------------------------
 
 
+def _admin_problems(platform: str, url: str, key: str, token: str) -> None:
+    """The shop's address and credentials come together, over HTTPS (plain HTTP only to
+    this machine, for a shop under development)."""
+    if not (url or key or token):
+        return
+    errors: dict[str, list] = {}
+    parts = urlsplit(url)
+    if not url:
+        errors["admin_url"] = [_("Give the shop's address.")]
+    elif parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1"):
+        errors["admin_url"] = [_("The shop's address starts with https://.")]
+    if not token:
+        errors["admin_token"] = [_("Give the access token or consumer secret.")]
+    if platform == StoreConnection.Platform.WOOCOMMERCE and not key:
+        errors["admin_key"] = [_("Give the consumer key.")]
+    if errors:
+        raise ValidationError(errors)
+
+
 def store_connection_create(
     *,
     merchant: Merchant,
     platform: str,
     name: str = "",
     secret: str = "",
+    admin_url: str = "",
+    admin_key: str = "",
+    admin_token: str = "",
     actor: User | None = None,
 ) -> StoreConnection:
     """`secret` is the platform's signing secret when it makes its own (Shopify shows one
-    for webhooks made in its admin); empty generates one to paste into the platform."""
+    for webhooks made in its admin); empty generates one to paste into the platform.
+    `admin_*` are where and how we may write to the shop (promotions' codes), optional."""
     if platform not in StoreConnection.Platform.values:
         raise ValidationError({"platform": _("Choose Shopify or WooCommerce.")})
     secret = secret.strip()
     if secret and len(secret) < 16:
         raise ValidationError({"secret": _("A signing secret has at least 16 characters.")})
+    admin_url, admin_key, admin_token = admin_url.strip(), admin_key.strip(), admin_token.strip()
+    _admin_problems(platform, admin_url, admin_key, admin_token)
     with transaction.atomic():
         connection = StoreConnection.objects.create(
             merchant=merchant,
             platform=platform,
             name=(name.strip() or StoreConnection.Platform(platform).label)[:80],
             secret=secret or secrets.token_urlsafe(32),
+            admin_url=admin_url,
+            admin_key=admin_key,
+            admin_token=admin_token,
         )
         audit_record(
             action=AuditEvent.Action.CONNECTION_CREATED,
@@ -191,7 +220,7 @@ def store_connection_create(
             actor=actor,
             actor_label="" if actor else "manage.py",
             target=connection,
-            after={"platform": platform, "name": connection.name},
+            after={"platform": platform, "name": connection.name, "admin_url": admin_url},
         )
     return connection
 

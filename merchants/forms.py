@@ -87,6 +87,21 @@ class StoreConnectionForm(forms.Form):
             "WooCommerce: leave empty and paste the one we make into the webhook's Secret."
         ),
     )
+    admin_url = forms.URLField(
+        label=_("Shop address"), required=False, assume_scheme="https",
+        help_text=_("To create your promotions' codes in the shop, so they work at its "
+                    "checkout: https://your-store.myshopify.com or your WordPress site."),
+    )  # fmt: skip
+    admin_key = forms.CharField(
+        label=_("Consumer key"), max_length=128, required=False,
+        help_text=_("WooCommerce only: a REST API key with read and write access (ck_…)."),
+    )  # fmt: skip
+    admin_token = forms.CharField(
+        label=_("Access token or consumer secret"), max_length=256, required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Shopify: an Admin API access token with the write_discounts and "
+                    "read_products scopes. WooCommerce: the key's consumer secret (cs_…)."),
+    )  # fmt: skip
 
 
 class LanguageForm(forms.Form):

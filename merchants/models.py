@@ -342,6 +342,13 @@ class StoreConnection(models.Model):
     public_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     # The platform signs with this secret, so it is kept as is (not hashed) to verify.
     secret = models.CharField(max_length=128)
+    # Where promotions and their codes are created in the shop (optional): the shop's
+    # address, and its Admin API access token (Shopify) or REST consumer key and secret
+    # (WooCommerce). Kept as is: they are sent to the shop on every call.
+    admin_url = models.URLField(_("shop address"), blank=True)
+    admin_key = models.CharField(_("consumer key"), max_length=128, blank=True)
+    admin_token = models.CharField(_("access token or consumer secret"), max_length=256,
+                                   blank=True)  # fmt: skip
     created_at = models.DateTimeField(default=now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -350,3 +357,12 @@ class StoreConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()}: {self.name}"
+
+    @property
+    def pushes_codes(self) -> bool:
+        """Whether promotions are created in this shop: it is live and we may write to it."""
+        needs_key = self.platform == self.Platform.WOOCOMMERCE
+        return bool(
+            self.revoked_at is None and self.admin_url and self.admin_token
+            and (self.admin_key or not needs_key)
+        )  # fmt: skip

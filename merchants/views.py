@@ -398,6 +398,9 @@ def store_connection_list(request: HttpRequest) -> HttpResponse:
                 platform=form.cleaned_data["platform"],
                 name=form.cleaned_data["name"],
                 secret=form.cleaned_data["secret"],
+                admin_url=form.cleaned_data["admin_url"],
+                admin_key=form.cleaned_data["admin_key"],
+                admin_token=form.cleaned_data["admin_token"],
                 actor=request.user,
             )
         except ValidationError as error:

@@ -14,6 +14,7 @@ from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from campaigns.models import Code, CodeBatch, Promotion
+from campaigns.services.shops import shop_push_queue
 from customers.services.data import problems_raise, text_problem
 
 # No 0/O, 1/I/L: what a customer reads off a card and types can't be mistaken.
@@ -75,6 +76,7 @@ def codes_make(*, batch_id: int) -> CodeBatch:
             if wanted <= 0:
                 batch.made, batch.state, batch.finished_at = made, CodeBatch.State.DONE, now()
                 batch.save(update_fields=["made", "state", "finished_at"])
+                shop_push_queue(promotion=batch.promotion)
                 return batch
             _codes_insert(batch, _drawn(batch, wanted))
             batch.made = Code.objects.filter(batch=batch).count()

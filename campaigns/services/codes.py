@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import LIVE_USE, Code, CodeAttempt, CodeUse, Promotion, PromotionListEntry
 from campaigns.services.batches import code_draw
+from campaigns.services.shops import shop_push_queue
 from customers.models import Customer, Order, OrderLine, Refund
 from customers.services.data import problems_raise, text_problem
 from loyalty.models import Membership, PointsAccount, Redemption, Reward
@@ -248,11 +249,13 @@ def code_issue(*, promotion: Promotion, customer: Customer) -> Code:
         for _attempt in range(5):
             try:
                 with transaction.atomic():
-                    return Code.objects.create(
+                    issued = Code.objects.create(
                         merchant_id=promotion.merchant_id, promotion=promotion,
                         code=code_draw(prefix=prefix, length=length), single_use=True,
                         customer=customer,
                     )  # fmt: skip
+                shop_push_queue(promotion=promotion)
+                return issued
             except IntegrityError:
                 continue
     raise IntegrityError("Could not issue a unique code; try again.")

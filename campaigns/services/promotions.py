@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Code, Promotion
 from campaigns.services.codes import code_normalised
+from campaigns.services.shops import shop_push_queue
 from customers.services.data import problems_raise, text_problem
 from merchants.models import Merchant
 from merchants.services import audited_save
@@ -70,6 +71,7 @@ def promotion_save(*, merchant: Merchant, promotion: Promotion | None, data: dic
                             _("This code has been used: it can't be renamed.")]})  # fmt: skip
                     code.code = public_code
                     code.save(update_fields=["code"])
+            shop_push_queue(promotion=saved)
     except IntegrityError as clash:
         raise ValidationError(
             {"public_code": [_("The shop already has a code %(code)s.") % {"code": public_code}]}

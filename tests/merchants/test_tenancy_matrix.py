@@ -196,6 +196,7 @@ URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
     "campaigns:promotion-detail": _a_promotion,
     "campaigns:promotion-update": _a_promotion,
     "campaigns:batch-create": _a_promotion,
+    "campaigns:shop-push": _a_promotion,
     "campaigns:batch-progress": _a_batch,
     "campaigns:batch-export": _a_batch,
     "feedback:ticket-detail": _a_ticket,
