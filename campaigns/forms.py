@@ -23,6 +23,12 @@ class PromotionForm(TranslatedFieldsForm):
         label=_("The customer's email"), required=False,
         help_text=_("For a promotion for one customer."),
     )  # fmt: skip
+    customer_list = forms.FileField(
+        label=_("List of customers (CSV)"), required=False,
+        help_text=_("For a promotion for a list: one customer per row, by email or by your "
+                    "shop's customer id (a column headed email or external_id, or the first). "
+                    "A new file replaces the list."),
+    )  # fmt: skip
     public_code = forms.CharField(
         label=_("Public code"), max_length=40, required=False,
         help_text=_("What customers type at checkout, for a promotion with one public code."),

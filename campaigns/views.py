@@ -10,20 +10,21 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from campaigns import selectors
 from campaigns.forms import AttemptFilter, BatchForm, PromotionForm
 from campaigns.models import CodeBatch
 from campaigns.services.batches import batch_create, batch_csv
-from campaigns.services.promotions import promotion_save
+from campaigns.services.promotions import customer_list_read, promotion_save
 from campaigns.services.shops import shop_push_queue
 from campaigns.tasks import codes_make_task
 from merchants.access import client_ip, staff_view
 from merchants.forms import form_add_service_errors
 from merchants.roles import Perm
 
-LEFT_OUT = ("customer_email", "public_code")
+LEFT_OUT = ("customer_email", "public_code", "customer_list")
 
 
 @staff_view(Perm.CAMPAIGNS_VIEW)
@@ -36,13 +37,16 @@ def promotion_list(request: HttpRequest) -> HttpResponse:
 def promotion_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     merchant = request.merchant
     promotion = selectors.promotion_get(merchant=merchant, pk=pk) if pk is not None else None
-    form = PromotionForm(request.POST or None, instance=promotion, merchant=merchant)
+    form = PromotionForm(request.POST or None, request.FILES or None, instance=promotion,
+                         merchant=merchant)  # fmt: skip
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k not in LEFT_OUT}
         data["customer"] = form.cleaned_data["customer_email"]
+        upload = form.cleaned_data["customer_list"]
         try:
+            listed = customer_list_read(merchant=merchant, upload=upload) if upload else None
             saved = promotion_save(merchant=merchant, promotion=promotion, data=data,
-                                   public_code=form.cleaned_data["public_code"],
+                                   public_code=form.cleaned_data["public_code"], listed=listed,
                                    actor=request.user, ip_address=client_ip(request))  # fmt: skip
         except ValidationError as error:
             form_add_service_errors(form, error)
@@ -95,12 +99,14 @@ def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
     promotion = selectors.promotion_get(merchant=request.merchant, pk=pk)
     promotion.status = selectors.promotion_status(promotion)
     promotion.status_label = selectors.STATUS_LABELS[promotion.status]
+    report = selectors.promotion_report(promotion=promotion)
     return render(
         request,
         "campaigns/promotion_detail.html",
         {
             "promotion": promotion,
-            "report": selectors.promotion_report(promotion=promotion),
+            "report": report,
+            "chart": _chart(report),
             "batches": selectors.batches_of(promotion=promotion),
             "public_code": promotion.code_set.filter(single_use=False).first(),
             "batch_form": BatchForm(),
@@ -110,6 +116,18 @@ def promotion_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )[:20],
         },
     )
+
+
+def _chart(report: selectors.Report) -> dict:
+    """The per-day chart's data, for json_script: days in the page's date format."""
+    return {
+        "labels": [date_format(day["day"], "SHORT_DATE_FORMAT") for day in report.days],
+        "series": [
+            {"label": _("Redemptions"), "values": [day["uses"] for day in report.days]},
+            {"label": _("Discount given"), "axis": "money",
+             "values": [float(day["discount"] or 0) for day in report.days]},
+        ],
+    }  # fmt: skip
 
 
 @staff_view(Perm.CAMPAIGNS_MANAGE)

@@ -3,11 +3,14 @@ count, batches with their progress and CSV, the report, the attempts log with fi
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils.timezone import now
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.formats import date_format
+from django.utils.timezone import localdate, now
 
 from campaigns.models import Code, CodeBatch, Promotion
 from campaigns.services.batches import codes_make
@@ -140,3 +143,38 @@ def test_the_report_and_the_attempts_log(client, marketer, merchant):
     assert "NOPE" in only
     assert "FIVE" not in only
     assert Code.objects.filter(code="FIVE").exists()
+    html = page.content.decode()
+    chart = json.loads(html.split('id="report-chart-data" type="application/json">')[1]
+                       .split("</script>")[0])  # fmt: skip
+    assert chart["labels"] == [date_format(localdate(timezone=merchant.zone), "SHORT_DATE_FORMAT")]
+    assert [s["values"] for s in chart["series"]] == [[1], [5.0]]
+    assert "vendor/chartjs/chart.umd.min.js" in html
+
+
+def test_a_promotion_for_a_list_takes_its_customers_from_a_csv(client, marketer, merchant):
+    noor = CustomerFactory(merchant=merchant, email="noor@example.com")
+    sam = CustomerFactory(merchant=merchant, external_id="shop-77")
+    CustomerFactory(merchant=merchant, email="not-listed@example.com")
+    posted = {**FORM, "eligibility": "list", "name_en": "Friends"}
+
+    missing = client.post("/campaigns/promotions/new/", posted)
+    assert "Upload the list of customers." in _text(missing)
+    wrong = SimpleUploadedFile("list.csv", b"email\nNOOR@example.com\nghost@example.com\n")
+    refused = client.post("/campaigns/promotions/new/", {**posted, "customer_list": wrong})
+    assert "Row 3: no customer ghost@example.com." in _text(refused)
+    assert not Promotion.objects.exists(), "nothing is kept when a row is wrong"
+
+    good = SimpleUploadedFile("list.csv", b"\xef\xbb\xbfname,email\nNoor,NOOR@example.com\n,\n")
+    client.post("/campaigns/promotions/new/", {**posted, "customer_list": good})
+    promotion = Promotion.objects.get()
+    assert list(promotion.listed.all()) == [noor]
+    assert "1 customer may use it today." in _text(
+        client.get(f"/campaigns/promotions/{promotion.pk}/edit/")
+    )
+    by_id = SimpleUploadedFile("ids.csv", b"shop-77\nnoor@example.com\n")
+    edit = {**posted, "customer_list": by_id}
+    client.post(f"/campaigns/promotions/{promotion.pk}/edit/", edit)
+    assert set(promotion.listed.all()) == {noor, sam}
+    # Saved again without a file: the list stays.
+    client.post(f"/campaigns/promotions/{promotion.pk}/edit/", posted)
+    assert set(promotion.listed.all()) == {noor, sam}
