@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
 SCENARIOS = (
     "segments", "pages", "dashboard", "one-order", "refresh-orders", "bulk", "tiers", "expiry",
-    "loyalty-memory", "rewards-page", "inbox",
+    "loyalty-memory", "rewards-page", "inbox", "codes",
 )  # fmt: skip
 # What every scenario runs on: settings, the shell and middleware, the bench itself.
 SHARED_CODE = [
@@ -46,10 +46,12 @@ SCENARIO_CODE = {
     "rewards-page": ["customers", "loyalty", "feedback/portal.py", "feedback/models.py",
                      "feedback/forms.py", "templates/portal", "templates/loyalty/portal",
                      "templates/feedback/portal", "templates/_document.html",
-                     "templates/partials", "jinja2/loyalty", "bench/loyalty.py",
+                     "templates/partials", "jinja2/loyalty", "campaigns", "jinja2/campaigns",
+                     "bench/loyalty.py",
                      "bench/urls.py"],
     "inbox": ["feedback", "templates/feedback", "jinja2/feedback", *PAGE_SHELL,
               "bench/feedback.py", "bench/urls.py"],
+    "codes": ["campaigns", "customers", "loyalty", "bench/campaigns.py", "bench/urls.py"],
 }  # fmt: skip
 
 
@@ -182,7 +184,7 @@ def main() -> None:
         seconds=args.seconds,
         ingest_orders=args.ingest,
     )
-    from bench import dashboard, feedback, loyalty, refresh
+    from bench import campaigns, dashboard, feedback, loyalty, refresh
 
     def loyalty_memory(ctx):
         small, _made = Merchant.objects.get_or_create(
@@ -205,6 +207,7 @@ def main() -> None:
         "segments": scenarios.run_segments,
         "bulk": scenarios.run_bulk_ingest,
         "inbox": feedback.run_inbox,
+        "codes": campaigns.run_codes,
     }
     rows = []
     for name in SCENARIOS:

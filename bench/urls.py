@@ -13,6 +13,7 @@ from django.urls import path
 from django.utils.timezone import now
 
 from bench.bare_orders import bare_order_create
+from bench.campaigns import bare_code_redeem, bare_code_validate
 from bench.dashboard import bare_dashboard, bare_inbox_figures, bare_loyalty_figures
 from bench.harness import served_at
 from config.urls import urlpatterns as product_urlpatterns
@@ -290,6 +291,69 @@ def _texts_sql(language: str, default: str) -> str:
     )
 
 
+# The offers panel's rows: running promotions not used up that take her in, with her live
+# uses under the per-customer limit, and the code each shows (public, or her own unused).
+OFFERS_SQL = """
+SELECT p.id, {name}, {description}, p.kind, p.value, p.bonus_points, p.min_spend, p.ends_at,
+  p.eligibility, p.codes,
+  (SELECT k.code FROM campaigns_code k WHERE k.promotion_id = p.id AND NOT k.single_use
+     ORDER BY k.id LIMIT 1),
+  (SELECT k.code FROM campaigns_code k WHERE k.promotion_id = p.id
+     AND k.customer_id = %(customer)s AND NOT EXISTS (SELECT 1 FROM campaigns_codeuse u
+       WHERE u.single_code_id = k.id AND u.state IN ('reserved', 'redeemed'))
+     ORDER BY k.id DESC LIMIT 1)
+FROM campaigns_promotion p, customers_customer c
+WHERE c.id = %(customer)s AND p.merchant_id = %(merchant)s AND p.is_active
+  AND (p.starts_at IS NULL OR p.starts_at <= %(at)s) AND (p.ends_at IS NULL OR p.ends_at > %(at)s)
+  AND (p.usage_limit IS NULL OR p.taken < p.usage_limit)
+  AND (p.budget IS NULL OR p.committed < p.budget)
+  AND CASE p.eligibility
+    WHEN 'everyone' THEN true
+    WHEN 'customer' THEN p.customer_id = c.id
+    WHEN 'segments' THEN c.segment <> '' AND p.segments::jsonb ? c.segment
+    WHEN 'personas' THEN EXISTS (SELECT 1 FROM campaigns_promotion_personas x
+      WHERE x.promotion_id = p.id AND x.persona_id = c.persona_id)
+    WHEN 'tiers' THEN EXISTS (SELECT 1 FROM campaigns_promotion_tiers x
+      JOIN loyalty_pointsaccount a ON a.tier_id = x.tier_id
+      WHERE x.promotion_id = p.id AND a.customer_id = c.id)
+    WHEN 'members' THEN EXISTS (SELECT 1 FROM campaigns_promotion_plans x
+      JOIN loyalty_membership m ON m.plan_id = x.membershipplan_id
+      WHERE x.promotion_id = p.id AND m.customer_id = c.id AND m.state = ANY(%(live)s))
+    WHEN 'list' THEN EXISTS (SELECT 1 FROM campaigns_promotionlistentry e
+      WHERE e.promotion_id = p.id AND e.customer_id = c.id)
+    ELSE false END
+  AND (SELECT count(*) FROM campaigns_codeuse u WHERE u.promotion_id = p.id
+    AND u.customer_id = c.id AND u.state IN ('reserved', 'redeemed')) < p.per_customer_limit
+  AND (p.codes <> 'public' OR EXISTS (SELECT 1 FROM campaigns_code k
+    WHERE k.promotion_id = p.id AND NOT k.single_use))
+ORDER BY p.ends_at, p.id
+"""
+
+
+def _bare_offers(cursor, *, merchant_id: int, customer_id: int, language: str, default: str,
+                 at) -> list:  # fmt: skip
+    from types import SimpleNamespace
+
+    from loyalty.services.earning import LIVE_MEMBERSHIP
+
+    cursor.execute(
+        OFFERS_SQL.format(name=_text_sql("p.name", language, default),
+                          description=_text_sql("p.description", language, default)),
+        {"customer": customer_id, "merchant": merchant_id, "at": at,
+         "live": [str(state) for state in LIVE_MEMBERSHIP]},
+    )  # fmt: skip
+    offers = []
+    for (pk, name, description, kind, value, bonus_points, min_spend, ends_at, eligibility,
+         codes, public, mine) in cursor.fetchall():  # fmt: skip
+        promotion = SimpleNamespace(pk=pk, name=name, description=description, kind=kind,
+                                    value=value, bonus_points=bonus_points,
+                                    min_spend=min_spend, ends_at=ends_at)  # fmt: skip
+        code = public if codes == "public" else mine
+        offers.append(SimpleNamespace(promotion=promotion, code=code,
+                                      exclusive=eligibility != "everyone"))  # fmt: skip
+    return offers
+
+
 def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
     import json
     from datetime import datetime, timedelta
@@ -377,6 +441,8 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
             },
         )
         *lists, friend_reward, plan = cursor.fetchone()
+        offers = _bare_offers(cursor, merchant_id=merchant_id, customer_id=session["c"],
+                              language=language, default=default_language, at=at)  # fmt: skip
         tiers, rewards, plans, history, lots, codes, referrals, tickets = map(listed, lists)
         plan = json.loads(plan) if plan else {}
     # The texts above are in the page's language: the rows are made in it.
@@ -564,6 +630,12 @@ def bare_rewards_page(request: HttpRequest, merchant_id: int) -> HttpResponse:
             )
 
         panels = [panel("points")]
+        if offers:
+            panels.append(render_to_string(
+                "campaigns/portal/_offers.html",
+                {"offers": offers, "merchant": merchant, "issued": ""},
+                request=request, using="jinja2",
+            ))  # fmt: skip
         if page.program is not None:
             panels.append(panel("rewards", issued=None, error=""))
             if page.plans or page.membership:
@@ -862,4 +934,6 @@ urlpatterns = [
     path("bench/floor/<int:merchant_id>/customers/", floor_customer_list),
     path("bench/bare/<int:merchant_id>/feedback/", bare_inbox),
     path("bench/bare/<int:merchant_id>/feedback/<int:pk>/", bare_ticket),
+    path("bench/bare/<int:merchant_id>/codes/<str:code>/validate/", bare_code_validate),
+    path("bench/bare/<int:merchant_id>/codes/<str:code>/redeem/", bare_code_redeem),
 ]

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.timezone import now
 
+from campaigns.services.codes import code_issue
 from customers.models import Customer
 from customers.services import CustomerData, order_ingest
 from customers.services.portal import storefront_link_make
@@ -23,6 +24,7 @@ from loyalty.models import MembershipPlan, PointsEntry, Program, Redemption, Ref
 from loyalty.services.ledger import account_for, account_locked, entry_write
 from loyalty.services.memberships import membership_start
 from loyalty.services.rewards import reward_redeem
+from tests.campaigns.factories import CodeFactory, PromotionFactory
 from tests.customers.factories import order_data
 from tests.loyalty.factories import ProgramFactory, RewardFactory, TierFactory
 from tests.merchants.factories import StaffMemberFactory
@@ -82,6 +84,20 @@ def rana(merchant):
                              body="Where is it?\nIt's late.")  # fmt: skip
     staff_reply(feedback=ticket, member=StaffMemberFactory(merchant=merchant, role="support"),
                 body="On its way", then=State.PENDING)  # fmt: skip
+    # Offers: a public one for everyone, a Silver one with her own code, and two she
+    # doesn't see (Gold only; used up).
+    public = PromotionFactory(merchant=merchant, name="Ship <free>", name_ar="شحن مجاني",
+                              kind="free_shipping", codes="public", min_spend=Decimal("30"),
+                              ends_at=now() + timedelta(days=9))  # fmt: skip
+    CodeFactory(promotion=public, code="SHIPFREE", single_use=False)
+    mine = PromotionFactory(merchant=merchant, name="Silver 15%", kind="percent",
+                            value=Decimal("15.00"), eligibility="tiers",
+                            description_ru="Только <серебро>")  # fmt: skip
+    mine.tiers.add(silver)
+    code_issue(promotion=mine, customer=customer)
+    PromotionFactory(merchant=merchant, name="Gold gift", eligibility="tiers").tiers.add(gold)
+    PromotionFactory(merchant=merchant, name="Gone", usage_limit=1, taken=1)
+    PromotionFactory(merchant=merchant, name="Get one", kind="bonus_points", bonus_points=50)
     assert silver  # Rana's tier, from her orders
     return customer
 
@@ -93,14 +109,14 @@ def test_the_bare_view_draws_the_same_page(client, merchant, rana, language,
     assert client.get(storefront_link_make(customer=rana)).status_code == 302
     product = client.get(reverse("portal:home", args=[merchant.slug]))
     bare_path = f"/bench/bare/{merchant.pk}/rewards/"
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         bare = client.get(bare_path)
     assert (bare.status_code, product.status_code) == (200, 200)
     page = product.content.decode()
     club = {"ru": "Чайный клуб"}.get(language, "Tea Club")
     silver = {"ar": "الفضي", "fa": "نقره‌ای"}.get(language, "Silver")
     for shown in (club, silver, "history-entry", "regulars-code", "Sam", "On its way",
-                  "tier-perks"):  # fmt: skip
+                  "tier-perks", "SHIPFREE", "Silver 15%", "/code/\""):  # fmt: skip
         assert shown in page
     assert _same(bare.content.decode()) == _same(page)
     assert bare["Content-Language"] == product["Content-Language"] == language
