@@ -24,6 +24,7 @@ document.addEventListener("DOMContentLoaded", () => {
           yAxisID: s.axis === "money" ? "money" : "y",
           backgroundColor: colours[i % colours.length],
           borderColor: colours[i % colours.length],
+          maxBarThickness: 48,
         })),
       },
       options: {
