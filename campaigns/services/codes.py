@@ -447,14 +447,22 @@ def code_redeem(
         done = _redeemed_for(code=found, customer=customer, order_external_id=order_external_id)
         if done is not None:
             return done
-    order = (
-        Order.objects.filter(merchant=merchant, external_id=order_external_id).first()
-        if order_external_id
-        else None
-    )
+    order = _order_of(merchant=merchant, external_id=order_external_id)
     return _take(merchant=merchant, raw=code, found=found, customer=customer, cart=cart,
                  action=CodeAttempt.Action.REDEEM, order_external_id=order_external_id,
                  order=order)  # fmt: skip
+
+
+def _order_of(*, merchant: Merchant, external_id: str) -> Order | None:
+    """The shop's order with this id from any source, the first stored if several. Asked
+    by source, so each is one probe of the (merchant, source, external_id) unique index; a
+    plain `.first()` walks the orders by id, all of them when there is none yet."""
+    if not external_id:
+        return None
+    found = Order.objects.filter(
+        merchant=merchant, source__in=Order.Source.values, external_id=external_id
+    ).order_by()
+    return min(found, key=lambda order: order.pk, default=None)
 
 
 def _redeemed_for(*, code: Code, customer: Customer, order_external_id: str) -> Answer | None:

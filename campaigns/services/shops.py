@@ -224,10 +224,17 @@ class Shopify:
             )
             self._user_errors(data[name])
             push.remote_id = data[name]["codeDiscountNode"]["id"]
-            ShopPush.objects.filter(pk=push.pk).update(
-                remote_id=push.remote_id, sent_settings=settings
-            )
-            answers.append(Answer(first.pk, push.remote_id))
+            # Kept at once with the discount: should the next call fail, a later run must
+            # neither make a second discount nor send this code again.
+            with transaction.atomic():
+                ShopPush.objects.filter(pk=push.pk).update(
+                    remote_id=push.remote_id, sent_settings=settings
+                )
+                ShopCode.objects.get_or_create(
+                    code_id=first.pk,
+                    connection_id=push.connection_id,
+                    defaults={"remote_id": push.remote_id, "confirmed": True},
+                )
         if codes:
             data = self._graphql(
                 "mutation($id: ID!, $codes: [DiscountRedeemCodeInput!]!) "

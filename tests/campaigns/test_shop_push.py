@@ -155,6 +155,24 @@ def test_a_busy_shop_is_tried_again_with_a_growing_wait_and_sent_once(merchant, 
         assert all(node["errors"] == [] for node in taken)
 
 
+def test_a_failure_right_after_the_discount_is_made_neither_makes_it_nor_sends_its_code_twice(
+    merchant,
+):
+    with fake_shop("shopify") as shop:
+        connection = _connected(merchant, shop)
+        promotion = _unique(merchant, 30)
+        shop.upcoming.append((503, {}, {"errors": "Service unavailable"}))
+        shop.wait_for = 1  # the discount is made, then the bulk add fails
+        with pytest.raises(ShopBusy):
+            shop_push(promotion_id=promotion.pk, connection_id=connection.pk)
+        shop_push(promotion_id=promotion.pk, connection_id=connection.pk)
+        assert len(shop.sent("discountCodeBasicCreate")) == 1
+        taken = [node for nodes in shop.bulks.values() for node in nodes]
+        assert len(taken) == 29
+        assert all(node["errors"] == [] for node in taken)
+        assert ShopCode.objects.filter(error="", confirmed=True).count() == 30
+
+
 def test_a_refusal_is_shown_on_the_promotion_and_not_retried(merchant, client):
     with fake_shop("shopify") as shop:
         connection = _connected(merchant, shop, token="shpat_revoked")
