@@ -95,10 +95,12 @@ def _bare_answer(request: HttpRequest, code: str, redeem: bool) -> JsonResponse:
             if redeem and not reason:
                 order = body.get("order_external_id", "")
                 cursor.execute(
-                    "SELECT id FROM customers_order WHERE merchant_id = %s AND external_id = %s",
+                    "SELECT min(id) FROM customers_order WHERE merchant_id = %s "
+                    "AND source IN ('api', 'shopify', 'woocommerce', 'csv') AND external_id = %s",
                     [merchant_id, order],
                 )
                 found = cursor.fetchone()
+                found = found if found and found[0] else None
                 cursor.execute(USE_SQL, [merchant_id, promotion_id, code_id, customer_id,
                                          mine + 1, code_id if single else None, discount,
                                          subtotal, found[0] if found else None, order, at,
