@@ -24,6 +24,7 @@ from campaigns.models import (
     ShopPush,
 )
 from campaigns.services.codes import Facts, promotion_takes_in
+from campaigns.services.shops import pushing_connections
 from customers.models import Customer, Order
 from loyalty.models import Membership
 from loyalty.services.earning import LIVE_MEMBERSHIP
@@ -241,9 +242,7 @@ class ShopState:
 def shop_states(*, promotion: Promotion) -> list[ShopState]:
     """For the promotion's page: in each shop that takes codes, how many of its codes the
     shop holds, refused, or has yet to get, and the shop's last refusal."""
-    connections = [c for c in StoreConnection.objects.filter(
-        merchant_id=promotion.merchant_id, revoked_at__isnull=True).exclude(admin_url="")
-        if c.pushes_codes]  # fmt: skip
+    connections = pushing_connections(merchant_id=promotion.merchant_id)
     if not connections:
         return []
     total = Code.objects.filter(promotion=promotion).count()

@@ -462,6 +462,12 @@ def shop_push(*, promotion_id: int, connection_id: int) -> ShopPush | None:
     return push
 
 
+def pushing_connections(*, merchant_id: int) -> list[StoreConnection]:
+    """The merchant's live connections that take promotions' codes."""
+    live = StoreConnection.objects.filter(merchant_id=merchant_id, revoked_at__isnull=True)
+    return [c for c in live.exclude(admin_url="") if c.pushes_codes]
+
+
 def shop_push_queue(*, promotion: Promotion) -> None:
     """After the caller's transaction commits, a push of this promotion to each shop that
     takes codes (none when the merchant has none)."""
@@ -469,8 +475,5 @@ def shop_push_queue(*, promotion: Promotion) -> None:
 
     if promotion.kind == Kind.BONUS_POINTS:
         return
-    for connection in StoreConnection.objects.filter(
-        merchant_id=promotion.merchant_id, revoked_at__isnull=True
-    ).exclude(admin_url=""):
-        if connection.pushes_codes:
-            transaction.on_commit(lambda pk=connection.pk: shop_push_task.delay(promotion.pk, pk))
+    for connection in pushing_connections(merchant_id=promotion.merchant_id):
+        transaction.on_commit(lambda pk=connection.pk: shop_push_task.delay(promotion.pk, pk))
