@@ -8,8 +8,11 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from anymail.signals import tracking
+
         from campaigns import portal
         from campaigns.demo import demo_promotions_seed
+        from campaigns.hooks import tracking_received
         from campaigns.services import codes
         from customers import reactions
         from loyalty import reactions as loyalty_reactions
@@ -26,5 +29,7 @@ class CampaignsConfig(AppConfig):
         loyalty_reactions.on_code_used(codes.reward_code_used)
         # What she may use now, between her points and the rewards.
         portal_panel_register("offers", portal.offers_panel, order=15)
+        # What the ESP reports of each message: delivered, opened, bounced…
+        tracking.connect(tracking_received, dispatch_uid="campaigns.tracking")
         # The demo shop's promotions, used by its customers, after loyalty's activity.
         demo_step_register(demo_promotions_seed, order=160)

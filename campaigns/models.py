@@ -345,3 +345,250 @@ class ShopCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code_id} → {self.connection_id}"
+
+
+# --- Messages ------------------------------------------------------------------------
+# (docs/business-rules.md, messages): what a merchant sends customers by email, who must
+# not get it, and what happened to each one.
+
+
+class SendingSettings(models.Model):
+    """How one merchant's mail goes out. Missing values fall back to the merchant's name and
+    reply-to address and the deployment's sender address."""
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="sending")
+    from_name = models.CharField(_("from name"), max_length=120, blank=True)
+    from_email = models.EmailField(_("from address"), blank=True)
+    reply_to = models.EmailField(_("reply-to address"), blank=True)
+    # The frequency cap across all marketing mail: at most `cap_messages` per customer in
+    # any `cap_days` days.
+    cap_messages = models.PositiveSmallIntegerField(_("marketing messages at most"), default=1)
+    cap_days = models.PositiveSmallIntegerField(_("in this many days"), default=3)
+    # Marketing mail due inside quiet hours (customer's time zone, else the merchant's) waits
+    # for their end. Both empty: no quiet hours.
+    quiet_from = models.TimeField(_("quiet hours from"), null=True, blank=True)
+    quiet_until = models.TimeField(_("quiet hours until"), null=True, blank=True)
+    soft_bounce_limit = models.PositiveSmallIntegerField(
+        _("soft bounces in a row before suppressing"), default=7
+    )
+    send_rate = models.PositiveIntegerField(_("messages per minute at most"), default=600)
+    attribution_days = models.PositiveSmallIntegerField(_("attribution window (days)"), default=5)
+
+    def __str__(self) -> str:
+        return f"sending settings of {self.merchant_id}"
+
+
+class MessageTemplate(models.Model):
+    """An email a merchant writes once per language (subject and body, with merge fields
+    like {{ first_name }}); the merchant's default language stands in for a missing one."""
+
+    class Kind(models.TextChoices):
+        MARKETING = "marketing", _("Marketing")
+        TRANSACTIONAL = "transactional", _("Transactional")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=14, choices=Kind.choices, default=Kind.MARKETING)
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("body"))
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "name"], name="template_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Flow(models.Model):
+    """A message sent when something happens to a customer (an Activity of its trigger's
+    kind), after a delay, if she still qualifies when it is due."""
+
+    class Trigger(models.TextChoices):
+        WELCOME = "welcome", _("Welcome")
+        POST_PURCHASE = "post_purchase", _("Thank you after a purchase")
+        SHIPPED = "shipped", _("Order shipped")
+        DELIVERED = "delivered", _("Order delivered")
+        POINTS_EARNED = "points_earned", _("Points earned")
+        POINTS_EXPIRING = "points_expiring", _("Points expiring")
+        TIER_UP = "tier_up", _("Tier up")
+        MEMBERSHIP_RENEWED = "membership_renewed", _("Membership renewed")
+        PAYMENT_FAILED = "payment_failed", _("Membership payment failed")
+        FEEDBACK_RESOLVED = "feedback_resolved", _("Feedback resolved")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    trigger = models.CharField(_("when"), max_length=24, choices=Trigger.choices)
+    enabled = models.BooleanField(_("on"), default=False)
+    delay_minutes = models.PositiveIntegerField(_("delay (minutes)"), default=0)
+    template = models.ForeignKey(
+        MessageTemplate, verbose_name=_("template"), on_delete=models.PROTECT, related_name="+"
+    )
+    offer = models.ForeignKey(
+        Promotion, verbose_name=_("offer"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text=_("A code of this promotion is issued on send."),
+    )  # fmt: skip
+    segments = models.JSONField(_("segments"), default=list, blank=True)
+    tiers = models.ManyToManyField(Tier, verbose_name=_("tiers"), blank=True, related_name="+")
+    personas = models.ManyToManyField(
+        Persona, verbose_name=_("personas"), blank=True, related_name="+"
+    )
+    # Activities from before it was turned on send nothing; each pass reads from where the
+    # last one stopped (less a margin, for transactions that committed late).
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    scanned_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["trigger"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "trigger"], name="flow_one_per_trigger")
+        ]
+
+    def __str__(self) -> str:
+        return self.get_trigger_display()
+
+
+class Message(models.Model):
+    """One email to one customer: queued (maybe due later), then sent or skipped with its
+    reason, then what the ESP reported. `key` makes one trigger send once however often
+    the job that makes it runs."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=14, choices=MessageTemplate.Kind.choices)
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    flow = models.ForeignKey(
+        Flow, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    key = models.CharField(max_length=120)
+    # What the trigger said (the order's number, the points), for the merge fields.
+    data = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    skip_reason = models.CharField(max_length=20, blank=True)
+    failure = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    address = models.EmailField(blank=True)
+    language = models.CharField(max_length=8, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    code = models.CharField(max_length=40, blank=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now)
+    send_after = models.DateTimeField(default=now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="message_once_per_key")
+        ]
+        indexes = [
+            models.Index(fields=["send_after"], condition=Q(state="queued"), name="message_due"),
+            models.Index(fields=["customer", "-created_at"], name="message_customer_recent"),
+            models.Index(
+                fields=["customer", "sent_at"],
+                condition=Q(kind="marketing"),
+                name="message_marketing_sent",
+            ),
+            models.Index(fields=["esp_message_id"], name="message_esp_id"),
+            models.Index(fields=["flow", "-created_at"], name="message_flow_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"
+
+
+class MessageEvent(models.Model):
+    """What the ESP's tracking webhook said about a message, once per event."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        OPENED = "opened", _("Opened")
+        CLICKED = "clicked", _("Clicked")
+        BOUNCED = "bounced", _("Bounced")
+        SOFT_BOUNCED = "soft_bounced", _("Bounced (soft)")
+        COMPLAINED = "complained", _("Marked as spam")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        FAILED = "failed", _("Rejected")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    esp = models.CharField(max_length=40)
+    event_key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    # An open fetched by a machine (Apple Mail Privacy Protection, an image proxy): kept,
+    # left out of open rates.
+    machine = models.BooleanField(default=False)
+    url = models.URLField(max_length=2000, blank=True)
+    occurred_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "esp", "event_key"], name="message_event_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.message_id}"
+
+
+class Suppression(models.Model):
+    """An address that gets no more marketing mail from this merchant."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCES = "soft_bounces", _("Too many soft bounces")
+        COMPLAINT = "complaint", _("Marked as spam")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        MANUAL = "manual", _("Added by staff")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    address = models.EmailField()
+    reason = models.CharField(max_length=14, choices=Reason.choices)
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "address"], name="suppression_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.reason})"
+
+
+class MailPreference(models.Model):
+    """A customer who asked for fewer emails instead of none: marketing mail at most once
+    in `every_days` days for her, on top of the merchant's cap."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="+")
+    every_days = models.PositiveSmallIntegerField()
+    updated_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: every {self.every_days} days"

@@ -1,19 +1,24 @@
-"""campaigns/ on the customer's rewards page: the offers she may use now, and the button
-that issues her own code of one."""
+"""campaigns/ on the customer's rewards page: the offers she may use now, the button
+that issues her own code of one, and the page a marketing message's unsubscribe link
+opens."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.models import Promotion
 from campaigns.selectors import offers_for
 from campaigns.services.codes import code_issue, customer_eligible
-from customers.portal import portal_path, portal_view
+from campaigns.services.tracking import fewer_emails, message_from_token
+from campaigns.services.tracking import unsubscribe as unsubscribe_service
+from customers.portal import portal_path, portal_public_view, portal_view
 
 
 def offers_panel(request: HttpRequest, issued: str = "") -> str:
@@ -41,3 +46,31 @@ def code_get(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Your code: %(code)s") % {"code": code.code})
         return redirect(portal_path(request.portal_merchant) + "#offers")
     return HttpResponse(offers_panel(request, issued=code.code))
+
+
+FEWER = (7, 30)
+
+
+@csrf_exempt  # RFC 8058: her mail program posts the one click, with no cookie or token
+@portal_public_view
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in every marketing message. Opening it asks (a scanner that opens links
+    changes nothing); a POST unsubscribes, or with `every` keeps her on fewer emails."""
+    message = message_from_token(merchant_id=request.portal_merchant.pk, token=token)
+    if message is None:
+        raise Http404
+    done = ""
+    if request.method == "POST":
+        every = request.POST.get("every", "")
+        if every.isdigit() and int(every) in FEWER:
+            fewer_emails(message=message, every_days=int(every))
+            done = "fewer"
+        else:
+            unsubscribe_service(message=message)
+            done = "unsubscribed"
+    with translation.override(message.language or translation.get_language()):
+        return render(request, "campaigns/portal/unsubscribe.html", {
+            "merchant": request.portal_merchant, "done": done, "fewer": FEWER,
+            "address": message.address,
+        })  # fmt: skip

@@ -1,4 +1,4 @@
-"""What customers do with offers on their rewards page, under /r/<merchant-slug>/."""
+"""What customers do with offers and with marketing mail, under /r/<merchant-slug>/."""
 
 from __future__ import annotations
 
@@ -10,4 +10,5 @@ app_name = "campaigns-portal"
 
 urlpatterns = [
     path("offers/<int:pk>/code/", portal.code_get, name="code-get"),
+    path("unsubscribe/<str:token>/", portal.unsubscribe, name="unsubscribe"),
 ]

@@ -34,3 +34,24 @@ def shop_push_task(self, promotion_id: int, connection_id: int) -> None:
         shop_push(promotion_id=promotion_id, connection_id=connection_id)
     except ShopBusy as busy:
         raise self.retry(countdown=retry_wait(self.request.retries, busy.wait), exc=busy) from busy
+
+
+@shared_task(acks_late=True, time_limit=5 * 60, soft_time_limit=4 * 60)
+def flows_tick_task() -> None:
+    """Every minute: new activities become queued messages of the flows that react to
+    them, and the messages due now go to the send tasks in chunks. Twice queues nothing
+    twice and sends nothing twice."""
+    from campaigns.services.flows import due_claim, flows_advance
+
+    flows_advance()
+    for chunk in due_claim():
+        messages_send_task.delay_on_commit(chunk)
+
+
+@shared_task(acks_late=True, time_limit=10 * 60, soft_time_limit=9 * 60)
+def messages_send_task(message_ids: list[int]) -> None:
+    """Sends a chunk of due messages over one connection. A message already sent, or
+    taken by another worker, is passed over; one refused for now goes back to the queue."""
+    from campaigns.services.messages import messages_send
+
+    messages_send(message_ids=message_ids)

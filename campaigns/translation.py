@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from modeltranslation.translator import TranslationOptions, register
 
-from campaigns.models import Promotion
+from campaigns.models import MessageTemplate, Promotion
 from merchants.content import fallback_languages
 
 
@@ -12,3 +12,9 @@ from merchants.content import fallback_languages
 class PromotionTexts(TranslationOptions):
     fallback_languages = fallback_languages
     fields = ("name", "description")
+
+
+@register(MessageTemplate)
+class TemplateTexts(TranslationOptions):
+    fallback_languages = fallback_languages
+    fields = ("subject", "body")

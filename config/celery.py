@@ -66,6 +66,11 @@ def beat_schedule() -> dict:
             "schedule": crontab(minute=25),
         },
         # Code reservations past their 15 minutes give their places back.
+        # Triggered flows: new activities become messages; due ones go out in chunks.
+        "flows-every-minute": {
+            "task": "campaigns.tasks.flows_tick_task",
+            "schedule": crontab(),
+        },
         "code-reservations-expire": {
             "task": "campaigns.tasks.reservations_expire_task",
             "schedule": crontab(minute=35),

@@ -48,6 +48,8 @@ urlpatterns = [
     path(
         "hooks/woocommerce/<uuid:connection>/", hooks.woocommerce_webhook, name="hook-woocommerce"
     ),
+    # Delivery, open, click, bounce and complaint events from the ESP (campaigns/hooks.py).
+    path("hooks/anymail/", include("campaigns.hooks")),
     # Emails to the shop's support address, from the mail provider: feedback/inbound.py.
     path("hooks/email/<slug:merchant_slug>/", inbound.email_webhook, name="hook-email"),
 ]

@@ -4,10 +4,12 @@ the customer's timeline. Transactional mail calls it directly; campaigns build o
 
 from __future__ import annotations
 
-from email.utils import formataddr, parseaddr
+import sys
+from email.utils import formataddr, make_msgid, parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends import console, filebased
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -16,6 +18,15 @@ from merchants.content import content_override
 from merchants.models import Merchant
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+class FileAndConsoleBackend(filebased.EmailBackend):
+    """The embedded default: each message kept as a file under var/mail/ (one file per
+    connection) and printed to the console."""
+
+    def write_message(self, message) -> None:
+        super().write_message(message)
+        console.EmailBackend(stream=sys.stdout).write_message(message)
 
 
 def customer_language(customer: Customer) -> str:
@@ -67,14 +78,47 @@ def address_email_send(
     with translation.override(language), content_override(merchant):
         subject = " ".join(render_to_string(f"{template}_subject.txt", context).split())
         body = render_to_string(f"{template}.txt", context)
-    sender = formataddr((merchant.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
-    message = EmailMessage(
+    mail_send(merchant=merchant, address=address, subject=subject, text=body, headers=headers)
+    return subject
+
+
+def mail_send(
+    *,
+    merchant: Merchant,
+    address: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    from_name: str = "",
+    from_email: str = "",
+    reply_to: str = "",
+    metadata: dict[str, str] | None = None,
+    connection=None,
+) -> str:
+    """Sends one rendered email in the merchant's name and returns its message id: the
+    ESP's when the backend is Anymail's, else the Message-ID header set here (what a
+    bounce or an ESP event names the message by)."""
+    sender = formataddr(
+        (from_name or merchant.name, from_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1])
+    )
+    headers = dict(headers or {})
+    headers.setdefault("Message-ID", make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">")))
+    reply = reply_to or merchant.reply_to_email
+    message = EmailMultiAlternatives(
         subject=subject,
-        body=body,
+        body=text,
         from_email=sender,
         to=[address],
-        reply_to=[merchant.reply_to_email] if merchant.reply_to_email else None,
+        reply_to=[reply] if reply else None,
         headers=headers,
+        connection=connection,
     )
+    if html is not None:
+        message.attach_alternative(html, "text/html")
+    if metadata:
+        # Anymail hands it to the ESP, whose events carry it back; other backends ignore it.
+        message.metadata = metadata
     message.send()
-    return subject
+    status = getattr(message, "anymail_status", None)
+    return (status.message_id if status is not None else None) or headers["Message-ID"]

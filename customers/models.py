@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
-from merchants.models import Merchant, StoreConnection
+from merchants.models import Merchant, StoreConnection, validate_timezone
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 ZERO = Decimal("0.00")
@@ -48,6 +48,10 @@ class Customer(models.Model):
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
     language = models.CharField(_("language"), max_length=8, blank=True)
+    # Her own time zone when the shop knows it (quiet hours); else the merchant's.
+    timezone = models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_timezone]
+    )
     acquisition_channel = models.CharField(_("acquisition channel"), max_length=60, blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
     marketing_consent = models.BooleanField(_("marketing consent"), default=False)
@@ -245,6 +249,8 @@ class Activity(models.Model):
         ORDER_PLACED = "order.placed", _("Order placed")
         ORDER_CANCELLED = "order.cancelled", _("Order cancelled")
         ORDER_REFUNDED = "order.refunded", _("Order refunded")
+        ORDER_SHIPPED = "order.shipped", _("Order shipped")
+        ORDER_DELIVERED = "order.delivered", _("Order delivered")
         PROFILE_CREATED = "profile.created", _("Profile created")
         PROFILE_UPDATED = "profile.updated", _("Profile updated")
         CONSENT_CHANGED = "consent.changed", _("Marketing consent changed")

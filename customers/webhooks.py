@@ -31,6 +31,7 @@ from customers.services import (
     RefundData,
     customer_upsert,
     order_cancel,
+    order_fulfilment_record,
     order_get_by_source,
     order_ingest,
     refund_record,
@@ -241,6 +242,7 @@ def shopify_refund(payload: dict) -> RefundData:
 # --- WooCommerce ------------------------------------------------------------------------
 
 WOO_PAID = {"processing", "completed"}
+WOO_FULFILLED = {"completed", "delivered"}
 
 
 def woo_customer(payload: dict, path: str = "") -> CustomerData:
@@ -377,15 +379,54 @@ def _shopify(connection: StoreConnection, topic: str, payload: dict) -> str:
             merchant=merchant, data=shopify_customer(payload, path=""), source=Order.Source.SHOPIFY
         )
         return "customer stored"
+    if topic in ("fulfillments/create", "fulfillments/update"):
+        return _shopify_fulfilment(merchant, payload)
     return f"topic {topic} ignored"
+
+
+# A fulfilment's shipment_status, as Shopify reports the carrier's scans.
+SHOPIFY_DELIVERED = {"delivered"}
+
+
+def _shopify_fulfilment(merchant, payload: dict) -> str:
+    """A fulfilment (created: shipped; updated with the carrier's "delivered": delivered)."""
+    order_id = str(_field(payload, "order_id", ""))
+    if payload.get("status") in ("cancelled", "error", "failure"):
+        return "fulfilment not shipped"
+    delivered = payload.get("shipment_status") in SHOPIFY_DELIVERED
+    tracking = {"carrier": payload.get("tracking_company"),
+                "tracking_number": payload.get("tracking_number"),
+                "tracking_url": payload.get("tracking_url")}  # fmt: skip
+    at = _when(payload, "updated_at", "", required=False)
+    if order_get_by_source(merchant=merchant, source=Order.Source.SHOPIFY,
+                           external_id=order_id) is None:  # fmt: skip
+        raise NotYet("order_id", "names an order not received yet")
+    steps = [False, True] if delivered else [False]  # delivered implies shipped
+    recorded = [
+        order_fulfilment_record(merchant=merchant, source=Order.Source.SHOPIFY,
+                                external_id=order_id, delivered=step, at=at, tracking=tracking)
+        for step in steps
+    ]  # fmt: skip
+    if not any(recorded):
+        return "fulfilment already recorded"
+    return "order delivered" if recorded[-1] and delivered else "order shipped"
 
 
 def _woocommerce(connection: StoreConnection, topic: str, payload: dict) -> str:
     if topic in ("order.created", "order.updated"):
         status = payload.get("status")
-        if status not in WOO_PAID | {"cancelled", "refunded"}:
+        if status not in WOO_PAID | WOO_FULFILLED | {"cancelled", "refunded"}:
             return "waiting for payment"
-        return _order_received(connection, woo_order(payload), woo_refunds(payload))
+        outcome = _order_received(connection, woo_order(payload), woo_refunds(payload))
+        if status in WOO_FULFILLED:
+            # "completed" is WooCommerce's shipped; "delivered" comes from shipping plugins.
+            for step in [False, True] if status == "delivered" else [False]:
+                order_fulfilment_record(merchant=connection.merchant,
+                                        source=Order.Source.WOOCOMMERCE,
+                                        external_id=str(payload.get("id")), delivered=step,
+                                        at=_when(payload, "date_modified_gmt", "",
+                                                 required=False, assume_utc=True))  # fmt: skip
+        return outcome
     if topic in ("customer.created", "customer.updated"):
         customer_upsert(
             merchant=connection.merchant,

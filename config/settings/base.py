@@ -274,8 +274,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
 # --- Email ----------------------------------------------------------------------------
+# EMAIL_URL for plain SMTP (smtp+tls://user:password@host:587). Unset, every message is
+# written to a file under var/mail/ and printed to the console. An ESP through
+# django-anymail: EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend and its keys in
+# ANYMAIL (JSON), e.g. {"MAILGUN_API_KEY": "…", "MAILGUN_WEBHOOK_SIGNING_KEY": "…"}.
 _email = env.email_url("EMAIL_URL", default="consolemail://")
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default=_email["EMAIL_BACKEND"]
+    if env("EMAIL_URL", default="")
+    else "customers.mail.FileAndConsoleBackend",
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail"
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
@@ -285,6 +295,11 @@ EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Regulars <no-reply@regulars.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The ESP's tracking webhooks (/hooks/anymail/<esp>/tracking/) are refused without this
+# basic-auth "user:password" in their URL, besides the ESP's own signature where it signs.
+ANYMAIL = env.json("ANYMAIL", default={})
+if env("ANYMAIL_WEBHOOK_SECRET", default=""):
+    ANYMAIL["WEBHOOK_SECRET"] = env("ANYMAIL_WEBHOOK_SECRET")
 
 # --- Forms ----------------------------------------------------------------------------
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

@@ -17,6 +17,7 @@ from customers.services.data import (
 )
 from customers.services.orders import (
     order_cancel,
+    order_fulfilment_record,
     order_get_by_source,
     order_ingest,
     orders_check,
@@ -42,6 +43,7 @@ __all__ = [
     "customers_upsert_many",
     "event_record",
     "order_cancel",
+    "order_fulfilment_record",
     "order_get_by_source",
     "order_ingest",
     "orders_check",

@@ -4,6 +4,7 @@ in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -274,3 +275,35 @@ def order_cancel(*, merchant: Merchant, source: str, external_id: str) -> Order 
         customer_stats_refresh(customer_ids=[order.customer_id])
         reactions.order_cancelled(order=order)
     return order
+
+
+def order_fulfilment_record(
+    *,
+    merchant: Merchant,
+    source: str,
+    external_id: str,
+    delivered: bool,
+    at: datetime | None = None,
+    tracking: dict | None = None,
+) -> Activity | None:
+    """The shop shipped an order, or its carrier delivered it: one timeline entry per order
+    and step, however often the shop reports it (a fulfilment is updated many times).
+    None when the order was never received, or the step was recorded before."""
+    kind = Activity.Kind.ORDER_DELIVERED if delivered else Activity.Kind.ORDER_SHIPPED
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update()
+            .filter(merchant=merchant, source=source, external_id=external_id)
+            .first()
+        )
+        if order is None:
+            return None
+        seen = Activity.objects.filter(
+            customer_id=order.customer_id, kind=kind, data__order_id=order.pk
+        ).exists()
+        if seen:
+            return None
+        data = {"order_id": order.pk, "external_id": order.external_id}
+        data |= {k: str(v)[:300] for k, v in (tracking or {}).items() if v}
+        return Activity.objects.create(merchant=merchant, customer_id=order.customer_id,
+                                       kind=kind, occurred_at=at or now(), data=data)  # fmt: skip

@@ -125,6 +125,9 @@ def membership_payment_record(
     )
     if membership.state != Membership.State.ACTIVE or membership.pk is None:
         _moved(membership, Membership.State.ACTIVE, paid_at)
+    else:
+        # Paid again while active: a renewal, on her timeline like any change.
+        _moved(membership, Membership.State.ACTIVE, paid_at, note="renewed")
     membership.save()
     payment = MembershipPayment.objects.create(
         merchant_id=customer.merchant_id,

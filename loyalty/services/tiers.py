@@ -182,11 +182,19 @@ def _change(
             "from": _name(account, tiers),
             "to": to.name if to else "",
             "reason": reason,
+            # A move up, whatever made it: the tier-up message's trigger.
+            "up": _threshold(to) > _threshold(_tier_of(account, tiers)),
         },
     )
     account.tier = to
     account.tier_since = at
     return change, activity
+
+
+def _tier_of(account: PointsAccount, tiers: dict | None) -> Tier | None:
+    if not account.tier_id:
+        return None
+    return tiers[account.tier_id] if tiers is not None else account.tier
 
 
 def _name(account: PointsAccount, tiers: dict | None) -> str:
@@ -497,9 +505,10 @@ FROM unnest(%(accounts)s::bigint[], %(from_tiers)s::bigint[], %(to_tiers)s::bigi
 ACTIVITY_SQL = """
 INSERT INTO customers_activity (merchant_id, customer_id, kind, occurred_at, data)
 SELECT %(merchant)s, customer, 'tier.changed', %(at)s,
-  jsonb_build_object('from', from_name, 'to', to_name, 'reason', reason)
+  jsonb_build_object('from', from_name, 'to', to_name, 'reason', reason, 'up', up)
 FROM unnest(%(customers)s::bigint[], %(from_names)s::text[], %(to_names)s::text[],
-            %(reasons)s::text[]) AS change(customer, from_name, to_name, reason)
+            %(reasons)s::text[], %(ups)s::boolean[])
+  AS change(customer, from_name, to_name, reason, up)
 """
 
 
@@ -511,6 +520,9 @@ def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
     def name(tier_id: int | None) -> str:
         return tiers[tier_id].name if tier_id is not None else ""
 
+    def up(before: int | None, after: int | None) -> bool:
+        return _threshold(tiers.get(after)) > _threshold(tiers.get(before))
+
     if connection.vendor != "postgresql" or not inserts.USE_COPY:
         TierChange.objects.bulk_create([
             TierChange(merchant_id=merchant, account_id=pk, from_tier_id=before, to_tier_id=after,
@@ -520,7 +532,7 @@ def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
         Activity.objects.bulk_create([
             Activity(merchant_id=merchant, customer_id=customer, kind=Activity.Kind.TIER_CHANGED,
                      occurred_at=at, data={"from": name(before), "to": name(after),
-                                           "reason": reason})
+                                           "reason": reason, "up": up(before, after)})
             for _pk, merchant, customer, before, after, reason, _read in moves
         ])  # fmt: skip
         return
@@ -546,6 +558,7 @@ def _history_write(moves: list[tuple], tiers: dict, at: datetime) -> None:
                 "from_names": [name(t) for t in columns[3]],
                 "to_names": [name(t) for t in columns[4]],
                 "reasons": list(columns[5]),
+                "ups": [up(b, a) for b, a in zip(columns[3], columns[4], strict=True)],
             },
         )
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import factory
 
-from campaigns.models import Code, Promotion
+from campaigns.models import Code, MessageTemplate, Promotion
 from tests.merchants.factories import MerchantFactory
 
 
@@ -27,3 +27,18 @@ class CodeFactory(factory.django.DjangoModelFactory):
     merchant = factory.LazyAttribute(lambda code: code.promotion.merchant)
     code = factory.Sequence(lambda n: f"CODE{n:06d}")
     single_use = True
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    """A template written in English and Persian."""
+
+    class Meta:
+        model = MessageTemplate
+
+    merchant = factory.SubFactory(MerchantFactory)
+    name = factory.Sequence(lambda n: f"Template {n}")
+    kind = MessageTemplate.Kind.MARKETING
+    subject_en = "Thank you, {{ first_name }}"
+    body_en = "Hello {{ first_name }},\n\nThank you for your order {{ order_number }}."
+    subject_fa = "سپاس، {{ first_name }}"
+    body_fa = "سلام {{ first_name }}،\n\nاز سفارش {{ order_number }} سپاسگزاریم."

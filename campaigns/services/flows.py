@@ -1,0 +1,141 @@
+"""Triggered flows (docs/business-rules.md, messages): each reacts to one kind of customer
+Activity, which lower apps record without knowing campaigns/ exists. A pass every minute
+turns new activities into queued messages, keyed by flow and activity so a pass run twice
+queues nothing twice; due messages are claimed in chunks for the send tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils.timezone import now
+
+from campaigns.models import Flow, Message, SendingSettings
+from customers.models import Activity
+from merchants.models import Merchant
+from merchants.services import audited_save
+
+Trigger = Flow.Trigger
+KIND_OF = {
+    Trigger.WELCOME: Activity.Kind.PROFILE_CREATED,
+    Trigger.POST_PURCHASE: Activity.Kind.ORDER_PLACED,
+    Trigger.SHIPPED: Activity.Kind.ORDER_SHIPPED,
+    Trigger.DELIVERED: Activity.Kind.ORDER_DELIVERED,
+    Trigger.POINTS_EARNED: Activity.Kind.POINTS_EARNED,
+    Trigger.POINTS_EXPIRING: Activity.Kind.POINTS_EXPIRING,
+    Trigger.TIER_UP: Activity.Kind.TIER_CHANGED,
+    Trigger.MEMBERSHIP_RENEWED: Activity.Kind.MEMBERSHIP_CHANGED,
+    Trigger.PAYMENT_FAILED: Activity.Kind.MEMBERSHIP_CHANGED,
+    Trigger.FEEDBACK_RESOLVED: Activity.Kind.FEEDBACK_RESOLVED,
+}
+# Late commits: a transaction that took a while may commit activities dated before the
+# last pass. Reading again from this far back finds them; the keys make the rest no-ops.
+MARGIN = timedelta(minutes=15)
+# An activity older than this when first seen (an import of last year's orders) is
+# history, not a moment to write to her about.
+STALE = timedelta(days=2)
+CHUNK = 1000
+SEND_CHUNK = 200
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+def _matches(trigger: str, data: dict) -> bool:
+    if trigger == Trigger.TIER_UP:
+        return data.get("up") is True
+    if trigger == Trigger.MEMBERSHIP_RENEWED:
+        return data.get("to") == "active" and data.get("from") in ("active", "past_due")
+    if trigger == Trigger.PAYMENT_FAILED:
+        return data.get("to") == "past_due"
+    return True
+
+
+def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
+    """Queues a message for each new activity of the flow's kind; answers how many. The
+    flow's row is locked for the pass, so a second pass at once skips it."""
+    at = at or now()
+    made = 0
+    with transaction.atomic():
+        flow = (
+            Flow.objects.select_for_update(skip_locked=True)
+            .select_related("template")
+            .filter(pk=flow_id, enabled=True)
+            .first()
+        )
+        if flow is None or flow.enabled_at is None:
+            return 0
+        since = max(flow.enabled_at, at - STALE)
+        if flow.scanned_until is not None:
+            since = max(since, flow.scanned_until - MARGIN)
+        activities = (
+            Activity.objects.filter(merchant_id=flow.merchant_id, kind=KIND_OF[flow.trigger],
+                                    occurred_at__gte=since, occurred_at__lte=at)
+            .order_by()
+            .values_list("pk", "customer_id", "occurred_at", "data")
+        )  # fmt: skip
+        delay = timedelta(minutes=flow.delay_minutes)
+        batch: list[Message] = []
+        for pk, customer_id, occurred_at, data in activities.iterator(chunk_size=CHUNK):
+            if not _matches(flow.trigger, data or {}):
+                continue
+            batch.append(Message(
+                merchant_id=flow.merchant_id, customer_id=customer_id, kind=flow.template.kind,
+                template_id=flow.template_id, flow=flow, key=f"flow:{flow.pk}:{pk}",
+                data=data or {}, created_at=at, send_after=occurred_at + delay,
+            ))  # fmt: skip
+            if len(batch) == CHUNK:
+                made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+                batch = []
+        if batch:
+            made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+        Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    return made
+
+
+def flows_advance(*, at: datetime | None = None) -> None:
+    for flow_id in Flow.objects.filter(enabled=True).values_list("pk", flat=True):
+        flow_advance(flow_id=flow_id, at=at)
+
+
+def due_claim(*, at: datetime | None = None) -> list[list[int]]:
+    """Takes the messages due now, each merchant's up to its rate per minute, in chunks
+    for the send tasks. A claim lasts ten minutes: a chunk whose worker died is claimed
+    again by a later pass, and sending it twice sends each message once (message_deliver)."""
+    at = at or now()
+    due = Message.objects.filter(
+        Q(state=Message.State.QUEUED, send_after__lte=at)
+        & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=at))
+        | Q(state=Message.State.SENDING, claimed_until__lt=at)
+    )
+    rates = dict(SendingSettings.objects.values_list("merchant_id", "send_rate"))
+    chunks: list[list[int]] = []
+    for merchant_id in due.values_list("merchant_id", flat=True).distinct().order_by():
+        limit = rates.get(merchant_id, SendingSettings().send_rate)
+        with transaction.atomic():
+            ids = list(
+                due.filter(merchant_id=merchant_id)
+                .select_for_update(skip_locked=True)
+                .order_by("send_after", "pk")
+                .values_list("pk", flat=True)[:limit]
+            )
+            Message.objects.filter(pk__in=ids).update(claimed_until=at + CLAIM_LEASE)
+        chunks += [ids[i : i + SEND_CHUNK] for i in range(0, len(ids), SEND_CHUNK)]
+    return chunks
+
+
+# --- Staff ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def flow_save(*, merchant: Merchant, flow: Flow | None, data: dict, actor,
+              ip_address: str | None = None) -> Flow:  # fmt: skip
+    """Creates or changes a flow, audited. Turned on, it reacts to what happens from then
+    on, never to what happened while it was off."""
+    was_on = flow is not None and Flow.objects.filter(pk=flow.pk, enabled=True).exists()
+    flow = flow or Flow()
+    if data.get("enabled") and not was_on:
+        flow.enabled_at, flow.scanned_until = now(), None
+    flow.updated_at = now()
+    return audited_save(merchant=merchant, instance=flow, data=data, actor=actor,
+                        action="campaigns.flow_saved", ip_address=ip_address)  # fmt: skip
