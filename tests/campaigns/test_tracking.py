@@ -149,9 +149,11 @@ def test_a_machine_open_is_not_an_open(live_server, sent):
     assert _post(mailgun, proxy) == 200
     sent.refresh_from_db()
     assert sent.opened_at is None
-    person = postmark_event(sent, "Open", FirstOpen=False, Platform="Mobile",
-                            UserAgent="Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) "
-                                      "AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148")  # fmt: skip
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148"
+    )
+    person = postmark_event(sent, "Open", FirstOpen=False, Platform="Mobile", UserAgent=iphone)
     assert _post(url, person) == 200
     sent.refresh_from_db()
     assert sent.opened_at is not None
@@ -160,8 +162,14 @@ def test_a_machine_open_is_not_an_open(live_server, sent):
 
 
 def soft(message):
-    return postmark_event(message, "Bounce", Type="SoftBounce", TypeCode=4096,
-                          ID=secrets.randbelow(10**12), Description="Mailbox full")
+    return postmark_event(
+        message,
+        "Bounce",
+        Type="SoftBounce",
+        TypeCode=4096,
+        ID=secrets.randbelow(10**12),
+        Description="Mailbox full",
+    )
 
 
 def test_soft_bounces_suppress_at_the_limit_and_a_delivery_resets_them(live_server, sent):

@@ -436,3 +436,57 @@ def test_create_store_connection_prints_the_webhook_url_and_secret(shop):
     connection = shop.connections.get()
     assert f"/hooks/woocommerce/{connection.public_id}/" in out.getvalue()
     assert connection.secret in out.getvalue()
+
+
+# --- Shipped and delivered: Shopify's fulfilment topics, WooCommerce's statuses -----------
+
+
+def _fulfilment(**fields):
+    return {
+        "id": 4903, "order_id": 5560942526773, "status": "success",
+        "tracking_company": "DHL Express", "tracking_number": "1Z2345",
+        "tracking_url": "https://dhl.example/track/1Z2345",
+        "shipment_status": None, "created_at": "2026-05-02T09:00:00+00:00",
+        "updated_at": "2026-05-02T09:00:00+00:00", **fields,
+    }  # fmt: skip
+
+
+def _steps():
+    return list(Activity.objects.filter(kind__in=["order.shipped", "order.delivered"])
+                .order_by("pk").values_list("kind", flat=True))  # fmt: skip
+
+
+def test_shopify_fulfilment_ships_then_delivers_once_each(shopify):
+    assert shopify(_payload("shopify_order.json"))[0] == 200
+    assert shopify(_fulfilment(), topic="fulfillments/create") == (
+        200,
+        {"outcome": "order shipped"},
+    )
+    # Shopify updates a fulfilment with every scan of the carrier's.
+    in_transit = _fulfilment(shipment_status="in_transit", updated_at="2026-05-03T08:00:00+00:00")
+    assert shopify(in_transit, topic="fulfillments/update")[1] == {
+        "outcome": "fulfilment already recorded"}  # fmt: skip
+    delivered = _fulfilment(shipment_status="delivered", updated_at="2026-05-04T10:00:00+00:00")
+    assert shopify(delivered, topic="fulfillments/update")[1] == {"outcome": "order delivered"}
+    assert shopify(delivered, topic="fulfillments/update")[0] == 200
+    assert _steps() == ["order.shipped", "order.delivered"]
+    shipped = Activity.objects.get(kind="order.shipped")
+    assert shipped.data["tracking_number"] == "1Z2345"
+    assert shipped.occurred_at.isoformat() == "2026-05-02T09:00:00+00:00"
+
+
+def test_a_fulfilment_before_its_order_is_asked_again_later(shopify):
+    status, body = shopify(_fulfilment(), topic="fulfillments/create")
+    assert status == 409
+    assert "order_id" in str(body)
+    assert _steps() == []
+
+
+def test_woocommerce_completed_is_shipped_and_delivered_is_delivered(woocommerce):
+    order = _payload("woocommerce_order.json")
+    assert woocommerce(order)[0] == 200
+    assert woocommerce({**order, "status": "completed"}, topic="order.updated")[0] == 200
+    assert woocommerce({**order, "status": "completed"}, topic="order.updated")[0] == 200
+    assert _steps() == ["order.shipped"]
+    assert woocommerce({**order, "status": "delivered"}, topic="order.updated")[0] == 200
+    assert _steps() == ["order.shipped", "order.delivered"]

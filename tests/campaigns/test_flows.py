@@ -1,0 +1,172 @@
+"""Triggered flows: activities become messages once, after the delay, only for what
+happens while the flow is on, re-checked when due, delivered over real SMTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.utils.timezone import now
+
+from campaigns.models import Flow, Message, MessageTemplate
+from campaigns.services.flows import due_claim, flow_advance, flow_save, flows_advance
+from campaigns.services.messages import messages_send
+from customers.models import Activity
+from customers.services import CustomerData, order_ingest
+from tests.campaigns.factories import PromotionFactory, TemplateFactory
+from tests.campaigns.smtp_sink import html_of
+from tests.customers.factories import CustomerFactory, order_data
+from tests.merchants.factories import MerchantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop():
+    return MerchantFactory(name="Kashi Tea")
+
+
+def _flow(shop, trigger="post_purchase", **data):
+    template = data.pop("template", None) or TemplateFactory(
+        merchant=shop, kind=MessageTemplate.Kind.TRANSACTIONAL
+    )
+    data = {"trigger": trigger, "template": template, "enabled": True, **data}
+    return flow_save(merchant=shop, flow=None, actor=None, data=data)
+
+
+def _order(shop, number: str, email="ada@example.test", **kwargs):
+    person = CustomerData(external_id=f"c-{email}", email=email, first_name="Ada",
+                          marketing_consent=True)  # fmt: skip
+    return order_ingest(merchant=shop, data=order_data(number, customer=person, **kwargs))
+
+
+def _send_due():
+    for chunk in due_claim():
+        messages_send(message_ids=chunk)
+
+
+def test_an_order_gets_one_thank_you_however_often_the_pass_runs(smtp_sink, shop):
+    flow = _flow(shop)
+    _order(shop, "1001")
+    flows_advance()
+    flows_advance()
+    assert Message.objects.filter(flow=flow).count() == 1
+    _send_due()
+    _send_due()
+    [arrived] = smtp_sink.wait_for(1)
+    assert "1001" in html_of(arrived)
+    assert Message.objects.get(flow=flow).state == "sent"
+
+
+def test_the_delay_holds_the_message_until_it_is_due(smtp_sink, shop):
+    flow = _flow(shop, delay_minutes=60)
+    _order(shop, "1001")
+    flows_advance()
+    message = Message.objects.get(flow=flow)
+    assert message.send_after > now() + timedelta(minutes=59)
+    assert due_claim() == []
+    with time_machine.travel(now() + timedelta(minutes=61)):
+        assert due_claim() == [[message.pk]]
+
+
+def test_what_happened_before_the_flow_was_on_sends_nothing(smtp_sink, shop):
+    _order(shop, "1000")
+    flow = _flow(shop)
+    flows_advance()
+    assert not Message.objects.filter(flow=flow).exists()
+
+
+def test_an_imported_old_order_is_history_not_a_moment(smtp_sink, shop):
+    flow = _flow(shop)
+    _order(shop, "0999", placed_at=now() - timedelta(days=40))
+    flows_advance()
+    assert not Message.objects.filter(flow=flow).exists()
+
+
+def test_turned_off_and_on_it_skips_what_happened_while_off(smtp_sink, shop):
+    flow = _flow(shop)
+    flow_save(merchant=shop, flow=flow, actor=None, data={"enabled": False})
+    _order(shop, "1001")
+    with time_machine.travel(now() + timedelta(minutes=1)):
+        flow_save(merchant=shop, flow=Flow.objects.get(pk=flow.pk), actor=None,
+                  data={"enabled": True})  # fmt: skip
+        flows_advance()
+    assert not Message.objects.filter(flow=flow).exists()
+
+
+def test_a_message_queued_while_on_is_skipped_if_the_flow_is_turned_off(smtp_sink, shop):
+    flow = _flow(shop, delay_minutes=30)
+    _order(shop, "1001")
+    flows_advance()
+    flow_save(merchant=shop, flow=flow, actor=None, data={"enabled": False})
+    with time_machine.travel(now() + timedelta(minutes=31)):
+        _send_due()
+    assert Message.objects.get(flow=flow).skip_reason == "flow_off"
+    assert smtp_sink.wait_for(1, seconds=0.3) == []
+
+
+def test_conditions_are_checked_again_when_due(smtp_sink, shop):
+    flow = _flow(shop, segments=["champions"], delay_minutes=5)
+    _order(shop, "1001")
+    flows_advance()
+    with time_machine.travel(now() + timedelta(minutes=6)):
+        _send_due()
+    assert Message.objects.get(flow=flow).skip_reason == "not_eligible"
+
+
+def test_tier_up_only_for_a_move_up(smtp_sink, shop):
+    flow = _flow(shop, trigger="tier_up")
+    customer = CustomerFactory(merchant=shop)
+    Activity.objects.create(merchant=shop, customer=customer, kind="tier.changed",
+                            data={"from": "Gold", "to": "Silver", "up": False})  # fmt: skip
+    Activity.objects.create(merchant=shop, customer=customer, kind="tier.changed",
+                            data={"from": "Silver", "to": "Gold", "up": True})  # fmt: skip
+    assert flow_advance(flow_id=flow.pk) == 1
+
+
+def test_an_activity_committed_late_is_still_found(smtp_sink, shop):
+    with time_machine.travel(now() - timedelta(minutes=30)):
+        flow = _flow(shop)
+    customer = CustomerFactory(merchant=shop)
+    flows_advance()
+    # Dated before the last pass (its transaction took a while), committed after it.
+    Activity.objects.create(merchant=shop, customer=customer, kind="order.placed",
+                            occurred_at=now() - timedelta(minutes=5),
+                            data={"external_id": "7"})  # fmt: skip
+    flows_advance()
+    assert Message.objects.filter(flow=flow).count() == 1
+
+
+def test_a_flow_with_an_offer_issues_her_code_on_send(smtp_sink, shop):
+    offer = PromotionFactory(merchant=shop, name="Ten off your next order")
+    template = TemplateFactory(merchant=shop, body_en="Your code: {{ code }}")
+    flow = _flow(shop, template=template, offer=offer)
+    _order(shop, "1001")
+    flows_advance()
+    _send_due()
+    message = Message.objects.get(flow=flow)
+    assert message.code
+    [arrived] = smtp_sink.wait_for(1)
+    assert f"Your code: {message.code}" in html_of(arrived)
+    assert offer.code_set.get(code=message.code).customer_id == message.customer_id
+
+
+def test_a_flow_of_another_shops_template_is_refused(shop):
+    from django.core.exceptions import ValidationError
+
+    foreign = TemplateFactory(merchant=MerchantFactory())
+    with pytest.raises(ValidationError):
+        _flow(shop, template=foreign)
+
+
+@time_machine.travel(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
+def test_membership_renewal_and_payment_failure_are_told_apart(smtp_sink, shop):
+    renewed = _flow(shop, trigger="membership_renewed")
+    failed = _flow(shop, trigger="payment_failed")
+    customer = CustomerFactory(merchant=shop)
+    for before, after in (("trialing", "active"), ("active", "active"), ("active", "past_due")):
+        Activity.objects.create(merchant=shop, customer=customer, kind="membership.changed",
+                                data={"plan": "Club", "from": before, "to": after})  # fmt: skip
+    assert flow_advance(flow_id=renewed.pk) == 1
+    assert flow_advance(flow_id=failed.pk) == 1
