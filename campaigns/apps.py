@@ -17,7 +17,8 @@ class CampaignsConfig(AppConfig):
         from customers import reactions
         from loyalty import reactions as loyalty_reactions
         from merchants.demo import demo_step_register
-        from merchants.panels import portal_panel_register
+        from merchants.panels import panel_register, portal_panel_register
+        from merchants.roles import Perm
 
         # A cancelled order, or one refunded in full, gives back the codes it used.
         reactions.on_order_cancelled(codes.order_cancelled)
@@ -29,6 +30,8 @@ class CampaignsConfig(AppConfig):
         loyalty_reactions.on_code_used(codes.reward_code_used)
         # What she may use now, between her points and the rewards.
         portal_panel_register("offers", portal.offers_panel, order=15)
+        # The mail she was sent (or not, and why), on her 360 page.
+        panel_register("customer-360", "campaigns:customer-panel", Perm.CAMPAIGNS_VIEW, order=40)
         # What the ESP reports of each message: delivered, opened, bounced…
         tracking.connect(tracking_received, dispatch_uid="campaigns.tracking")
         # The demo shop's promotions, used by its customers, after loyalty's activity.

@@ -1,12 +1,15 @@
-"""The staff forms of campaigns/: a promotion, a batch of codes, the attempts log's filters."""
+"""The staff forms of campaigns/: a promotion, a batch of codes, the attempts log's
+filters; message templates, flows, sending settings and the suppression list."""
 
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import CodeAttempt, Promotion
+from campaigns.models import CodeAttempt, Flow, MessageTemplate, Promotion, SendingSettings
 from campaigns.services.codes import REASONS
+from campaigns.services.messages import template_check
 from customers.models import Customer, Persona, Segment
 from loyalty.forms import DATETIME
 from loyalty.models import MembershipPlan, Tier
@@ -98,4 +101,80 @@ class AttemptFilter(forms.Form):
     reason = forms.ChoiceField(
         label=_("Reason"), required=False,
         choices=[("", _("Any")), *((key, text) for key, text in REASONS.items())],
+    )  # fmt: skip
+
+
+class TemplateForm(TranslatedFieldsForm):
+    translated = ("subject", "body")
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["name", "kind", *localized("subject", "body")]
+        widgets = {f: forms.Textarea(attrs={"rows": 8}) for f in localized("body")}
+
+    def __init__(self, *args, merchant, **kwargs) -> None:
+        super().__init__(*args, merchant=merchant, **kwargs)
+        self.fields["kind"].help_text = _(
+            "Marketing mail needs consent, carries an unsubscribe link and counts in the "
+            "frequency cap. Transactional mail (an order's news, an account's) doesn't."
+        )
+
+    def clean(self):
+        data = super().clean()
+        for name in localized("subject", "body"):
+            try:
+                template_check(data.get(name) or "", name)
+            except ValidationError as error:
+                self.add_error(name, error.message_dict[name])
+        return data
+
+
+class FlowForm(forms.ModelForm):
+    segments = forms.MultipleChoiceField(
+        label=_("Only customers in these segments"), choices=Segment.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
+
+    class Meta:
+        model = Flow
+        fields = ["enabled", "delay_minutes", "template", "offer", "segments", "tiers", "personas"]
+        widgets = {"tiers": forms.CheckboxSelectMultiple,
+                   "personas": forms.CheckboxSelectMultiple}  # fmt: skip
+        labels = {"tiers": _("Only customers in these tiers"),
+                  "personas": _("Only customers of these personas")}  # fmt: skip
+
+    def __init__(self, *args, merchant, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = MessageTemplate.objects.filter(merchant=merchant)
+        self.fields["offer"].queryset = Promotion.objects.filter(merchant=merchant)
+        self.fields["tiers"].queryset = Tier.objects.filter(merchant=merchant)
+        self.fields["personas"].queryset = Persona.objects.filter(merchant=merchant)
+
+
+class SendingSettingsForm(forms.ModelForm):
+    class Meta:
+        model = SendingSettings
+        fields = ["from_name", "from_email", "reply_to", "cap_messages", "cap_days",
+                  "quiet_from", "quiet_until", "soft_bounce_limit", "send_rate",
+                  "attribution_days"]  # fmt: skip
+        widgets = {"quiet_from": forms.TimeInput(attrs={"type": "time"}),
+                   "quiet_until": forms.TimeInput(attrs={"type": "time"})}  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("quiet_from")) != bool(data.get("quiet_until")):
+            self.add_error("quiet_until", _("Give both ends of the quiet hours, or neither."))
+        if data.get("cap_messages") and not data.get("cap_days"):
+            self.add_error("cap_days", _("Give the days the cap counts over."))
+        return data
+
+
+class SuppressionForm(forms.Form):
+    address = forms.EmailField(label=_("Email address"))
+
+
+class PreviewForm(forms.Form):
+    customer = forms.EmailField(
+        label=_("Preview for the customer"), required=False,
+        help_text=_("Her email; empty: the most recent customer with one."),
     )  # fmt: skip

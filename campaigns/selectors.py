@@ -1,13 +1,16 @@
-"""What campaigns/ shows: the offers a customer may use right now (the rewards page), and
-the staff pages' promotions, their status, reach, report and attempts."""
+"""What campaigns/ shows: the offers a customer may use right now (the rewards page), the
+staff pages' promotions, their status, reach, report and attempts, and the messages: flows
+with their numbers, templates, the suppression list, a customer's mail."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
@@ -18,13 +21,18 @@ from campaigns.models import (
     CodeAttempt,
     CodeBatch,
     CodeUse,
+    Flow,
+    Message,
+    MessageTemplate,
     Promotion,
     PromotionListEntry,
     ShopCode,
     ShopPush,
+    Suppression,
 )
 from campaigns.services.codes import Facts, promotion_takes_in
 from campaigns.services.shops import pushing_connections
+from customers import metrics
 from customers.models import Customer, Order
 from loyalty.models import Membership
 from loyalty.services.earning import LIVE_MEMBERSHIP
@@ -260,3 +268,140 @@ def shop_states(*, promotion: Promotion) -> list[ShopState]:
                                 total - row["sent"] - row["refused"],
                                 pushes.get(connection.pk)))  # fmt: skip
     return states
+
+
+# --- Messages -------------------------------------------------------------------------
+
+SENT_STATES = ("sent", "delivered", "bounced", "complained")
+
+
+@dataclass(frozen=True)
+class MailFigures:
+    """A group of messages as the flows page counts them; orders are those each message
+    was the last one before, within the attribution window (each order once)."""
+
+    sent: int = 0
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    unsubscribed: int = 0
+    skipped: int = 0
+    orders: int = 0
+    revenue: Decimal = Decimal("0.00")
+
+    @property
+    def open_rate(self):
+        return metrics.open_rate(delivered=self.delivered, opened=self.opened)
+
+    @property
+    def click_rate(self):
+        return metrics.click_rate(delivered=self.delivered, clicked=self.clicked)
+
+    @property
+    def unsubscribe_rate(self):
+        return metrics.unsubscribe_rate(delivered=self.delivered, unsubscribed=self.unsubscribed)
+
+
+@dataclass(frozen=True)
+class FlowRow:
+    trigger: str
+    label: str
+    flow: Flow | None
+    figures: MailFigures
+
+
+def _attributed(merchant: Merchant, days: int, group: str) -> dict:
+    """Orders and revenue per `group` (a field of Message) of the last message each order's
+    customer was sent within `days` before it: one grouped query."""
+    window = timedelta(days=days)
+    last = (
+        Message.objects.filter(
+            customer_id=OuterRef("customer_id"), state__in=SENT_STATES,
+            sent_at__lte=OuterRef("placed_at"), sent_at__gte=OuterRef("placed_at") - window,
+        )
+        .order_by("-sent_at", "-pk")
+        .values(group)[:1]
+    )  # fmt: skip
+    first = Message.objects.filter(merchant=merchant, state__in=SENT_STATES).aggregate(
+        first=Min("sent_at")
+    )["first"]
+    if first is None:
+        return {}
+    rows = (
+        Order.objects.filter(merchant=merchant, placed_at__gte=first)
+        .exclude(status=Order.Status.CANCELLED)
+        .annotate(credited=Subquery(last))
+        .filter(credited__isnull=False)
+        .values("credited")
+        .annotate(n=Count("id"), revenue=Sum("total"))
+    )
+    return {row["credited"]: (row["n"], row["revenue"] or Decimal("0.00")) for row in rows}
+
+
+def flow_rows(*, merchant: Merchant) -> list[FlowRow]:
+    """Every trigger, with its flow if the shop set one up and the flow's numbers."""
+    from campaigns.services.messages import sending_settings
+
+    flows = {f.trigger: f for f in Flow.objects.filter(merchant=merchant).select_related(
+        "template", "offer")}  # fmt: skip
+    counts = {
+        row["flow_id"]: row
+        for row in Message.objects.filter(merchant=merchant, flow__isnull=False)
+        .values("flow_id")
+        .annotate(
+            sent=Count("id", filter=Q(state__in=SENT_STATES)),
+            delivered=Count("id", filter=Q(delivered_at__isnull=False)),
+            opened=Count("id", filter=Q(opened_at__isnull=False)),
+            clicked=Count("id", filter=Q(clicked_at__isnull=False)),
+            unsubscribed=Count("id", filter=Q(unsubscribed_at__isnull=False)),
+            skipped=Count("id", filter=Q(state=Message.State.SKIPPED)),
+        )
+    }
+    days = sending_settings(merchant=merchant).attribution_days
+    orders = _attributed(merchant, days, "flow_id")
+    rows = []
+    for trigger, label in Flow.Trigger.choices:
+        flow = flows.get(trigger)
+        figures = MailFigures()
+        if flow is not None and flow.pk in counts:
+            found = {k: v for k, v in counts[flow.pk].items() if k != "flow_id"}
+            n, revenue = orders.get(flow.pk, (0, Decimal("0.00")))
+            figures = MailFigures(**found, orders=n, revenue=revenue)
+        rows.append(FlowRow(trigger, label, flow, figures))
+    return rows
+
+
+def flow_for(*, merchant: Merchant, trigger: str) -> Flow | None:
+    if trigger not in Flow.Trigger.values:
+        raise Http404
+    return Flow.objects.filter(merchant=merchant, trigger=trigger).first()
+
+
+def template_list(*, merchant: Merchant):
+    return MessageTemplate.objects.filter(merchant=merchant).order_by("name")
+
+
+def template_get(*, merchant: Merchant, pk: int) -> MessageTemplate:
+    return get_object_or_404(MessageTemplate, merchant=merchant, pk=pk)
+
+
+def suppression_list(*, merchant: Merchant, query: str = ""):
+    rows = Suppression.objects.filter(merchant=merchant)
+    if query:
+        rows = rows.filter(address__icontains=query.strip().lower())
+    return rows.order_by("-created_at", "-pk")
+
+
+def customer_messages(*, customer: Customer, limit: int = 20) -> list[Message]:
+    return list(
+        Message.objects.filter(customer=customer)
+        .select_related("template", "flow")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def preview_customer(*, merchant: Merchant, email: str = "") -> Customer | None:
+    customers = Customer.objects.filter(merchant=merchant, erased_at=None).exclude(email="")
+    if email:
+        return customers.filter(email__iexact=email.strip()).first()
+    return customers.order_by("-created_at", "-pk").first()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from campaigns import views
+from campaigns import mail_views, views
 
 app_name = "campaigns"
 
@@ -17,4 +17,15 @@ urlpatterns = [
     path("batches/<int:pk>/", views.batch_progress, name="batch-progress"),
     path("batches/<int:pk>/codes.csv", views.batch_export, name="batch-export"),
     path("attempts/", views.attempt_list, name="attempt-list"),
+    path("messages/flows/", mail_views.flow_list, name="flow-list"),
+    path("messages/flows/edit/", mail_views.flow_form, name="flow-update"),
+    path("messages/templates/", mail_views.template_list, name="template-list"),
+    path("messages/templates/new/", mail_views.template_form, name="template-create"),
+    path("messages/templates/preview/", mail_views.template_preview, name="template-preview"),
+    path("messages/templates/<int:pk>/edit/", mail_views.template_form, name="template-update"),
+    path("messages/templates/<int:pk>/test/", mail_views.template_test, name="template-test"),
+    path("messages/settings/", mail_views.sending_form, name="sending-settings"),
+    path("messages/suppressions/", mail_views.suppression_list, name="suppression-list"),
+    path("messages/suppressions/change/", mail_views.suppression_change, name="suppression-change"),
+    path("customers/<int:pk>/messages/", mail_views.customer_panel, name="customer-panel"),
 ]

@@ -82,3 +82,23 @@ def audience_figures(customers: QuerySet, *, group_by: str) -> dict:
         )
         for row in rows
     }
+
+
+# --- Email (the totals come from campaigns/, which sends it) ---------------------------
+
+
+def open_rate(*, delivered: int, opened: int) -> Decimal | None:
+    """Messages opened by a reader ÷ messages delivered. Opens fetched by machines (Apple
+    Mail Privacy Protection, image proxies) are not in `opened`: they would count mail
+    nobody read."""
+    return share(opened, delivered)
+
+
+def click_rate(*, delivered: int, clicked: int) -> Decimal | None:
+    """Messages with at least one click ÷ messages delivered."""
+    return share(clicked, delivered)
+
+
+def unsubscribe_rate(*, delivered: int, unsubscribed: int) -> Decimal | None:
+    """Messages whose reader unsubscribed from them ÷ messages delivered."""
+    return share(unsubscribed, delivered)

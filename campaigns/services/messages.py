@@ -106,6 +106,9 @@ class Rendered:
     text: str
     html: str
     language: str
+    # The merchant's body alone, as HTML (escaped values, paragraphs): the preview's.
+    body_html: str = ""
+    rtl: bool = False
 
 
 def merge_fields(
@@ -179,7 +182,8 @@ def message_render(
         }
         html = render_to_string("campaigns/email/message.html", context)
         text = render_to_string("campaigns/email/message.txt", context)
-    return Rendered(subject=subject, text=text, html=html, language=language)
+    return Rendered(subject=subject, text=text, html=html, language=language,
+                    body_html=context["html_body"], rtl=context["rtl"])  # fmt: skip
 
 
 # --- Who may get it ---------------------------------------------------------------------
