@@ -73,8 +73,8 @@ def test_a_template_error_names_the_field_and_saves_nothing(client, marketer, me
 
 def test_a_flow_is_set_up_and_the_list_shows_its_numbers(client, marketer, merchant):
     template = TemplateFactory(merchant=merchant, kind="transactional")
-    response = client.post("/campaigns/messages/flows/edit/?trigger=post_purchase",
-                           {"enabled": "on", "delay_minutes": "0", "template": template.pk})  # fmt: skip
+    form = {"enabled": "on", "delay_minutes": "0", "template": template.pk}
+    response = client.post("/campaigns/messages/flows/edit/?trigger=post_purchase", form)
     assert response.status_code == 302
     flow = Flow.objects.get(merchant=merchant)
     assert (flow.trigger, flow.enabled) == ("post_purchase", True)
