@@ -415,6 +415,7 @@ class Flow(models.Model):
         POINTS_EARNED = "points_earned", _("Points earned")
         POINTS_EXPIRING = "points_expiring", _("Points expiring")
         TIER_UP = "tier_up", _("Tier up")
+        BIRTHDAY = "birthday", _("Birthday")
         MEMBERSHIP_RENEWED = "membership_renewed", _("Membership renewed")
         PAYMENT_FAILED = "payment_failed", _("Membership payment failed")
         FEEDBACK_RESOLVED = "feedback_resolved", _("Feedback resolved")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -241,3 +242,12 @@ def persona_figures(*, merchant: Merchant) -> tuple[dict, datetime]:
 
 def persona_figures_key(merchant_id: int) -> str:
     return f"customers:persona-figures:{merchant_id}"
+
+
+def born_on(day: date) -> Q:
+    """Customers whose birthday falls on this date: a Feb 29 birthday counts on Feb 28 in
+    the other years."""
+    born = Q(birth_date__month=day.month, birth_date__day=day.day)
+    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
+        born |= Q(birth_date__month=2, birth_date__day=29)
+    return born

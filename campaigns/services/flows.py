@@ -13,9 +13,10 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from campaigns.models import Flow, Message, SendingSettings
-from customers.models import Activity
+from customers.models import Activity, Customer
+from customers.selectors import born_on
 from merchants.models import Merchant
-from merchants.services import audited_save
+from merchants.services import audited_save, job_run_claim, job_run_finish
 
 Trigger = Flow.Trigger
 KIND_OF = {
@@ -39,6 +40,8 @@ STALE = timedelta(days=2)
 CHUNK = 1000
 SEND_CHUNK = 200
 CLAIM_LEASE = timedelta(minutes=10)
+# Birthday wishes go out from this merchant-local hour (quiet hours still apply).
+BIRTHDAY_HOUR = 9
 
 
 def _matches(trigger: str, data: dict) -> bool:
@@ -52,19 +55,22 @@ def _matches(trigger: str, data: dict) -> bool:
 
 
 def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
-    """Queues a message for each new activity of the flow's kind; answers how many. The
-    flow's row is locked for the pass, so a second pass at once skips it."""
+    """Queues a message for each new activity of the flow's kind (or, for birthdays, each
+    customer born today); answers how many. The flow's row is locked for the pass, so a
+    second pass at once skips it."""
     at = at or now()
     made = 0
     with transaction.atomic():
         flow = (
             Flow.objects.select_for_update(skip_locked=True)
-            .select_related("template")
+            .select_related("template", "merchant")
             .filter(pk=flow_id, enabled=True)
             .first()
         )
         if flow is None or flow.enabled_at is None:
             return 0
+        if flow.trigger == Trigger.BIRTHDAY:
+            return _birthdays(flow, at)
         since = max(flow.enabled_at, at - STALE)
         if flow.scanned_until is not None:
             since = max(since, flow.scanned_until - MARGIN)
@@ -90,6 +96,40 @@ def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
         if batch:
             made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
         Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    return made
+
+
+def _birthdays(flow: Flow, at: datetime) -> int:
+    """Once per merchant-local day, from BIRTHDAY_HOUR: a message to each customer born on
+    this day, keyed by year (a second pass, or a second worker, queues nothing more)."""
+    local = at.astimezone(flow.merchant.zone)
+    if local.hour < BIRTHDAY_HOUR:
+        return 0
+    run = job_run_claim(job=f"campaigns.birthday.{flow.pk}", merchant=flow.merchant,
+                        period_key=local.date().isoformat())  # fmt: skip
+    if run is None:
+        return 0
+    born = (
+        Customer.objects.filter(born_on(local.date()), merchant_id=flow.merchant_id,
+                                erased_at=None)
+        .order_by()
+        .values_list("pk", flat=True)
+    )  # fmt: skip
+    made = 0
+    batch: list[Message] = []
+    for customer_id in born.iterator(chunk_size=CHUNK):
+        batch.append(Message(
+            merchant_id=flow.merchant_id, customer_id=customer_id, kind=flow.template.kind,
+            template_id=flow.template_id, flow=flow, created_at=at, send_after=at,
+            key=f"flow:{flow.pk}:birthday:{customer_id}:{local.year}",
+        ))  # fmt: skip
+        if len(batch) == CHUNK:
+            made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+            batch = []
+    if batch:
+        made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+    Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    job_run_finish(run=run, detail={"messages": made})
     return made
 
 

@@ -4,7 +4,6 @@ each keyed inside so a retried run does not repeat what it already did."""
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 
 from django.db import transaction
@@ -13,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils.timezone import now
 
 from customers.models import Activity, Customer
+from customers.selectors import born_on
 from loyalty.models import EarningRule, PointsAccount, PointsEntry, Program
 from loyalty.services.expiry import expiry_reminders, pending_confirm, points_expire
 from loyalty.services.ledger import accounts_for, accounts_locked, entry_write, lot_expiry
@@ -90,11 +90,8 @@ def birthdays_reward(*, program: Program, at: datetime | None = None) -> int:
         if (rule.starts_at is None or rule.starts_at <= at)
         and (rule.ends_at is None or at < rule.ends_at)
     ]
-    born_today = Q(birth_date__month=local.month, birth_date__day=local.day)
-    if local.month == 2 and local.day == 28 and not calendar.isleap(local.year):
-        born_today |= Q(birth_date__month=2, birth_date__day=29)
     customers = Customer.objects.filter(
-        born_today, merchant_id=program.merchant_id, erased_at__isnull=True
+        born_on(local), merchant_id=program.merchant_id, erased_at__isnull=True
     ).order_by("pk")
     rewarded = 0
     last_id = 0

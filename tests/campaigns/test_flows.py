@@ -170,3 +170,44 @@ def test_membership_renewal_and_payment_failure_are_told_apart(smtp_sink, shop):
                                 data={"plan": "Club", "from": before, "to": after})  # fmt: skip
     assert flow_advance(flow_id=renewed.pk) == 1
     assert flow_advance(flow_id=failed.pk) == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "morning", "night_before"),
+    [
+        # 09:00 in Tehran on 14 March is 05:30 UTC; 08:00 there is before the wishes.
+        ("Asia/Tehran", datetime(2027, 3, 14, 5, 30, tzinfo=UTC),
+         datetime(2027, 3, 14, 4, 30, tzinfo=UTC)),
+        # Los Angeles on its spring-forward day: 09:00 PDT is 16:00 UTC.
+        ("America/Los_Angeles", datetime(2027, 3, 14, 16, 0, tzinfo=UTC),
+         datetime(2027, 3, 14, 15, 0, tzinfo=UTC)),
+    ],
+)  # fmt: skip
+def test_birthday_wishes_on_the_shops_own_day_once(smtp_sink, zone, morning, night_before):
+    from datetime import date
+
+    shop = MerchantFactory(timezone=zone)
+    with time_machine.travel(night_before - timedelta(days=1)):
+        flow = _flow(shop, trigger="birthday",
+                     template=TemplateFactory(merchant=shop, kind="transactional"))  # fmt: skip
+    today = CustomerFactory(merchant=shop, birth_date=date(1990, 3, 14))
+    CustomerFactory(merchant=shop, birth_date=date(1990, 3, 15))
+    with time_machine.travel(night_before):
+        assert flow_advance(flow_id=flow.pk) == 0
+    with time_machine.travel(morning):
+        assert flow_advance(flow_id=flow.pk) == 1
+        assert flow_advance(flow_id=flow.pk) == 0  # the day is claimed
+        _send_due()
+    assert list(Message.objects.values_list("customer_id", "state")) == [(today.pk, "sent")]
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_a_leap_day_birthday_is_wished_on_feb_28(smtp_sink, shop):
+    from datetime import date
+
+    with time_machine.travel(datetime(2027, 2, 27, 12, 0, tzinfo=UTC)):
+        flow = _flow(shop, trigger="birthday")
+    leap = CustomerFactory(merchant=shop, birth_date=date(2000, 2, 29))
+    with time_machine.travel(datetime(2027, 2, 28, 12, 0, tzinfo=UTC)):
+        assert flow_advance(flow_id=flow.pk) == 1
+    assert Message.objects.get().customer_id == leap.pk
