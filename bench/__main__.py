@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
 SCENARIOS = (
     "segments", "pages", "dashboard", "one-order", "refresh-orders", "bulk", "tiers", "expiry",
-    "loyalty-memory", "rewards-page", "inbox", "codes",
+    "loyalty-memory", "rewards-page", "inbox", "codes", "send",
 )  # fmt: skip
 # What every scenario runs on: settings, the shell and middleware, the bench itself.
 SHARED_CODE = [
@@ -52,6 +52,8 @@ SCENARIO_CODE = {
     "inbox": ["feedback", "templates/feedback", "jinja2/feedback", *PAGE_SHELL,
               "bench/feedback.py", "bench/urls.py"],
     "codes": ["campaigns", "customers", "loyalty", "bench/campaigns.py", "bench/urls.py"],
+    "send": ["campaigns", "customers", "loyalty/selectors.py", "templates/campaigns/email",
+             "bench/campaigns.py"],
 }  # fmt: skip
 
 
@@ -208,6 +210,7 @@ def main() -> None:
         "bulk": scenarios.run_bulk_ingest,
         "inbox": feedback.run_inbox,
         "codes": campaigns.run_codes,
+        "send": campaigns.run_send,
     }
     rows = []
     for name in SCENARIOS:

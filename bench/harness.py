@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import shlex
+import socket
 import statistics
 import subprocess
 import sys
@@ -64,6 +65,12 @@ def failed_row(scenario: str, failure: Exception) -> Row:
     return Row(scenario=f"{scenario} (did not finish)", data="—", ours="—", baseline="—",
                ratio=0.0, budget="—", holds=False,
                notes=[f"stopped with {type(failure).__name__}: {str(failure)[:300]}"])  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def median(values: list[float]) -> float:

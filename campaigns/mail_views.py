@@ -27,13 +27,8 @@ from campaigns.services.mail_admin import (
     suppression_remove,
     template_save,
 )
-from campaigns.services.messages import (
-    MERGE_FIELDS,
-    SKIP_REASONS,
-    message_render,
-    sending_settings,
-    test_send,
-)
+from campaigns.services.messages import MERGE_FIELDS, SKIP_REASONS, message_render, sending_settings
+from campaigns.services.sending import test_send
 from customers import selectors as customer_selectors
 from merchants.access import client_ip, staff_view
 from merchants.forms import form_add_service_errors

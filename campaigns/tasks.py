@@ -52,6 +52,6 @@ def flows_tick_task() -> None:
 def messages_send_task(message_ids: list[int]) -> None:
     """Sends a chunk of due messages over one connection. A message already sent, or
     taken by another worker, is passed over; one refused for now goes back to the queue."""
-    from campaigns.services.messages import messages_send
+    from campaigns.services.sending import messages_send
 
     messages_send(message_ids=message_ids)

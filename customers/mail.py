@@ -82,7 +82,20 @@ def address_email_send(
     return subject
 
 
-def mail_send(
+def mail_send(*, connection=None, **fields) -> str:
+    """Sends one rendered email in the merchant's name (mail_message) and returns its
+    message id: the ESP's when the backend is Anymail's, else the Message-ID header (what
+    a bounce or an ESP event names the message by)."""
+    message = mail_message(**fields)
+    message.connection = connection
+    message.send()
+    status = getattr(message, "anymail_status", None)
+    return (status.message_id if status is not None else None) or message.extra_headers[
+        "Message-ID"
+    ]
+
+
+def mail_message(
     *,
     merchant: Merchant,
     address: str,
@@ -94,11 +107,9 @@ def mail_send(
     from_email: str = "",
     reply_to: str = "",
     metadata: dict[str, str] | None = None,
-    connection=None,
-) -> str:
-    """Sends one rendered email in the merchant's name and returns its message id: the
-    ESP's when the backend is Anymail's, else the Message-ID header set here (what a
-    bounce or an ESP event names the message by)."""
+) -> EmailMultiAlternatives:
+    """One email in the merchant's name, from the shop's sender address (or the
+    deployment's), with its reply-to address and a Message-ID, ready to send."""
     sender = formataddr(
         (from_name or merchant.name, from_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1])
     )
@@ -112,13 +123,10 @@ def mail_send(
         to=[address],
         reply_to=[reply] if reply else None,
         headers=headers,
-        connection=connection,
     )
     if html is not None:
         message.attach_alternative(html, "text/html")
     if metadata:
         # Anymail hands it to the ESP, whose events carry it back; other backends ignore it.
         message.metadata = metadata
-    message.send()
-    status = getattr(message, "anymail_status", None)
-    return (status.message_id if status is not None else None) or headers["Message-ID"]
+    return message

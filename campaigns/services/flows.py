@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
@@ -39,7 +40,6 @@ MARGIN = timedelta(minutes=15)
 STALE = timedelta(days=2)
 CHUNK = 1000
 SEND_CHUNK = 200
-CLAIM_LEASE = timedelta(minutes=10)
 # Birthday wishes go out from this merchant-local hour (quiet hours still apply).
 BIRTHDAY_HOUR = 9
 
@@ -140,13 +140,18 @@ def flows_advance(*, at: datetime | None = None) -> None:
 
 def due_claim(*, at: datetime | None = None) -> list[list[int]]:
     """Takes the messages due now, each merchant's up to its rate per minute, in chunks
-    for the send tasks. A claim lasts ten minutes: a chunk whose worker died is claimed
-    again by a later pass, and sending it twice sends each message once (message_deliver)."""
+    for the send tasks. A claim lasts MESSAGE_LEASE_SECONDS: a chunk whose worker died is
+    claimed again by a later pass, and sending it twice sends each message once
+    (message_deliver)."""
     at = at or now()
+    # Taken by a worker that died before it sent them: back in the queue (one of them may
+    # have reached the server; it goes again with the same Message-ID).
+    Message.objects.filter(state=Message.State.SENDING, claimed_until__lt=at).update(
+        state=Message.State.QUEUED, sent_at=None, claimed_until=None
+    )
     due = Message.objects.filter(
         Q(state=Message.State.QUEUED, send_after__lte=at)
         & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=at))
-        | Q(state=Message.State.SENDING, claimed_until__lt=at)
     )
     rates = dict(SendingSettings.objects.values_list("merchant_id", "send_rate"))
     chunks: list[list[int]] = []
@@ -159,7 +164,8 @@ def due_claim(*, at: datetime | None = None) -> list[list[int]]:
                 .order_by("send_after", "pk")
                 .values_list("pk", flat=True)[:limit]
             )
-            Message.objects.filter(pk__in=ids).update(claimed_until=at + CLAIM_LEASE)
+            lease = timedelta(seconds=settings.MESSAGE_LEASE_SECONDS)
+            Message.objects.filter(pk__in=ids).update(claimed_until=at + lease)
         chunks += [ids[i : i + SEND_CHUNK] for i in range(0, len(ids), SEND_CHUNK)]
     return chunks
 

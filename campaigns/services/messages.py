@@ -1,48 +1,38 @@
 """Email to customers (docs/business-rules.md, messages): a merchant's template rendered
-for one customer in her language, the rules on who may get marketing mail (consent,
-suppression, the frequency cap, quiet hours), and the send itself, through the one
-low-level way to email a customer (customers.mail).
-
-A message is a row from the moment it is due. Sending claims it under a lock on the
-customer's row, so two workers (or two flows, or a flow and a manual send) can't both
-pass the cap, and a message claimed twice is sent once.
-"""
+for one customer in her language, and the rules on who may get marketing mail now
+(consent, suppression, the frequency cap, quiet hours). Sending is services.sending."""
 
 from __future__ import annotations
 
 import logging
 import re
-import smtplib
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import get_connection
-from django.db import transaction
-from django.db.models import Q
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.defaultfilters import linebreaks_filter
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format, number_format
-from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import (
-    Flow,
     MailPreference,
     Message,
     MessageTemplate,
     SendingSettings,
     Suppression,
 )
-from campaigns.services.codes import Facts, code_issue
-from customers.mail import customer_language, mail_send
-from customers.models import Activity, Customer
+from customers.mail import customer_language
+from customers.models import Customer
+from loyalty.models import PointsAccount
 from merchants.content import content_override
 from merchants.models import Merchant
 
@@ -69,7 +59,6 @@ _NAMED = re.compile(r"{{\s*(\w+)")
 # extends of the product's own templates) and no tag libraries to load.
 _ENGINE = Engine(loaders=[], libraries={}, debug=False)
 REWARDS_LINK_MINUTES = 7 * 24 * 60
-SENDING_LEASE = timedelta(minutes=10)
 UNSUBSCRIBE_SALT = "regulars.campaigns.unsubscribe"
 
 SKIP_REASONS = {
@@ -90,6 +79,13 @@ def sending_settings(*, merchant: Merchant) -> SendingSettings:
 
 
 # --- Rendering ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _compiled(source: str):
+    """A merchant's text compiled once per process, as Django's cached loader does for
+    template files: a send renders the same few texts thousands of times."""
+    return _ENGINE.from_string(source)
 
 
 def template_check(source: str, field: str) -> None:
@@ -146,7 +142,12 @@ def names_in(template: MessageTemplate) -> set[str]:
         for field in ("subject", "body")
         for code, _name in settings.LANGUAGES
     ]
-    return set(_NAMED.findall(" ".join(sources)))
+    return _names(" ".join(sources))
+
+
+@lru_cache(maxsize=512)
+def _names(text: str) -> frozenset[str]:
+    return frozenset(_NAMED.findall(text))
 
 
 def message_render(
@@ -167,9 +168,9 @@ def message_render(
         fields = merge_fields(customer=customer, names=names_in(template), data=data or {},
                               code=code, link=link)  # fmt: skip
         plain = Context(fields, autoescape=False)
-        subject = " ".join(_ENGINE.from_string(template.subject).render(plain).split())
-        text_body = _ENGINE.from_string(template.body).render(plain)
-        html_body = _ENGINE.from_string(template.body).render(Context(fields))
+        subject = " ".join(_compiled(template.subject).render(plain).split())
+        text_body = _compiled(template.body).render(plain)
+        html_body = _compiled(template.body).render(Context(fields))
         context = {
             "merchant": merchant,
             "subject": subject,
@@ -202,78 +203,105 @@ def unsubscribe_url(message: Message) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def suppressed(*, customer: Customer) -> bool:
-    """Whether her address is on the list. An unsubscribe stops counting once she gives
-    consent again later (a checkbox at checkout); bounces and complaints stay."""
-    row = Suppression.objects.filter(
-        merchant_id=customer.merchant_id, address=customer.email.lower()
-    ).first()
-    if row is None:
-        return False
-    given = customer.marketing_consent_at
-    return not (
-        row.reason == Suppression.Reason.UNSUBSCRIBED
-        and customer.marketing_consent
-        and given is not None
-        and given > row.created_at
-    )
+class Known:
+    """What the rules read about the customers of a chunk of messages, each fact in one
+    query for the whole chunk: the shops' settings, suppressed addresses, the marketing
+    mail each customer already got within the longest window that matters, who asked for
+    fewer emails, and tiers where a flow asks."""
 
+    def __init__(self, messages: list[Message], customers: dict[int, Customer], at) -> None:
+        merchants = {m.merchant_id for m in messages}
+        self.settings = {s.merchant_id: s for s in SendingSettings.objects.filter(
+            merchant_id__in=merchants)}  # fmt: skip
+        marketing = {m.customer_id for m in messages if m.kind == MessageTemplate.Kind.MARKETING}
+        emails = {customers[pk].email.lower() for pk in marketing if customers[pk].email}
+        self.suppressions = {
+            (row.merchant_id, row.address): row
+            for row in Suppression.objects.filter(merchant_id__in=merchants, address__in=emails)
+        } if emails else {}  # fmt: skip
+        self.preferences = dict(
+            MailPreference.objects.filter(customer_id__in=marketing)
+            .values_list("customer_id", "every_days")
+        ) if marketing else {}  # fmt: skip
+        days = [s.cap_days for s in self.settings.values()] + [SendingSettings().cap_days]
+        longest = timedelta(days=max(days + list(self.preferences.values())))
+        self.sent: dict[int, list[datetime]] = defaultdict(list)
+        if marketing:
+            earlier = (
+                Message.objects.filter(customer_id__in=marketing, sent_at__gt=at - longest,
+                                       kind=MessageTemplate.Kind.MARKETING)
+                .exclude(state=Message.State.FAILED)
+                .exclude(pk__in=[m.pk for m in messages])
+                .values_list("customer_id", "sent_at")
+            )  # fmt: skip
+            for customer_id, sent_at in earlier:
+                self.sent[customer_id].append(sent_at)
+        asking = [m.customer_id for m in messages if m.flow_id and m.flow.tiers.all()]
+        self.tiers = dict(
+            PointsAccount.objects.filter(customer_id__in=asking)
+            .values_list("customer_id", "tier_id")
+        ) if asking else {}  # fmt: skip
 
-def _marketing_refusal(message: Message, customer: Customer, sending: SendingSettings, at):
-    if not customer.marketing_consent:
-        return "no_consent"
-    if suppressed(customer=customer):
-        return "suppressed"
-    recent = (
-        Message.objects.filter(
-            customer=customer, kind=MessageTemplate.Kind.MARKETING, sent_at__isnull=False
+    def sending(self, merchant: Merchant) -> SendingSettings:
+        return self.settings.get(merchant.pk) or SendingSettings(merchant=merchant)
+
+    def suppressed(self, customer: Customer) -> bool:
+        """Whether her address is on the list. An unsubscribe stops counting once she
+        gives consent again later (a checkbox at checkout); bounces and complaints stay."""
+        row = self.suppressions.get((customer.merchant_id, customer.email.lower()))
+        if row is None:
+            return False
+        given = customer.marketing_consent_at
+        return not (
+            row.reason == Suppression.Reason.UNSUBSCRIBED
+            and customer.marketing_consent
+            and given is not None
+            and given > row.created_at
         )
-        .exclude(pk=message.pk)
-        .exclude(state=Message.State.FAILED)
-    )
-    if (
-        sending.cap_messages
-        and recent.filter(sent_at__gt=at - timedelta(days=sending.cap_days)).count()
-        >= sending.cap_messages
-    ):
-        return "capped"
-    preference = MailPreference.objects.filter(customer=customer).first()
-    if (
-        preference
-        and recent.filter(sent_at__gt=at - timedelta(days=preference.every_days)).exists()
-    ):
-        return "fewer_emails"
-    return None
 
-
-def _flow_refusal(message: Message, customer: Customer) -> str | None:
-    flow = message.flow
-    if flow is None:
+    def refusal(self, message: Message, customer: Customer, at) -> str | None:
+        """Why this message must not go out now, checked again at the moment of sending;
+        None when it may. Transactional mail needs only an address (and its flow on)."""
+        if customer.erased_at is not None:
+            return "erased"
+        if not customer.email:
+            return "no_address"
+        reason = self._flow_refusal(message, customer)
+        if reason or message.kind != MessageTemplate.Kind.MARKETING:
+            return reason
+        if not customer.marketing_consent:
+            return "no_consent"
+        if self.suppressed(customer):
+            return "suppressed"
+        sending = self.sending(customer.merchant)
+        sent = self.sent[customer.pk]
+        window = at - timedelta(days=sending.cap_days)
+        if sending.cap_messages and sum(t > window for t in sent) >= sending.cap_messages:
+            return "capped"
+        every = self.preferences.get(customer.pk)
+        if every and any(t > at - timedelta(days=every) for t in sent):
+            return "fewer_emails"
         return None
-    if not flow.enabled:
-        return "flow_off"
-    if flow.segments and customer.segment not in flow.segments:
-        return "not_eligible"
-    personas = {p.pk for p in flow.personas.all()}
-    if personas and customer.persona_id not in personas:
-        return "not_eligible"
-    tiers = {t.pk for t in flow.tiers.all()}
-    if tiers and Facts(customer).tier_id not in tiers:
-        return "not_eligible"
-    return None
 
+    def _flow_refusal(self, message: Message, customer: Customer) -> str | None:
+        flow = message.flow
+        if flow is None:
+            return None
+        if not flow.enabled:
+            return "flow_off"
+        if flow.segments and customer.segment not in flow.segments:
+            return "not_eligible"
+        personas = {p.pk for p in flow.personas.all()}
+        if personas and customer.persona_id not in personas:
+            return "not_eligible"
+        tiers = {t.pk for t in flow.tiers.all()}
+        if tiers and self.tiers.get(customer.pk) not in tiers:
+            return "not_eligible"
+        return None
 
-def refusal(*, message: Message, customer: Customer, sending: SendingSettings, at) -> str | None:
-    """Why this message must not go out now, re-checked at the moment of sending; None
-    when it may. Transactional mail needs only an address."""
-    if customer.erased_at is not None:
-        return "erased"
-    if not customer.email:
-        return "no_address"
-    reason = _flow_refusal(message, customer)
-    if reason or message.kind != MessageTemplate.Kind.MARKETING:
-        return reason
-    return _marketing_refusal(message, customer, sending, at)
+    def took(self, customer_id: int, at) -> None:
+        """A marketing message to her was taken for sending: the cap counts it at once."""
+        self.sent[customer_id].append(at)
 
 
 def quiet_until(*, customer: Customer, sending: SendingSettings, at: datetime) -> datetime | None:
@@ -297,172 +325,3 @@ def _local(day, clock: time, zone: ZoneInfo) -> datetime:
     the moment after the jump."""
     moment = datetime.combine(day, clock, tzinfo=zone)
     return datetime.fromtimestamp(moment.timestamp(), tz=zone).astimezone(ZoneInfo("UTC"))
-
-
-# --- Sending ----------------------------------------------------------------------------
-
-
-class SendFailed(Exception):
-    """The ESP or SMTP server refused for now: the message goes back to the queue."""
-
-
-TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError,
-             TimeoutError, smtplib.SMTPDataError, smtplib.SMTPHeloError)  # fmt: skip
-
-
-def _claim(message_id: int, at: datetime):
-    """Takes the message for sending under its customer's lock, or answers why not. The
-    lock makes the cap a fact: whoever holds it counts every marketing message already
-    taken for her."""
-    message = (
-        Message.objects.select_related("merchant", "customer", "template", "flow")
-        .filter(pk=message_id)
-        .first()
-    )
-    if message is None:
-        return None, None
-    customer = (
-        Customer.objects.select_for_update(of=("self",))
-        .select_related("merchant")
-        .get(pk=message.customer_id)
-    )
-    message = (
-        Message.objects.select_for_update(of=("self",))
-        .select_related("merchant", "template", "flow")
-        .filter(pk=message_id)
-        .filter(
-            Q(state=Message.State.QUEUED) | Q(state=Message.State.SENDING, claimed_until__lt=at)
-        )
-        .first()
-    )
-    if message is None or message.send_after > at:
-        return None, None
-    sending = sending_settings(merchant=message.merchant)
-    reason = refusal(message=message, customer=customer, sending=sending, at=at)
-    if reason:
-        Message.objects.filter(pk=message.pk).update(
-            state=Message.State.SKIPPED, skip_reason=reason, claimed_until=None
-        )
-        return None, reason
-    if message.kind == MessageTemplate.Kind.MARKETING:
-        later = quiet_until(customer=customer, sending=sending, at=at)
-        if later is not None:
-            Message.objects.filter(pk=message.pk).update(send_after=later, claimed_until=None)
-            return None, "quiet_hours"
-    if message.flow_id and message.flow.offer_id and not message.code:
-        from campaigns.selectors import offers_for
-
-        # Only an offer she may use now: running, in its limits, for her.
-        for offer in offers_for(customer=customer):
-            if offer.promotion.pk == message.flow.offer_id:
-                message.code = (
-                    offer.code or code_issue(promotion=offer.promotion, customer=customer).code
-                )
-    Message.objects.filter(pk=message.pk).update(
-        state=Message.State.SENDING, sent_at=at, claimed_until=at + SENDING_LEASE,
-        attempts=message.attempts + 1, code=message.code,
-    )  # fmt: skip
-    return (message, customer, sending), None
-
-
-def message_deliver(*, message_id: int, connection=None) -> str:
-    """Sends one due message if it may go, and answers what happened: "sent", a skip
-    reason, "quiet_hours" (put off to their end), or "" (not due, or someone else's).
-    Safe to call twice: the second finds it taken. A transient failure puts it back in
-    the queue and raises SendFailed."""
-    at = now()
-    with transaction.atomic():
-        claimed, reason = _claim(message_id, at)
-    if claimed is None:
-        return reason or ""
-    message, customer, sending = claimed
-    link = ""
-    if message.template and "rewards_link" in names_in(message.template):
-        from customers.services.portal import magic_link_make
-
-        link = magic_link_make(customer=customer, minutes=REWARDS_LINK_MINUTES)
-    marketing = message.kind == MessageTemplate.Kind.MARKETING
-    unsubscribe = unsubscribe_url(message) if marketing else ""
-    rendered = message_render(template=message.template, customer=customer, data=message.data,
-                              code=message.code, link=link,
-                              unsubscribe_url=unsubscribe)  # fmt: skip
-    headers = {}
-    if marketing:
-        headers["List-Unsubscribe"] = f"<{unsubscribe}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    try:
-        esp_id = mail_send(merchant=message.merchant, address=customer.email,
-                           subject=rendered.subject, text=rendered.text, html=rendered.html,
-                           headers=headers, from_name=sending.from_name,
-                           from_email=sending.from_email, reply_to=sending.reply_to,
-                           metadata={"regulars_message": str(message.pk)},
-                           connection=connection)  # fmt: skip
-    except TRANSIENT as error:
-        Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-            state=Message.State.QUEUED, sent_at=None, claimed_until=None,
-            send_after=at + timedelta(minutes=2 ** min(message.attempts, 6)),
-            failure=str(error)[:300],
-        )  # fmt: skip
-        raise SendFailed(str(error)) from error
-    except Exception as error:  # the server refused this message for good
-        log.warning("message %s refused: %s", message.pk, error)
-        Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-            state=Message.State.FAILED, failure=str(error)[:300], claimed_until=None
-        )
-        return "failed"
-    Message.objects.filter(pk=message.pk, state=Message.State.SENDING).update(
-        state=Message.State.SENT, esp_message_id=esp_id[:200], address=customer.email,
-        language=rendered.language, subject=rendered.subject[:300], claimed_until=None,
-    )  # fmt: skip
-    Activity.objects.create(
-        merchant_id=message.merchant_id, customer_id=customer.pk, kind=Activity.Kind.EMAIL_SENT,
-        data={"message_id": message.pk, "subject": rendered.subject,
-              "template": message.template.name if message.template else ""},
-    )  # fmt: skip
-    return "sent"
-
-
-def message_queue(
-    *,
-    customer: Customer,
-    template: MessageTemplate,
-    key: str,
-    flow: Flow | None = None,
-    data: dict | None = None,
-    send_after: datetime | None = None,
-) -> Message | None:
-    """A message due at `send_after` (now by default), once per key: None when the key
-    was queued before."""
-    message, created = Message.objects.get_or_create(
-        merchant_id=customer.merchant_id, key=key,
-        defaults={"customer": customer, "template": template, "kind": template.kind,
-                  "flow": flow, "data": data or {}, "send_after": send_after or now()},
-    )  # fmt: skip
-    return message if created else None
-
-
-def test_send(*, template: MessageTemplate, customer: Customer, address: str) -> str:
-    """The template as this customer would get it, to a staff member's address, marked as
-    a test and recorded nowhere on her."""
-    site = settings.SITE_URL
-    rendered = message_render(template=template, customer=customer, code="TEST-CODE",
-                              link=site, unsubscribe_url=site)  # fmt: skip
-    sending = sending_settings(merchant=customer.merchant)
-    with translation.override(rendered.language):
-        subject = f"[{_('Test')}] {rendered.subject}"
-    return mail_send(merchant=customer.merchant, address=address, subject=subject,
-                     text=rendered.text, html=rendered.html, from_name=sending.from_name,
-                     from_email=sending.from_email, reply_to=sending.reply_to)  # fmt: skip
-
-
-def messages_send(*, message_ids: list[int]) -> dict[str, int]:
-    """Delivers each message over one open connection; answers how many ended how."""
-    outcomes: dict[str, int] = {}
-    with get_connection() as connection:
-        for message_id in message_ids:
-            try:
-                outcome = message_deliver(message_id=message_id, connection=connection)
-            except SendFailed:
-                outcome = "requeued"
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes

@@ -310,6 +310,9 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 REDIS_VISIBILITY_TIMEOUT = 2 * 60 * 60 + 15 * 60  # seconds; see the Redis broker below
 # An import with no progress for this long lost its worker and is picked up again.
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=5 * 60)
+# How long a send task holds the messages it took: a worker that dies holding them gives
+# them back after this, for the next pass of the flows (every minute) to send.
+MESSAGE_LEASE_SECONDS = env.int("MESSAGE_LEASE_SECONDS", default=10 * 60)
 CELERY_FILESYSTEM_DIR = Path(env("CELERY_FILESYSTEM_DIR", default=str(VAR_DIR / "celery")))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _folder in ("queue", "processed"):

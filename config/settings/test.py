@@ -9,6 +9,12 @@ DEBUG = False
 SECRET_KEY = "test-only-key-regulars-not-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 ALLOWED_HOSTS = ["*"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A worker started by a test sends over real SMTP to the test's own server.
+if env("TEST_EMAIL_URL", default=""):
+    _test_mail = env.email_url("TEST_EMAIL_URL")
+    EMAIL_BACKEND = _test_mail["EMAIL_BACKEND"]
+    EMAIL_HOST, EMAIL_PORT = _test_mail["EMAIL_HOST"], _test_mail["EMAIL_PORT"]
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so a real Celery worker started by a test sees the same rows.
     # TEST_SQLITE_PATH gives two suites running side by side a file each.

@@ -11,7 +11,7 @@ from django.utils.timezone import now
 
 from campaigns.models import Flow, Message, MessageTemplate
 from campaigns.services.flows import due_claim, flow_advance, flow_save, flows_advance
-from campaigns.services.messages import messages_send
+from campaigns.services.sending import messages_send
 from customers.models import Activity
 from customers.services import CustomerData, order_ingest
 from tests.campaigns.factories import PromotionFactory, TemplateFactory

@@ -13,7 +13,7 @@ from django.utils.timezone import now
 
 from campaigns.models import Flow, Message, MessageEvent, MessageTemplate, SendingSettings
 from campaigns.services.flows import due_claim, flows_advance
-from campaigns.services.messages import messages_send
+from campaigns.services.sending import messages_send
 from customers.services import CustomerData, order_ingest
 from merchants.models import AuditEvent
 from tests.campaigns.factories import TemplateFactory
@@ -128,7 +128,7 @@ def test_an_address_is_suppressed_by_hand_and_taken_off(client, marketer, mercha
 
 
 def test_the_360_panel_lists_what_she_was_sent_and_what_was_skipped(client, marketer, merchant):
-    from campaigns.services.messages import message_deliver, message_queue
+    from campaigns.services.sending import message_deliver, message_queue
 
     customer = CustomerFactory(merchant=merchant, marketing_consent=False)
     template = TemplateFactory(merchant=merchant)

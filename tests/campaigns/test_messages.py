@@ -10,13 +10,8 @@ import time_machine
 from django.test import Client
 
 from campaigns.models import Message, MessageTemplate, SendingSettings, Suppression
-from campaigns.services.messages import (
-    message_deliver,
-    message_queue,
-    quiet_until,
-    template_check,
-    unsubscribe_url,
-)
+from campaigns.services.messages import quiet_until, template_check, unsubscribe_url
+from campaigns.services.sending import message_deliver, message_queue
 from customers.models import Customer
 from tests.campaigns.factories import TemplateFactory
 from tests.campaigns.smtp_sink import html_of, text_of

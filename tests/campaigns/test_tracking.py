@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from campaigns.models import Message, MessageEvent, Suppression
-from campaigns.services.messages import message_deliver, message_queue
+from campaigns.services.sending import message_deliver, message_queue
 from tests.campaigns.factories import TemplateFactory
 from tests.customers.factories import CustomerFactory
 from tests.merchants.factories import MerchantFactory

@@ -470,7 +470,8 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
 
     foreign["campaigns-portal:code-get:pk"] = PromotionFactory(merchant=theirs).pk
     # Their customer's unsubscribe link, tried under our shop's address.
-    from campaigns.services.messages import message_queue, unsubscribe_token
+    from campaigns.services.messages import unsubscribe_token
+    from campaigns.services.sending import message_queue
     from tests.campaigns.factories import TemplateFactory
 
     theirs_sent = message_queue(customer=them, template=TemplateFactory(merchant=theirs),
