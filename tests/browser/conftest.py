@@ -81,3 +81,6 @@ def phone(browser):
     watch = PageWatch(context.new_page())
     yield watch
     context.close()
+
+# The local SMTP server a page test reads what was sent from.
+from tests.campaigns.smtp_sink import smtp_sink  # noqa: E402, F401

@@ -21,7 +21,7 @@ from campaigns.services.flows import due_claim, flows_advance
 from campaigns.services.sending import messages_send
 from merchants.api_keys import store_connection_create
 from tests.campaigns.factories import TemplateFactory
-from tests.campaigns.smtp_sink import html_of, smtp_sink  # noqa: F401 (fixture)
+from tests.campaigns.smtp_sink import html_of
 from tests.customers.factories import CustomerFactory
 from tests.merchants.factories import TEST_PASSWORD, MerchantFactory, StaffMemberFactory
 
