@@ -82,5 +82,6 @@ def phone(browser):
     yield watch
     context.close()
 
+
 # The local SMTP server a page test reads what was sent from.
 from tests.campaigns.smtp_sink import smtp_sink  # noqa: E402, F401
