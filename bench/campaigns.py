@@ -285,7 +285,7 @@ def status(field):
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
 promotion = Promotion.objects.get(pk={promotion})
-batch = batch_create(promotion=promotion, count={count}, prefix="G{tag}-")
+batch = batch_create(promotion=promotion, count={count}, prefix="G{tag}")
 open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS")
 started = time.perf_counter()
@@ -350,7 +350,7 @@ def _generation_rows(ctx) -> list[Row]:
         CodeBatch.objects.filter(promotion=scratch).delete()
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE campaigns_code")
-        grown, seconds = _make_alone(env, scratch.pk, 1_000_000, f"{n}")
+        grown, seconds = _make_alone(env, scratch.pk, 1_000_000, "ABCDEFGH"[n])
         ours.append(seconds)
         memory[1_000_000] = max(memory.get(1_000_000, 0), grown)
         copies.append(_copied(scratch.pk, merchant.pk, folder))
@@ -438,7 +438,7 @@ port, path = int(sys.argv[1]), sys.argv[2]
 started = time.perf_counter()
 sent = 0
 with smtplib.SMTP("127.0.0.1", port) as server, open(path, "rb") as messages:
-    for line in messages:
+    while line := messages.readline():
         sender, to, length = line.split(b" ")
         server.sendmail(sender.decode(), [to.decode()], messages.read(int(length)))
         sent += 1
@@ -503,7 +503,9 @@ def _queue(merchant, template, count: int, tag: str) -> None:
     from campaigns.models import Message
     from customers.models import Customer
 
-    Message.objects.filter(merchant=merchant).delete()
+    with connection.cursor() as cursor:  # the last round's, without fetching them first
+        cursor.execute("DELETE FROM campaigns_messageevent WHERE merchant_id = %s", [merchant.pk])
+        cursor.execute("DELETE FROM campaigns_message WHERE merchant_id = %s", [merchant.pk])
     at = now()
     ids = Customer.objects.filter(merchant=merchant).order_by("pk").values_list("pk", flat=True)
     batch = []
@@ -540,7 +542,11 @@ def _prerendered(merchant, template, count: int, path: Path) -> None:
                 email = mail_message(merchant=merchant, address=customer.email,
                                      subject=rendered.subject, text=rendered.text,
                                      html=rendered.html, headers=headers)  # fmt: skip
-                samples[customer.language] = (email.message().as_bytes(), customer, link)
+                samples[customer.language] = (
+                    email.message().as_bytes(linesep="\r\n"),
+                    customer,
+                    link,
+                )
             raw, first, link = samples[customer.language]
             raw = (raw.replace(first.email.encode(), customer.email.encode())
                    .replace(link.rsplit("/", 2)[1].encode(),

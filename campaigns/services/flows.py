@@ -40,6 +40,7 @@ MARGIN = timedelta(minutes=15)
 STALE = timedelta(days=2)
 CHUNK = 1000
 SEND_CHUNK = 200
+CLAIM_SLICE = 5_000  # ids per UPDATE: a statement's parameters are limited
 # Birthday wishes go out from this merchant-local hour (quiet hours still apply).
 BIRTHDAY_HOUR = 9
 
@@ -165,7 +166,10 @@ def due_claim(*, at: datetime | None = None) -> list[list[int]]:
                 .values_list("pk", flat=True)[:limit]
             )
             lease = timedelta(seconds=settings.MESSAGE_LEASE_SECONDS)
-            Message.objects.filter(pk__in=ids).update(claimed_until=at + lease)
+            for first in range(0, len(ids), CLAIM_SLICE):
+                Message.objects.filter(pk__in=ids[first : first + CLAIM_SLICE]).update(
+                    claimed_until=at + lease
+                )
         chunks += [ids[i : i + SEND_CHUNK] for i in range(0, len(ids), SEND_CHUNK)]
     return chunks
 

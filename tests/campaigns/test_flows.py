@@ -211,3 +211,45 @@ def test_a_leap_day_birthday_is_wished_on_feb_28(smtp_sink, shop):
     with time_machine.travel(datetime(2027, 2, 28, 12, 0, tzinfo=UTC)):
         assert flow_advance(flow_id=flow.pk) == 1
     assert Message.objects.get().customer_id == leap.pk
+
+
+def test_points_expiring_reminders_reach_each_shop_on_its_own_night(smtp_sink):
+    """The expiry job runs at each shop's local 02:00: Los Angeles' reminder is written on
+    its 4 February, Tehran's on its 5th, an hour apart in UTC; each becomes one message."""
+    from loyalty.models import Program
+    from loyalty.services.schedule import daily_job_run, programs_due
+    from tests.loyalty.factories import ProgramFactory
+    from tests.loyalty.test_expiry import _earn
+
+    start = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
+    shops, people = {}, {}
+    with time_machine.travel(start, tick=False):
+        for zone in ("America/Los_Angeles", "Asia/Tehran"):
+            shop = MerchantFactory(timezone=zone)
+            program = ProgramFactory(merchant=shop, expiry_mode=Program.Expiry.AFTER_EARNING,
+                                     expiry_months=1, reminder_days=7)  # fmt: skip
+            template = TemplateFactory(merchant=shop, body_en="{{ points }} points expire soon.")
+            _flow(shop, trigger="points_expiring", template=template)
+            customer = CustomerFactory(merchant=shop, marketing_consent=True)
+            from loyalty.services.ledger import account_for
+
+            _earn(account_for(customer=customer), 40, start, program)
+            shops[zone], people[zone] = shop, customer
+
+    def night(at):
+        with time_machine.travel(at, tick=False):
+            for merchant_id, local_date in programs_due():
+                daily_job_run(job="loyalty.expiry", merchant_id=merchant_id, local_date=local_date)
+            flows_advance()
+            _send_due()
+
+    night(datetime(2027, 2, 4, 22, 0, tzinfo=UTC))  # 14:00 in LA, 01:30 in Tehran
+    assert list(Message.objects.values_list("customer_id", flat=True)) == [
+        people["America/Los_Angeles"].pk]  # fmt: skip
+    night(datetime(2027, 2, 4, 23, 0, tzinfo=UTC))  # 02:30 on the 5th in Tehran
+    days = dict(Activity.objects.filter(kind="points.expiring")
+                .values_list("merchant__timezone", "data__day"))  # fmt: skip
+    assert days == {"America/Los_Angeles": "2027-02-04", "Asia/Tehran": "2027-02-05"}
+    assert Message.objects.filter(state="sent").count() == 2
+    arrived = smtp_sink.wait_for(2)
+    assert all("40 points expire soon." in html_of(m) for m in arrived)
