@@ -27,7 +27,12 @@ from campaigns.services.mail_admin import (
     suppression_remove,
     template_save,
 )
-from campaigns.services.messages import MERGE_FIELDS, SKIP_REASONS, message_render, sending_settings
+from campaigns.services.messages import (
+    SKIP_REASONS,
+    merge_field_labels,
+    message_render,
+    sending_settings,
+)
 from campaigns.services.sending import test_send
 from customers import selectors as customer_selectors
 from merchants.access import client_ip, staff_view
@@ -87,7 +92,7 @@ def template_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, _("Template saved."))
             return redirect("campaigns:template-update", saved.pk)
     return render(request, "campaigns/messagetemplate_form.html", {
-        "form": form, "template": template, "merge_fields": MERGE_FIELDS,
+        "form": form, "template": template, "merge_fields": merge_field_labels(),
         "preview_form": PreviewForm(), **_preview(request, form, template),
     })  # fmt: skip
 

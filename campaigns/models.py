@@ -412,6 +412,7 @@ class Flow(models.Model):
         POST_PURCHASE = "post_purchase", _("Thank you after a purchase")
         SHIPPED = "shipped", _("Order shipped")
         DELIVERED = "delivered", _("Order delivered")
+        REVIEW_REQUEST = "review_request", _("Review request after delivery")
         POINTS_EARNED = "points_earned", _("Points earned")
         POINTS_EXPIRING = "points_expiring", _("Points expiring")
         TIER_UP = "tier_up", _("Tier up")

@@ -5,6 +5,8 @@ the customer's timeline. Transactional mail calls it directly; campaigns build o
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import formataddr, make_msgid, parseaddr
 
 from django.conf import settings
@@ -18,6 +20,28 @@ from merchants.content import content_override
 from merchants.models import Merchant
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+@dataclass(frozen=True)
+class MergeField:
+    """A value an app offers the message templates campaigns/ sends, named in a template
+    as {{ name }} (feedback's review link, say), computed for one customer and what the
+    message is about (its trigger's data)."""
+
+    label: str
+    value: Callable[[Customer, dict], str]
+
+
+_merge_fields: dict[str, MergeField] = {}
+
+
+def merge_field_register(name: str, *, label, value: Callable[[Customer, dict], str]) -> None:
+    """Called from an AppConfig.ready(): campaigns/ reads these without importing the app."""
+    _merge_fields[name] = MergeField(label, value)
+
+
+def merge_fields_offered() -> dict[str, MergeField]:
+    return dict(_merge_fields)
 
 
 class FileAndConsoleBackend(filebased.EmailBackend):

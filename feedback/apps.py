@@ -8,8 +8,12 @@ class FeedbackConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.utils.translation import gettext_lazy as _
+
+        from customers.mail import merge_field_register
         from feedback import portal
         from feedback.demo import demo_feedback_seed
+        from feedback.services.reviews import review_link_make
         from merchants.demo import demo_step_register
         from merchants.panels import panel_register, portal_panel_register
         from merchants.roles import Perm
@@ -21,3 +25,6 @@ class FeedbackConfig(AppConfig):
         # On the customer 360 page, after loyalty's panel.
         panel_register("customer-360", "feedback:customer-panel", Perm.FEEDBACK_WORK, order=30)
         panel_register("dashboard", "feedback:figures-panel", Perm.FEEDBACK_WORK, order=20)
+        # A review request's link (the message sent after delivery): the answer is a review.
+        label = _("a link to review the order (delivery messages)")
+        merge_field_register("review_link", label=label, value=review_link_make)

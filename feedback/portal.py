@@ -25,6 +25,7 @@ from feedback.forms import MultipleFileField
 from feedback.models import Channel, Feedback, Kind, Message, State
 from feedback.services.csat import csat_answer, csat_survey_open
 from feedback.services.intake import SUBJECT_LENGTH, customer_reply, feedback_submit
+from feedback.services.reviews import review_answered, review_request_open, review_submit
 from feedback.services.thread import ATTACHMENT_MAX_BYTES, ATTACHMENT_MAX_COUNT, Upload
 from merchants.forms import form_add_service_errors
 from merchants.sql import moment
@@ -297,3 +298,51 @@ def csat(request: HttpRequest, token: str) -> HttpResponse:
             context["thanks"] = True
             return render(request, "feedback/portal/csat.html", context)
     return render(request, "feedback/portal/csat.html", context, status=400)
+
+
+REVIEW_CHOICES = [
+    (5, gettext_lazy("5: Excellent")),
+    (4, gettext_lazy("4: Good")),
+    (3, gettext_lazy("3: All right")),
+    (2, gettext_lazy("2: Poor")),
+    (1, gettext_lazy("1: Very poor")),
+]
+
+
+class ReviewForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        label=gettext_lazy("How was your order?"), choices=REVIEW_CHOICES, coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a rating from 1 to 5.")},
+    )  # fmt: skip
+    body = forms.CharField(
+        label=gettext_lazy("Tell us more (optional)"), max_length=4000, required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )  # fmt: skip
+
+
+@portal_public_view
+@require_http_methods(["GET", "POST"])
+def review(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the message sent after delivery: no sign-in, the signed link is the
+    key. Answered, the review waits in the inbox for approval."""
+    merchant = request.portal_merchant
+    context: dict = {"merchant": merchant, "customer": request.portal_customer}
+    try:
+        _customer, order = review_request_open(merchant=merchant, token=token)
+    except ValidationError as refused:
+        context["refused"] = " ".join(refused.messages)
+        return render(request, "feedback/portal/review.html", context, status=410)
+    context["order"] = order
+    if review_answered(order=order) is not None:
+        context["thanks"] = True
+        return render(request, "feedback/portal/review.html", context)
+    form = ReviewForm(request.POST or None)
+    context["form"] = form
+    if request.method == "POST" and form.is_valid():
+        review_submit(merchant=merchant, token=token, rating=form.cleaned_data["rating"],
+                      body=form.cleaned_data["body"])  # fmt: skip
+        context["thanks"] = True
+        return render(request, "feedback/portal/review.html", context)
+    return render(request, "feedback/portal/review.html", context,
+                  status=400 if request.method == "POST" else 200)  # fmt: skip

@@ -13,4 +13,6 @@ urlpatterns: list = [
     path("feedback/<int:pk>/reply/", portal.reply, name="reply"),
     # Reversed by feedback.services.csat.csat_send for the email's link.
     path("feedback/csat/<str:token>/", portal.csat, name="csat"),
+    # In the review request sent after delivery (feedback.services.reviews).
+    path("feedback/review/<str:token>/", portal.review, name="review"),
 ]

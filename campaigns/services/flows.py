@@ -25,6 +25,8 @@ KIND_OF = {
     Trigger.POST_PURCHASE: Activity.Kind.ORDER_PLACED,
     Trigger.SHIPPED: Activity.Kind.ORDER_SHIPPED,
     Trigger.DELIVERED: Activity.Kind.ORDER_DELIVERED,
+    # Its own flow with its delay (a week, say) and a template with {{ review_link }}.
+    Trigger.REVIEW_REQUEST: Activity.Kind.ORDER_DELIVERED,
     Trigger.POINTS_EARNED: Activity.Kind.POINTS_EARNED,
     Trigger.POINTS_EXPIRING: Activity.Kind.POINTS_EXPIRING,
     Trigger.TIER_UP: Activity.Kind.TIER_CHANGED,

@@ -30,7 +30,7 @@ from campaigns.models import (
     SendingSettings,
     Suppression,
 )
-from customers.mail import customer_language
+from customers.mail import customer_language, merge_fields_offered
 from customers.models import Customer
 from loyalty.models import PointsAccount
 from merchants.content import content_override
@@ -132,7 +132,15 @@ def merge_fields(
             "next_tier": str(page.next_tier.name) if page.next_tier else "",
             "to_next_tier": number_format(page.to_next_tier) if page.next_tier else "",
         }
-    return {name: values.get(name, "") for name in MERGE_FIELDS}
+    for name, offered in merge_fields_offered().items():
+        if name in names:
+            values[name] = offered.value(customer, data)
+    return {name: values.get(name, "") for name in merge_field_labels()}
+
+
+def merge_field_labels() -> dict:
+    """Every merge field a template may name, ours and those other apps offer."""
+    return {**MERGE_FIELDS, **{n: f.label for n, f in merge_fields_offered().items()}}
 
 
 def names_in(template: MessageTemplate) -> set[str]:

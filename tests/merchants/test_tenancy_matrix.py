@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils.timezone import now
 
 from merchants.models import ApiKey, AuditEvent, Merchant, StaffMember, StoreConnection
 from merchants.roles import ROLE_PERMISSIONS, Perm, Role
@@ -414,6 +415,7 @@ PORTAL_IDS = {
     "campaigns-portal:unsubscribe": ["token"],
     "feedback-portal:reply": ["pk"],
     "feedback-portal:csat": ["token"],
+    "feedback-portal:review": ["token"],
 }
 
 
@@ -477,6 +479,15 @@ def test_rewards_page_urls_with_foreign_ids_reach_nothing(client, route: Route):
     theirs_sent = message_queue(customer=them, template=TemplateFactory(merchant=theirs),
                                 key="tenancy")  # fmt: skip
     foreign["campaigns-portal:unsubscribe:token"] = unsubscribe_token(theirs_sent)
+    # A review link of theirs, for one of their orders.
+    from customers.models import Order
+    from feedback.services.reviews import review_link_make
+
+    their_order = Order.objects.create(merchant=theirs, customer=them, external_id="T-1",
+                                       placed_at=now(), total=10, subtotal=10,
+                                       currency="USD")  # fmt: skip
+    review = review_link_make(them, {"order_id": their_order.pk})
+    foreign["feedback-portal:review:token"] = review.rstrip("/").rsplit("/", 1)[1]
     assert client.get(storefront_link_make(customer=mine)).status_code == 302
     counts = (Redemption.objects.count(), Referral.objects.count(), PointsEntry.objects.count())
 
