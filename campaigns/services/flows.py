@@ -62,7 +62,6 @@ def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
     customer born today); answers how many. The flow's row is locked for the pass, so a
     second pass at once skips it."""
     at = at or now()
-    made = 0
     with transaction.atomic():
         flow = (
             Flow.objects.select_for_update(skip_locked=True)
@@ -84,21 +83,31 @@ def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
             .values_list("pk", "customer_id", "occurred_at", "data")
         )  # fmt: skip
         delay = timedelta(minutes=flow.delay_minutes)
-        batch: list[Message] = []
-        for pk, customer_id, occurred_at, data in activities.iterator(chunk_size=CHUNK):
-            if not _matches(flow.trigger, data or {}):
-                continue
-            batch.append(Message(
-                merchant_id=flow.merchant_id, customer_id=customer_id, kind=flow.template.kind,
-                template_id=flow.template_id, flow=flow, key=f"flow:{flow.pk}:{pk}",
-                data=data or {}, created_at=at, send_after=occurred_at + delay,
-            ))  # fmt: skip
-            if len(batch) == CHUNK:
-                made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
-                batch = []
-        if batch:
-            made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+        made = _queued(flow, at, (
+            (customer_id, f"flow:{flow.pk}:{pk}", data or {}, occurred_at + delay)
+            for pk, customer_id, occurred_at, data in activities.iterator(chunk_size=CHUNK)
+            if _matches(flow.trigger, data or {})
+        ))  # fmt: skip
         Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    return made
+
+
+def _queued(flow: Flow, at: datetime, entries) -> int:
+    """Messages of the flow from (customer, key, data, due) entries, inserted CHUNK at a
+    time; a key queued before is passed over. Answers how many were new."""
+    made = 0
+    batch: list[Message] = []
+    for customer_id, key, data, due in entries:
+        batch.append(Message(
+            merchant_id=flow.merchant_id, customer_id=customer_id, kind=flow.template.kind,
+            template_id=flow.template_id, flow=flow, key=key, data=data, created_at=at,
+            send_after=due,
+        ))  # fmt: skip
+        if len(batch) == CHUNK:
+            made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+            batch = []
+    if batch:
+        made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
     return made
 
 
@@ -118,19 +127,10 @@ def _birthdays(flow: Flow, at: datetime) -> int:
         .order_by()
         .values_list("pk", flat=True)
     )  # fmt: skip
-    made = 0
-    batch: list[Message] = []
-    for customer_id in born.iterator(chunk_size=CHUNK):
-        batch.append(Message(
-            merchant_id=flow.merchant_id, customer_id=customer_id, kind=flow.template.kind,
-            template_id=flow.template_id, flow=flow, created_at=at, send_after=at,
-            key=f"flow:{flow.pk}:birthday:{customer_id}:{local.year}",
-        ))  # fmt: skip
-        if len(batch) == CHUNK:
-            made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
-            batch = []
-    if batch:
-        made += len(Message.objects.bulk_create(batch, ignore_conflicts=True))
+    made = _queued(flow, at, (
+        (customer_id, f"flow:{flow.pk}:birthday:{customer_id}:{local.year}", {}, at)
+        for customer_id in born.iterator(chunk_size=CHUNK)
+    ))  # fmt: skip
     Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
     job_run_finish(run=run, detail={"messages": made})
     return made
