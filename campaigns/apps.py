@@ -12,6 +12,7 @@ class CampaignsConfig(AppConfig):
 
         from campaigns import portal
         from campaigns.demo import demo_promotions_seed
+        from campaigns.demo_messages import demo_messages_seed
         from campaigns.hooks import tracking_received
         from campaigns.services import codes
         from customers import reactions
@@ -36,3 +37,5 @@ class CampaignsConfig(AppConfig):
         tracking.connect(tracking_received, dispatch_uid="campaigns.tracking")
         # The demo shop's promotions, used by its customers, after loyalty's activity.
         demo_step_register(demo_promotions_seed, order=160)
+        # Its mail: templates in four languages, the flows on, recent thank-yous sent.
+        demo_step_register(demo_messages_seed, order=170)

@@ -30,3 +30,21 @@ def test_the_demo_has_three_promotions_used_through_the_services_and_seeding_aga
     uses = CodeUse.objects.count()
     call_command("seed_demo", quiet_signins=True)
     assert CodeUse.objects.count() == uses
+
+
+def test_the_demo_writes_its_mail_in_four_languages_and_sends_recent_thank_yous():
+    from campaigns.models import Flow, Message, MessageEvent, MessageTemplate
+
+    call_command("seed_demo", quiet_signins=True)
+    templates = MessageTemplate.objects.filter(merchant__slug="demo-store")
+    assert templates.count() == 4
+    assert all(t.subject_ar and t.subject_fa and t.subject_ru for t in templates)
+    assert set(Flow.objects.filter(enabled=True).values_list("trigger", flat=True)) == {
+        "post_purchase", "shipped", "welcome", "points_expiring"}  # fmt: skip
+    sent = Message.objects.filter(state__in=["sent", "delivered"])
+    assert sent.count() >= 6
+    assert MessageEvent.objects.filter(kind="clicked").exists()
+    assert sent.filter(delivered_at__isnull=False).count() == sent.count()
+    messages = Message.objects.count()
+    call_command("seed_demo", quiet_signins=True)
+    assert Message.objects.count() == messages
