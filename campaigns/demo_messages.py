@@ -1,7 +1,7 @@
 """The demo shop's mail: a thank-you, a shipped notice, a welcome and a points reminder,
 written in the four languages; their flows on; and the recent orders' thank-yous sent
 through the real services, with what the ESP would have reported of them. The demo's
-past mail is recorded, not delivered: it goes to a connection that keeps it in memory."""
+past mail is recorded, not delivered: it goes to a connection that drops it."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def demo_messages_seed() -> list[str]:
     ]
     ids = [m.pk for m in queued if m is not None]
     outcomes = messages_send(message_ids=ids, connection=get_connection(
-        "django.core.mail.backends.locmem.EmailBackend"))  # fmt: skip
+        "django.core.mail.backends.dummy.EmailBackend"))  # fmt: skip
     sent = Message.objects.filter(pk__in=ids, state=Message.State.SENT).order_by("pk")
     for n, message in enumerate(sent):
         _reported(message, "delivered")
