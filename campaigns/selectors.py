@@ -83,7 +83,9 @@ def offers_for(*, customer: Customer) -> list[Offer]:
             promotion__in=[p for p in running if p.codes == Promotion.Codes.PUBLIC]
         ).order_by("pk")
     }
-    taken = CodeUse.objects.filter(state__in=LIVE_USE, single_code__isnull=False)
+    # Her codes are bound to her: only her own live uses can hold them (code_issue).
+    taken = CodeUse.objects.filter(customer=customer, state__in=LIVE_USE,
+                                   single_code__isnull=False)  # fmt: skip
     mine: dict[int, str] = {}
     for code in (
         Code.objects.filter(customer=customer, promotion__in=running)

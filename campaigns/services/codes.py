@@ -235,7 +235,10 @@ def code_issue(*, promotion: Promotion, customer: Customer) -> Code:
         return promotion.code_set.first()
     with transaction.atomic():
         Customer.objects.select_for_update().filter(pk=customer.pk).first()
-        live = CodeUse.objects.filter(state__in=LIVE_USE, single_code__isnull=False)
+        # Her codes are bound to her, so only her own uses can hold them: read hers, not
+        # every live use of the shop (which grows with each redemption).
+        live = CodeUse.objects.filter(customer=customer, state__in=LIVE_USE,
+                                      single_code__isnull=False)  # fmt: skip
         mine = (
             Code.objects.filter(promotion=promotion, customer=customer)
             .exclude(pk__in=live.values("single_code"))
