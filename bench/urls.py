@@ -296,8 +296,8 @@ def _texts_sql(language: str, default: str) -> str:
 OFFERS_SQL = """
 SELECT p.id, {name}, {description}, p.kind, p.value, p.bonus_points, p.min_spend, p.ends_at,
   p.eligibility, p.codes,
-  (SELECT k.code FROM campaigns_code k WHERE k.promotion_id = p.id AND NOT k.single_use
-     ORDER BY k.id LIMIT 1),
+  CASE WHEN p.codes = 'public' THEN (SELECT k.code FROM campaigns_code k
+     WHERE k.promotion_id = p.id AND NOT k.single_use ORDER BY k.id LIMIT 1) END,
   (SELECT k.code FROM campaigns_code k WHERE k.promotion_id = p.id
      AND k.customer_id = %(customer)s AND NOT EXISTS (SELECT 1 FROM campaigns_codeuse u
        WHERE u.single_code_id = k.id AND u.state IN ('reserved', 'redeemed'))
