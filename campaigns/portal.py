@@ -16,8 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from campaigns.models import Promotion
 from campaigns.selectors import offers_for
 from campaigns.services.codes import code_issue, customer_eligible
-from campaigns.services.tracking import fewer_emails, message_from_token
-from campaigns.services.tracking import unsubscribe as unsubscribe_service
+from campaigns.services.tracking import message_from_token, unsubscribe_answer
 from customers.portal import portal_path, portal_public_view, portal_view
 
 
@@ -48,9 +47,6 @@ def code_get(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponse(offers_panel(request, issued=code.code))
 
 
-FEWER = (7, 30)
-
-
 @csrf_exempt  # RFC 8058: her mail program posts the one click, with no cookie or token
 @portal_public_view
 @require_http_methods(["GET", "POST"])
@@ -62,15 +58,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404
     done = ""
     if request.method == "POST":
-        every = request.POST.get("every", "")
-        if every.isdigit() and int(every) in FEWER:
-            fewer_emails(message=message, every_days=int(every))
-            done = "fewer"
-        else:
-            unsubscribe_service(message=message)
-            done = "unsubscribed"
+        done = unsubscribe_answer(message=message, every=request.POST.get("every", ""))
     with translation.override(message.language or translation.get_language()):
         return render(request, "campaigns/portal/unsubscribe.html", {
-            "merchant": request.portal_merchant, "done": done, "fewer": FEWER,
+            "merchant": request.portal_merchant, "done": done,
             "address": message.address,
         })  # fmt: skip

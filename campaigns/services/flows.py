@@ -184,7 +184,7 @@ def flow_save(*, merchant: Merchant, flow: Flow | None, data: dict, actor,
               ip_address: str | None = None) -> Flow:  # fmt: skip
     """Creates or changes a flow, audited. Turned on, it reacts to what happens from then
     on, never to what happened while it was off."""
-    was_on = flow is not None and Flow.objects.filter(pk=flow.pk, enabled=True).exists()
+    was_on = flow is not None and flow.pk is not None and flow.enabled
     flow = flow or Flow()
     if data.get("enabled") and not was_on:
         flow.enabled_at, flow.scanned_until = now(), None

@@ -58,7 +58,6 @@ _NAMED = re.compile(r"{{\s*(\w+)")
 # Merchant-written templates see only the strings above: no loaders (no include or
 # extends of the product's own templates) and no tag libraries to load.
 _ENGINE = Engine(loaders=[], libraries={}, debug=False)
-REWARDS_LINK_MINUTES = 7 * 24 * 60
 UNSUBSCRIBE_SALT = "regulars.campaigns.unsubscribe"
 
 SKIP_REASONS = {
@@ -91,7 +90,7 @@ def _compiled(source: str):
 def template_check(source: str, field: str) -> None:
     """A template that won't render names the field and the fault."""
     try:
-        _ENGINE.from_string(source)
+        _compiled(source)
     except TemplateSyntaxError as error:
         raise ValidationError({field: _("This template has an error: %s") % error}) from None
 

@@ -209,6 +209,19 @@ def unsubscribe(*, message: Message, source: str = "unsubscribe_link") -> None:
              reason=Suppression.Reason.UNSUBSCRIBED)  # fmt: skip
 
 
+FEWER_CHOICES = (7, 30)
+
+
+def unsubscribe_answer(*, message: Message, every: str = "") -> str:
+    """Her answer on the unsubscribe page (or her mail program's one click): `every` one
+    of FEWER_CHOICES keeps her on fewer emails, anything else unsubscribes. Answers which."""
+    if every.isdigit() and int(every) in FEWER_CHOICES:
+        fewer_emails(message=message, every_days=int(every))
+        return "fewer"
+    unsubscribe(message=message)
+    return "unsubscribed"
+
+
 def fewer_emails(*, message: Message, every_days: int) -> None:
     """She stays subscribed, and hears from the shop at most once in `every_days`."""
     MailPreference.objects.update_or_create(
