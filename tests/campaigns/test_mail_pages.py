@@ -91,8 +91,12 @@ def test_a_flow_is_set_up_and_the_list_shows_its_numbers(client, marketer, merch
     # She orders again two days later: credited to the thank-you.
     with time_machine.travel(now() + timedelta(days=2)):
         order_ingest(merchant=merchant, data=order_data("1002", customer=person, total="80.00"))
-        client.force_login(marketer.user)  # two days idle: signed in again
+        # Two days idle: signed out, then signed in again (a fresh session, whichever
+        # store still holds the old one).
+        client.logout()
+        client.force_login(marketer.user)
         page = client.get("/campaigns/messages/flows/")
+    assert "Thank you after a purchase" in _text(page), (page.status_code, _text(page)[:3000])
     row = _text(page).split("Thank you after a purchase", 1)[1].split("Points earned")[0]
     assert row.split()[:2] == ["On", template.name.split()[0]]
     assert "80.00 USD" in row
