@@ -264,14 +264,83 @@ def code_issue(*, promotion: Promotion, customer: Customer) -> Code:
     raise IntegrityError("Could not issue a unique code; try again.")
 
 
-def _checked(*, code: Code | None, customer: Customer, cart: Cart, at: datetime) -> Answer:
+# Refusals a stale reservation (past its 15 minutes, not yet ended) could be behind: only
+# these make a decision end stale reservations and decide again.
+_CROWDED = ("limit_reached", "budget_spent", "code_used", "already_used")
+
+
+class _Uses:
+    """The live uses one decision reads, in one statement and only if a check asks:
+    anyone's of a single-use code, and the customer's own of the promotion (of the code,
+    for a reward's)."""
+
+    def __init__(self, *, code: Code, customer: Customer) -> None:
+        self.code, self.customer = code, customer
+
+    @cached_property
+    def rows(self) -> list[CodeUse]:
+        code, customer = self.code, self.customer
+        hers = Q(promotion_id=code.promotion_id) if code.promotion_id else Q(code_id=code.pk)
+        return list(
+            CodeUse.objects.filter(
+                Q(single_code_id=code.pk) | (hers & Q(customer_id=customer.pk)),
+                state__in=LIVE_USE,
+            )
+        )
+
+    def _hers(self, *, this_code: bool = False) -> list[CodeUse]:
+        return [
+            use for use in self.rows
+            if use.customer_id == self.customer.pk
+            and (use.promotion_id == self.code.promotion_id if self.code.promotion_id
+                 else use.code_id == self.code.pk)
+            and (not this_code or use.code_id == self.code.pk)
+        ]  # fmt: skip
+
+    def held(self, at: datetime) -> CodeUse | None:
+        """Her live reservation of this code."""
+        return next((use for use in self._hers(this_code=True)
+                     if use.state == CodeUse.State.RESERVED and use.reserved_until > at),
+                    None)  # fmt: skip
+
+    def redeemed_for(self, order_external_id: str) -> CodeUse | None:
+        """Her redemption of this code for this order, if it was made already."""
+        return next((use for use in self._hers(this_code=True)
+                     if use.state == CodeUse.State.REDEEMED
+                     and use.order_external_id == order_external_id), None)  # fmt: skip
+
+    def code_taken(self, *, redeemed_only: bool = False) -> bool:
+        """A single-use code in use by anyone, her too; only her own hold on it is hers to
+        renew or redeem."""
+        return any(
+            use.single_code_id == self.code.pk
+            and (use.state == CodeUse.State.REDEEMED if redeemed_only
+                 else not (use.customer_id == self.customer.pk
+                           and use.state == CodeUse.State.RESERVED))
+            for use in self.rows
+        )  # fmt: skip
+
+    def hers_counted(self) -> int:
+        """Her live uses of the promotion, her hold on this very code aside."""
+        return sum(
+            1 for use in self._hers()
+            if not (use.state == CodeUse.State.RESERVED and use.code_id == self.code.pk)
+        )  # fmt: skip
+
+    def free_slot(self) -> int:
+        taken = {use.slot for use in self._hers()}
+        return next(n for n in range(1, len(taken) + 2) if n not in taken)
+
+
+def _checked(*, code: Code | None, customer: Customer, cart: Cart, at: datetime,
+             uses: _Uses | None) -> Answer:  # fmt: skip
     """Everything that can be told without taking a place: the code, the window, who may
     use it, the cart, stacking, and the limits as they stand (a reservation takes its
     place with a guarded statement after this)."""
-    if code is None:
+    if code is None or uses is None:
         return Answer(False, "unknown_code")
     if code.promotion is None:
-        return _reward_checked(code=code, customer=customer, cart=cart)
+        return _reward_checked(code=code, customer=customer, cart=cart, uses=uses)
     promotion = code.promotion
     answer = Answer(False, promotion=promotion, code=code)
     if not promotion.is_active:
@@ -302,32 +371,20 @@ def _checked(*, code: Code | None, customer: Customer, cart: Cart, at: datetime)
     answer.bonus_points = (
         promotion.bonus_points if promotion.kind == Promotion.Kind.BONUS_POINTS else 0
     )
-    live = CodeUse.objects.filter(state__in=LIVE_USE)
     if promotion.usage_limit is not None and promotion.taken >= promotion.usage_limit:
         answer.reason = "limit_reached"
     elif promotion.budget is not None and promotion.committed + answer.discount > promotion.budget:
         answer.reason = "budget_spent"
-    elif (
-        code.single_use
-        and live.filter(single_code=code)
-        .exclude(customer=customer, state=CodeUse.State.RESERVED)
-        .exists()
-    ):
-        # Used by anyone, her too; only her own hold on it is hers to renew or redeem.
+    elif code.single_use and uses.code_taken():
         answer.reason = "code_used"
-    elif (
-        live.filter(promotion=promotion, customer=customer)
-        .exclude(state=CodeUse.State.RESERVED, code=code)
-        .count()
-        >= promotion.per_customer_limit
-    ):
+    elif uses.hers_counted() >= promotion.per_customer_limit:
         answer.reason = "already_used"
     else:
         answer.accepted = True
     return answer
 
 
-def _reward_checked(*, code: Code, customer: Customer, cart: Cart) -> Answer:
+def _reward_checked(*, code: Code, customer: Customer, cart: Cart, uses: _Uses) -> Answer:
     """A reward's code: hers alone, once, on the reward's terms."""
     answer = Answer(False, code=code)
     redemption = code.redemption
@@ -344,7 +401,7 @@ def _reward_checked(*, code: Code, customer: Customer, cart: Cart) -> Answer:
         answer.reason, answer.detail = "product_missing", terms.product_sku
     elif blocker := _not_combinable(promotion=None, cart=cart, own=code):
         answer.reason, answer.detail = "not_combinable", blocker
-    elif CodeUse.objects.filter(single_code=code, state=CodeUse.State.REDEEMED).exists():
+    elif uses.code_taken(redeemed_only=True):
         answer.reason = "code_used"
     else:
         answer.accepted = True
@@ -398,12 +455,17 @@ def _attempt(*, merchant: Merchant, raw: str, customer: Customer | None, action:
     )
 
 
-def _stale_released(*, code: Code, at: datetime) -> None:
-    """Reservations past their 15 minutes end before a code is read for a decision."""
+def _stale_released(*, code: Code, at: datetime) -> int:
+    """Ends the reservations past their 15 minutes that could stand in this code's way
+    (its promotion's, or its own for a reward's) and reads the counters again. Asked only
+    when a decision was refused for want of a place: the hourly job ends the rest."""
     if code.promotion_id is not None:
-        reservations_expire(promotion_ids=[code.promotion_id], at=at)
+        ended = reservations_expire(promotion_ids=[code.promotion_id], at=at)
     else:
-        reservations_expire(code_ids=[code.pk], at=at)
+        ended = reservations_expire(code_ids=[code.pk], at=at)
+    if ended:
+        _fresh(code)
+    return ended
 
 
 def code_validate(*, merchant: Merchant, code: str, customer: Customer, cart: Cart) -> Answer:
@@ -411,10 +473,14 @@ def code_validate(*, merchant: Merchant, code: str, customer: Customer, cart: Ca
     _inputs_checked(code=code, cart=cart)
     at = now()
     found = code_find(merchant=merchant, code=code)
-    if found is not None:
-        _stale_released(code=found, at=at)
-        _fresh(found)
-    answer = _checked(code=found, customer=customer, cart=cart, at=at)
+
+    def decided() -> Answer:
+        uses = _Uses(code=found, customer=customer) if found is not None else None
+        return _checked(code=found, customer=customer, cart=cart, at=at, uses=uses)
+
+    answer = decided()
+    if answer.reason in _CROWDED and _stale_released(code=found, at=at):
+        answer = decided()
     _attempt(merchant=merchant, raw=code, customer=customer, action=CodeAttempt.Action.VALIDATE,
              cart=cart, answer=answer)  # fmt: skip
     return answer
@@ -446,11 +512,7 @@ def code_redeem(
     _inputs_checked(code=code, cart=cart, order_external_id=order_external_id)
     order_external_id = order_external_id.strip()[:128]
     found = code_find(merchant=merchant, code=code)
-    if found is not None and order_external_id:
-        done = _redeemed_for(code=found, customer=customer, order_external_id=order_external_id)
-        if done is not None:
-            return done
-    order = _order_of(merchant=merchant, external_id=order_external_id)
+    order = _order_of(merchant=merchant, external_id=order_external_id) if found else None
     return _take(merchant=merchant, raw=code, found=found, customer=customer, cart=cart,
                  action=CodeAttempt.Action.REDEEM, order_external_id=order_external_id,
                  order=order)  # fmt: skip
@@ -468,35 +530,30 @@ def _order_of(*, merchant: Merchant, external_id: str) -> Order | None:
     return min(found, key=lambda order: order.pk, default=None)
 
 
-def _redeemed_for(*, code: Code, customer: Customer, order_external_id: str) -> Answer | None:
-    done = CodeUse.objects.filter(
-        code=code, customer=customer, order_external_id=order_external_id,
-        state=CodeUse.State.REDEEMED,
-    ).first()  # fmt: skip
-    if done is None:
-        return None
-    return Answer(True, discount=done.discount, promotion=code.promotion, code=code, use=done,
-                  extra={"replayed": True})  # fmt: skip
-
-
 def _take(*, merchant: Merchant, raw: str, found: Code | None, customer: Customer, cart: Cart,
           action: str, order_external_id: str = "",
           order: Order | None = None) -> Answer:  # fmt: skip
-    """Reserve's and redeem's shared work, for the code `raw` read as `found`."""
+    """Reserve's and redeem's shared work, for the code `raw` read as `found`: decided in
+    one transaction, and once more if stale reservations stood in the way."""
+
+    def taken() -> Answer:
+        try:
+            with transaction.atomic():
+                return _take_in_transaction(merchant=merchant, code=found, customer=customer,
+                                            cart=cart, at=at, action=action,
+                                            order_external_id=order_external_id,
+                                            order=order)  # fmt: skip
+        except _Refused as refused:
+            return Answer(False, refused.reason, refused.detail,
+                          promotion=found.promotion if found else None, code=found)  # fmt: skip
+
     at = now()
-    if found is not None:
-        _stale_released(code=found, at=at)
-    try:
-        with transaction.atomic():
-            answer = _take_in_transaction(merchant=merchant, code=found, customer=customer,
-                                          cart=cart, at=at, action=action,
-                                          order_external_id=order_external_id,
-                                          order=order)  # fmt: skip
-    except _Refused as refused:
-        answer = Answer(False, refused.reason, refused.detail,
-                        promotion=found.promotion if found else None, code=found)  # fmt: skip
-    _attempt(merchant=merchant, raw=raw, customer=customer, action=action, cart=cart,
-             answer=answer)  # fmt: skip
+    answer = taken()
+    if answer.reason in _CROWDED and _stale_released(code=found, at=at):
+        answer = taken()
+    if not answer.extra.get("replayed"):
+        _attempt(merchant=merchant, raw=raw, customer=customer, action=action, cart=cart,
+                 answer=answer)  # fmt: skip
     return answer
 
 
@@ -504,23 +561,31 @@ def _take_in_transaction(*, merchant: Merchant, code: Code | None, customer: Cus
                          cart: Cart, at: datetime, action: str, order_external_id: str,
                          order: Order | None) -> Answer:  # fmt: skip
     redeeming = action == CodeAttempt.Action.REDEEM
-    promotion = code.promotion if code is not None else None
+    if code is None:
+        raise _Refused("unknown_code")
+    promotion = code.promotion
     if redeeming and promotion is not None and promotion.kind == Promotion.Kind.BONUS_POINTS:
         # The points account before the promotion, as an order's earning takes them: two
         # paths to the same customer can't wait on each other.
         account_locked(account=account_for(customer=customer))
-    held = None
-    if code is not None:
-        _fresh(code)
+    uses = _Uses(code=code, customer=customer)
+    if redeeming and order_external_id:
+        done = uses.redeemed_for(order_external_id)
+        if done is not None:
+            return Answer(True, discount=done.discount, promotion=promotion, code=code,
+                          use=done, extra={"replayed": True})  # fmt: skip
+    held = uses.held(at)
+    if held is not None:
+        # Locked, and read again: a racing request may have moved it a moment ago.
         held = (
             CodeUse.objects.select_for_update()
-            .filter(
-                code=code, customer=customer, state=CodeUse.State.RESERVED, reserved_until__gt=at
-            )
+            .filter(pk=held.pk, state=CodeUse.State.RESERVED, reserved_until__gt=at)
             .first()
         )
-    answer = _checked(code=code, customer=customer, cart=cart, at=at)
-    if held is not None and answer.reason in ("", "limit_reached", "budget_spent", "code_used"):
+        if held is not None:
+            held.code, held.promotion = code, promotion
+    answer = _checked(code=code, customer=customer, cart=cart, at=at, uses=uses)
+    if held is not None and answer.reason in ("", *_CROWDED):
         # Her own hold already counts: it is renewed or turned into the redemption, with
         # the discount it holds moved to this cart's.
         answer = _hold_moved(held=held, answer=answer, cart=cart, at=at, action=action,
@@ -530,7 +595,8 @@ def _take_in_transaction(*, merchant: Merchant, code: Code | None, customer: Cus
     else:
         answer.use = _use_created(merchant=merchant, code=code, customer=customer, cart=cart,
                                   answer=answer, at=at, redeeming=redeeming,
-                                  order_external_id=order_external_id, order=order)  # fmt: skip
+                                  order_external_id=order_external_id, order=order,
+                                  slot=uses.free_slot())  # fmt: skip
     if redeeming:
         _redeemed_effects(use=answer.use, order=order)
     return answer
@@ -553,41 +619,38 @@ def _place_taken(*, promotion: Promotion, discount: Decimal) -> None:
 
 def _use_created(*, merchant: Merchant, code: Code, customer: Customer, cart: Cart,
                  answer: Answer, at: datetime, redeeming: bool, order_external_id: str,
-                 order: Order | None) -> CodeUse:  # fmt: skip
+                 order: Order | None, slot: int) -> CodeUse:  # fmt: skip
+    """The use first, its place on the promotion's counters last: the unique constraints
+    settle a race for her slot or the code before the promotion's row is locked, and the
+    lock is held only for the commit after it. A refusal rolls both back."""
     promotion = code.promotion
-    slot = 1
-    if promotion is not None:
-        _place_taken(promotion=promotion, discount=answer.discount)
-        slots = set(
-            CodeUse.objects.filter(
-                promotion=promotion, customer=customer, state__in=LIVE_USE
-            ).values_list("slot", flat=True)
-        )
-        slot = next(n for n in range(1, promotion.per_customer_limit + 2) if n not in slots)
-        if slot > promotion.per_customer_limit:
-            raise _Refused("already_used")
+    if promotion is not None and slot > promotion.per_customer_limit:
+        raise _Refused("already_used")
     try:
-        with transaction.atomic():
-            return CodeUse.objects.create(
-                merchant_id=merchant.pk,
-                promotion=promotion,
-                code=code,
-                customer=customer,
-                slot=slot,
-                single_code=code if code.single_use else None,
-                state=CodeUse.State.REDEEMED if redeeming else CodeUse.State.RESERVED,
-                discount=answer.discount,
-                currency=merchant.base_currency,
-                cart_total=cart.subtotal,
-                order=order if redeeming else None,
-                order_external_id=order_external_id if redeeming else "",
-                reserved_until=None if redeeming else at + RESERVATION,
-                redeemed_at=at if redeeming else None,
-            )
+        use = CodeUse.objects.create(
+            merchant_id=merchant.pk,
+            promotion=promotion,
+            code=code,
+            customer=customer,
+            slot=slot,
+            single_code=code if code.single_use else None,
+            state=CodeUse.State.REDEEMED if redeeming else CodeUse.State.RESERVED,
+            discount=answer.discount,
+            currency=merchant.base_currency,
+            cart_total=cart.subtotal,
+            order=order if redeeming else None,
+            order_external_id=order_external_id if redeeming else "",
+            reserved_until=None if redeeming else at + RESERVATION,
+            redeemed_at=at if redeeming else None,
+        )
     except IntegrityError as clash:
-        # Another request took the same place a moment ago: which one tells the reason.
+        # Another request took the same place a moment ago: which one tells the reason (the
+        # transaction is rolled back as the refusal leaves it).
         single = "single_code" in str(clash) and code.single_use
         raise _Refused("code_used" if single else "already_used") from clash
+    if promotion is not None:
+        _place_taken(promotion=promotion, discount=answer.discount)
+    return use
 
 
 def _redeemed_effects(*, use: CodeUse, order: Order | None) -> None:

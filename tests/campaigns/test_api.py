@@ -112,3 +112,25 @@ def test_a_nul_character_anywhere_is_a_400_naming_the_field(client, shop):
     answer = post("/promotions/codes/ONE/validate", {"customer": {"external_id": "a\x00"},
                                                      "cart": CART})  # fmt: skip
     assert "customer.external_id" in answer.json()["errors"]
+
+
+def test_the_checkouts_calls_cost_a_fixed_handful_of_statements(
+    client, shop, django_assert_num_queries
+):
+    """The checkout's hot path, in round trips: the key and its shop, the customer, the
+    code with its promotion, her and the code's live uses, the attempt; a redemption adds
+    the order, the use and the guarded counters inside one transaction. Stale holds and
+    eligibility facts are read only when a decision needs them."""
+    promotion = PromotionFactory(merchant=shop, codes="unique", per_customer_limit=1)
+    CodeFactory(promotion=promotion, code="BN-1", single_use=True)
+    post = _api(client, shop)
+    post("/promotions/codes/BN-1/validate", {"customer": {"external_id": "bea"}, "cart": CART})
+    body = {"customer": {"external_id": "ada"}, "cart": CART}
+    with django_assert_num_queries(6):
+        said = post("/promotions/codes/BN-1/validate", body).json()
+    assert said["accepted"]
+    # In the test's own transaction the one of the redemption is a savepoint (2 more).
+    with django_assert_num_queries(11):
+        said = post("/promotions/codes/BN-1/redeem", {**body, "order_external_id": "9"}).json()
+    assert said["accepted"]
+    assert CodeUse.objects.get().state == "redeemed"

@@ -291,3 +291,25 @@ def test_eligibility_by_persona_and_by_a_live_membership(merchant, customer):
     membership.state = Membership.State.EXPIRED
     membership.save(update_fields=["state"])
     assert _reason(merchant, for_members, customer) == "not_eligible"
+
+
+def test_a_stale_hold_stands_in_no_ones_way_not_even_its_own_customers(merchant, customer):
+    single = CodeFactory(promotion=PromotionFactory(merchant=merchant, codes="unique"),
+                         single_use=True)  # fmt: skip
+    limited = _code(merchant, usage_limit=1)
+    rival = CustomerFactory(merchant=merchant)
+    for code in (single, limited):
+        code_reserve(merchant=merchant, code=code.code, customer=customer, cart=CART)
+    with time_machine.travel(now() + timedelta(minutes=16)):
+        # A rival is told the last place is free once the hold is over, before the job runs.
+        assert _reason(merchant, limited, rival) == ""
+        # Her own single-use code, held too long, is hers to redeem again.
+        answer = code_redeem(merchant=merchant, code=single.code, customer=customer, cart=CART,
+                             order_external_id="o-9")  # fmt: skip
+        assert (answer.accepted, answer.discount) == (True, Decimal("5.00"))
+    states = sorted(CodeUse.objects.filter(code=single).values_list("state", flat=True))
+    assert states == ["expired", "redeemed"]
+    for code in (single, limited):
+        code.promotion.refresh_from_db()
+        counted = promotion_counts(promotion=code.promotion)
+        assert (code.promotion.taken, code.promotion.committed) == tuple(counted.values())
