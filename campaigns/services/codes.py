@@ -539,10 +539,15 @@ def _take(*, merchant: Merchant, raw: str, found: Code | None, customer: Custome
     def taken() -> Answer:
         try:
             with transaction.atomic():
-                return _take_in_transaction(merchant=merchant, code=found, customer=customer,
-                                            cart=cart, at=at, action=action,
-                                            order_external_id=order_external_id,
-                                            order=order)  # fmt: skip
+                answer = _take_in_transaction(merchant=merchant, code=found, customer=customer,
+                                              cart=cart, at=at, action=action,
+                                              order_external_id=order_external_id,
+                                              order=order)  # fmt: skip
+                if not answer.extra.get("replayed"):
+                    # Recorded with the use it made: one commit for both.
+                    _attempt(merchant=merchant, raw=raw, customer=customer, action=action,
+                             cart=cart, answer=answer)  # fmt: skip
+                return answer
         except _Refused as refused:
             return Answer(False, refused.reason, refused.detail,
                           promotion=found.promotion if found else None, code=found)  # fmt: skip
@@ -551,7 +556,7 @@ def _take(*, merchant: Merchant, raw: str, found: Code | None, customer: Custome
     answer = taken()
     if answer.reason in _CROWDED and _stale_released(code=found, at=at):
         answer = taken()
-    if not answer.extra.get("replayed"):
+    if not answer.accepted:
         _attempt(merchant=merchant, raw=raw, customer=customer, action=action, cart=cart,
                  answer=answer)  # fmt: skip
     return answer

@@ -119,8 +119,8 @@ def test_the_checkouts_calls_cost_a_fixed_handful_of_statements(
 ):
     """The checkout's hot path, in round trips: the key and its shop, the customer, the
     code with its promotion, her and the code's live uses, the attempt; a redemption adds
-    the order, the use and the guarded counters inside one transaction. Stale holds and
-    eligibility facts are read only when a decision needs them."""
+    the order and writes the use, the guarded counters and the attempt in one transaction.
+    Stale holds and eligibility facts are read only when a decision needs them."""
     promotion = PromotionFactory(merchant=shop, codes="unique", per_customer_limit=1)
     CodeFactory(promotion=promotion, code="BN-1", single_use=True)
     post = _api(client, shop)
