@@ -80,10 +80,15 @@ class CustomerProfileForm(forms.ModelForm):
             "city",
             "country",
             "language",
+            "timezone",
             "acquisition_channel",
             "marketing_consent",
         ]
         widgets = {"birth_date": forms.DateInput(attrs={"type": "date"})}
+        help_texts = {
+            "timezone": _("An IANA name such as Asia/Riyadh: her quiet hours follow it. Empty: "
+                          "the shop's."),
+        }  # fmt: skip
 
 
 class PersonaForm(forms.ModelForm):

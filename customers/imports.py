@@ -68,7 +68,8 @@ SAMPLES = {
         {"external_id": "c-1001", "email": "ana@example.com", "first_name": "Ana",
          "last_name": "Silva", "phone": "+351 912 345 678", "birth_date": "1990-04-23",
          "gender": "female", "city": "Lisbon", "country": "PT", "language": "pt",
-         "acquisition_channel": "instagram", "tags": "vip;newsletter", "marketing_consent": "yes"},
+         "timezone": "Europe/Lisbon", "acquisition_channel": "instagram", "tags": "vip;newsletter",
+         "marketing_consent": "yes"},
         {"external_id": "c-1002", "email": "omar@example.com", "first_name": "Omar",
          "last_name": "Haddad", "gender": "male", "city": "Amman", "country": "JO",
          "language": "ar", "marketing_consent": "no"},
@@ -94,7 +95,7 @@ def sample_csv(kind: str) -> str:
 
 CUSTOMER_COLUMNS = (
     "external_id", "email", "first_name", "last_name", "phone", "birth_date", "gender", "city",
-    "country", "language", "acquisition_channel", "tags", "marketing_consent",
+    "country", "language", "timezone", "acquisition_channel", "tags", "marketing_consent",
 )  # fmt: skip
 ORDER_COLUMNS = (
     "order_id", "placed_at", "customer_external_id", "customer_email", "customer_first_name",
@@ -225,6 +226,7 @@ def customer_from_row(row: dict) -> CustomerData:
         city=_optional(row, "city"),
         country=_optional(row, "country"),
         language=_optional(row, "language"),
+        timezone=_optional(row, "timezone"),
         acquisition_channel=_optional(row, "acquisition_channel"),
         tags=_list(row, "tags"),
         marketing_consent=_flag(row, "marketing_consent"),

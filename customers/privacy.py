@@ -16,13 +16,13 @@ from merchants.services import audit_record
 
 EDITABLE = (
     "first_name", "last_name", "email", "phone", "birth_date", "gender", "city", "country",
-    "language", "acquisition_channel", "tags",
+    "language", "timezone", "acquisition_channel", "tags",
 )  # fmt: skip
 # What erasure blanks. Orders, refunds and points stay for the merchant's books.
 PERSONAL = {
     "email": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
-    "gender": "", "city": "", "country": "", "language": "", "acquisition_channel": "",
-    "tags": [], "external_id": "",
+    "gender": "", "city": "", "country": "", "language": "", "timezone": "",
+    "acquisition_channel": "", "tags": [], "external_id": "",
 }  # fmt: skip
 
 

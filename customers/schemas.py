@@ -71,6 +71,10 @@ class CustomerIn(Incoming):
     city: str | None = Field(None, max_length=100)
     country: str | None = Field(None, min_length=2, max_length=2)
     language: str | None = Field(None, max_length=8)
+    timezone: str | None = Field(
+        None, max_length=64,
+        description="Her IANA time zone (Asia/Riyadh), for quiet hours; the shop's when empty.",
+    )  # fmt: skip
     acquisition_channel: str | None = Field(None, max_length=60)
     tags: list[str] | None = None
     marketing_consent: bool | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
 import zoneinfo
@@ -41,8 +42,15 @@ def portal_secret_make() -> str:
     return secrets.token_hex(32)
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    # available_timezones() walks the zone files on every call; each customer a door
+    # stores with a time zone is checked against it.
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in _zones():
         raise ValidationError(_("“%(value)s” is not a known time zone."), params={"value": value})
 
 

@@ -31,6 +31,7 @@ class CustomerData:
     city: str | None = None
     country: str | None = None
     language: str | None = None
+    timezone: str | None = None
     acquisition_channel: str | None = None
     tags: list[str] | None = None
     marketing_consent: bool | None = None
