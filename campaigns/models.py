@@ -416,6 +416,8 @@ class Flow(models.Model):
         POINTS_EARNED = "points_earned", _("Points earned")
         POINTS_EXPIRING = "points_expiring", _("Points expiring")
         TIER_UP = "tier_up", _("Tier up")
+        TIER_DOWN = "tier_down", _("Tier-down warning before the recalculation")
+        SECOND_ORDER = "second_order", _("Second-order nudge at the segment's typical gap")
         BIRTHDAY = "birthday", _("Birthday")
         MEMBERSHIP_RENEWED = "membership_renewed", _("Membership renewed")
         PAYMENT_FAILED = "payment_failed", _("Membership payment failed")

@@ -6,8 +6,10 @@ whole store, whatever query produced the totals.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from statistics import median
 
 from django.db.models import Count, Q, QuerySet, Sum
 
@@ -102,3 +104,30 @@ def click_rate(*, delivered: int, clicked: int) -> Decimal | None:
 def unsubscribe_rate(*, delivered: int, unsubscribed: int) -> Decimal | None:
     """Messages whose reader unsubscribed from them ÷ messages delivered."""
     return share(unsubscribed, delivered)
+
+
+# A segment's typical gap needs this many repeat customers in it; below, the shop's.
+TYPICAL_GAP_SAMPLE = 20
+
+
+def typical_gap_days(customers: QuerySet) -> dict[str, float]:
+    """The typical gap between orders, in days, of each segment's repeat customers: the
+    median over customers with 2 or more orders of their own average gap ((last order -
+    first order) ÷ (orders - 1)). Segments with fewer than TYPICAL_GAP_SAMPLE such
+    customers are left out; "" holds the whole shop's, when it has that many."""
+    gaps: dict[str, list[float]] = defaultdict(list)
+    rows = (
+        customers.filter(orders_count__gte=2, first_order_at__isnull=False,
+                         last_order_at__isnull=False)
+        .order_by()
+        .values_list("segment", "first_order_at", "last_order_at", "orders_count")
+    )  # fmt: skip
+    for segment, first, last, count in rows.iterator(chunk_size=5000):
+        gap = (last - first).total_seconds() / 86400 / (count - 1)
+        gaps[segment].append(gap)
+        gaps[""].append(gap)
+    return {
+        segment: round(median(values), 1)
+        for segment, values in gaps.items()
+        if len(values) >= TYPICAL_GAP_SAMPLE
+    }

@@ -263,6 +263,7 @@ class Activity(models.Model):
         POINTS_EXPIRING = "points.expiring", _("Points expiring soon")
         POINTS_EXPIRED = "points.expired", _("Points expired")
         TIER_CHANGED = "tier.changed", _("Tier changed")
+        TIER_AT_RISK = "tier.at_risk", _("Tier at risk")
         MEMBERSHIP_CHANGED = "membership.changed", _("Membership changed")
         REFERRAL_REWARDED = "referral.rewarded", _("Referral rewarded")
         EMAIL_SENT = "email.sent", _("Email sent")

@@ -46,3 +46,13 @@ class LoyaltyConfig(AppConfig):
         demo_step_register(demo_program_seed, order=50)
         demo_step_register(demo_activity_seed, order=150)
         demo_night_register(demo_night)
+        # The tier-down warning's merge fields, for campaigns' templates.
+        from django.utils.translation import gettext_lazy as _
+
+        from customers.mail import merge_field_register
+        from loyalty.services.tiers import tier_ends_on_text, to_keep_tier_text
+
+        merge_field_register("tier_ends_on", label=_("the day her tier would drop (tier-down "
+                             "warning)"), value=tier_ends_on_text)  # fmt: skip
+        merge_field_register("to_keep_tier", label=_("what keeps her tier (tier-down warning)"),
+                             value=to_keep_tier_text)  # fmt: skip

@@ -33,6 +33,7 @@ class ProgramForm(TranslatedFieldsForm):
             "excluded_skus",
             "tier_basis",
             "tier_window",
+            "tier_warning_days",
             "referrer_points",
             "friend_reward",
             "support_adjust_limit",

@@ -92,6 +92,11 @@ class Program(models.Model):
         choices=TierWindow.choices,
         default=TierWindow.ROLLING_YEAR,
     )
+    tier_warning_days = models.PositiveSmallIntegerField(
+        _("days of warning before a tier drops"), default=14,
+        help_text=_("A customer whose tier would drop within this many days, if she bought "
+                    "nothing more, is told once (the tier-down warning flow). 0: no warning."),
+    )  # fmt: skip
     referrer_points = models.PositiveIntegerField(_("points for the referrer"), default=500)
     # What a support agent may adjust without a manager (owners set them).
     support_adjust_limit = models.PositiveIntegerField(

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils.timezone import now
 
 from campaigns.models import Flow, Message, SendingSettings
+from customers.metrics import typical_gap_days
 from customers.models import Activity, Customer
 from customers.selectors import born_on
 from merchants.models import Merchant
@@ -30,6 +31,7 @@ KIND_OF = {
     Trigger.POINTS_EARNED: Activity.Kind.POINTS_EARNED,
     Trigger.POINTS_EXPIRING: Activity.Kind.POINTS_EXPIRING,
     Trigger.TIER_UP: Activity.Kind.TIER_CHANGED,
+    Trigger.TIER_DOWN: Activity.Kind.TIER_AT_RISK,
     Trigger.MEMBERSHIP_RENEWED: Activity.Kind.MEMBERSHIP_CHANGED,
     Trigger.PAYMENT_FAILED: Activity.Kind.MEMBERSHIP_CHANGED,
     Trigger.FEEDBACK_RESOLVED: Activity.Kind.FEEDBACK_RESOLVED,
@@ -43,8 +45,12 @@ STALE = timedelta(days=2)
 CHUNK = 1000
 SEND_CHUNK = 200
 CLAIM_SLICE = 5_000  # ids per UPDATE: a statement's parameters are limited
-# Birthday wishes go out from this merchant-local hour (quiet hours still apply).
-BIRTHDAY_HOUR = 9
+# Birthday wishes and second-order nudges go out from this merchant-local hour (quiet
+# hours still apply).
+MORNING_HOUR = 9
+# A one-time buyer's nudge waits her segment's typical gap between orders; this long when
+# the shop has too few repeat customers to tell (customers.metrics.TYPICAL_GAP_SAMPLE).
+DEFAULT_GAP_DAYS = 30.0
 
 
 def _matches(trigger: str, data: dict) -> bool:
@@ -73,6 +79,8 @@ def flow_advance(*, flow_id: int, at: datetime | None = None) -> int:
             return 0
         if flow.trigger == Trigger.BIRTHDAY:
             return _birthdays(flow, at)
+        if flow.trigger == Trigger.SECOND_ORDER:
+            return _second_orders(flow, at)
         since = max(flow.enabled_at, at - STALE)
         if flow.scanned_until is not None:
             since = max(since, flow.scanned_until - MARGIN)
@@ -112,10 +120,10 @@ def _queued(flow: Flow, at: datetime, entries) -> int:
 
 
 def _birthdays(flow: Flow, at: datetime) -> int:
-    """Once per merchant-local day, from BIRTHDAY_HOUR: a message to each customer born on
+    """Once per merchant-local day, from MORNING_HOUR: a message to each customer born on
     this day, keyed by year (a second pass, or a second worker, queues nothing more)."""
     local = at.astimezone(flow.merchant.zone)
-    if local.hour < BIRTHDAY_HOUR:
+    if local.hour < MORNING_HOUR:
         return 0
     run = job_run_claim(job=f"campaigns.birthday.{flow.pk}", merchant=flow.merchant,
                         period_key=local.date().isoformat())  # fmt: skip
@@ -133,6 +141,42 @@ def _birthdays(flow: Flow, at: datetime) -> int:
     ))  # fmt: skip
     Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
     job_run_finish(run=run, detail={"messages": made})
+    return made
+
+
+def _second_orders(flow: Flow, at: datetime) -> int:
+    """Once per merchant-local day, from MORNING_HOUR: a nudge to each one-time buyer whose
+    only order is now as old as her segment's typical gap between orders (the shop's where
+    her segment has too few repeat customers to tell), once per customer. An order older
+    than that by more than STALE had its moment before (the flow was off, or a day was
+    missed)."""
+    local = at.astimezone(flow.merchant.zone)
+    if local.hour < MORNING_HOUR:
+        return 0
+    run = job_run_claim(job=f"campaigns.second_order.{flow.pk}", merchant=flow.merchant,
+                        period_key=local.date().isoformat())  # fmt: skip
+    if run is None:
+        return 0
+    customers = Customer.objects.filter(merchant_id=flow.merchant_id, erased_at=None)
+    gaps = typical_gap_days(customers)
+    shop = gaps.pop("", DEFAULT_GAP_DAYS)
+    delay = timedelta(minutes=flow.delay_minutes)
+    made = 0
+    groups: list[tuple[list[str] | None, float]] = [([s], gap) for s, gap in gaps.items()]
+    groups.append((None, shop))  # every other segment, and customers not scored yet
+    for segments, gap in groups:
+        due = at - timedelta(days=gap)
+        buyers = customers.filter(orders_count=1, last_order_at__lte=due,
+                                  last_order_at__gt=due - STALE)  # fmt: skip
+        buyers = buyers.filter(segment__in=segments) if segments else buyers.exclude(
+            segment__in=list(gaps)
+        )  # fmt: skip
+        made += _queued(flow, at, (
+            (pk, f"flow:{flow.pk}:second-order:{pk}", {"gap_days": gap}, at + delay)
+            for pk in buyers.order_by().values_list("pk", flat=True).iterator(chunk_size=CHUNK)
+        ))  # fmt: skip
+    Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    job_run_finish(run=run, detail={"messages": made, "gaps": {**gaps, "": shop}})
     return made
 
 

@@ -24,6 +24,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import (
+    Flow,
     MailPreference,
     Message,
     MessageTemplate,
@@ -33,6 +34,7 @@ from campaigns.models import (
 from customers.mail import customer_language, merge_fields_offered
 from customers.models import Customer
 from loyalty.models import PointsAccount
+from loyalty.services.tiers import tier_warnings_void
 from merchants.content import content_override
 from merchants.models import Merchant
 
@@ -68,6 +70,8 @@ SKIP_REASONS = {
     "fewer_emails": _("She asked for fewer emails"),
     "not_eligible": _("No longer matches the flow's conditions"),
     "flow_off": _("The flow was turned off"),
+    "ordered_since": _("She ordered again before it was sent"),
+    "kept_tier": _("She kept her tier before it was sent"),
     "erased": _("Customer erased"),
 }
 
@@ -214,7 +218,7 @@ class Known:
     """What the rules read about the customers of a chunk of messages, each fact in one
     query for the whole chunk: the shops' settings, suppressed addresses, the marketing
     mail each customer already got within the longest window that matters, who asked for
-    fewer emails, and tiers where a flow asks."""
+    fewer emails, tiers where a flow asks, and tier-down warnings gone stale."""
 
     def __init__(self, messages: list[Message], customers: dict[int, Customer], at) -> None:
         merchants = {m.merchant_id for m in messages}
@@ -248,6 +252,10 @@ class Known:
             PointsAccount.objects.filter(customer_id__in=asking)
             .values_list("customer_id", "tier_id")
         ) if asking else {}  # fmt: skip
+        self.void_warnings = tier_warnings_void(warnings=[
+            (m.customer_id, m.data) for m in messages
+            if m.flow_id and m.flow.trigger == Flow.Trigger.TIER_DOWN
+        ], at=at)  # fmt: skip
 
     def sending(self, merchant: Merchant) -> SendingSettings:
         return self.settings.get(merchant.pk) or SendingSettings(merchant=merchant)
@@ -296,6 +304,10 @@ class Known:
             return None
         if not flow.enabled:
             return "flow_off"
+        if flow.trigger == Flow.Trigger.SECOND_ORDER and customer.orders_count > 1:
+            return "ordered_since"
+        if flow.trigger == Flow.Trigger.TIER_DOWN and customer.pk in self.void_warnings:
+            return "kept_tier"
         if flow.segments and customer.segment not in flow.segments:
             return "not_eligible"
         personas = {p.pk for p in flow.personas.all()}

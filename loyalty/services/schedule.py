@@ -17,7 +17,7 @@ from loyalty.models import EarningRule, PointsAccount, PointsEntry, Program
 from loyalty.services.expiry import expiry_reminders, pending_confirm, points_expire
 from loyalty.services.ledger import accounts_for, accounts_locked, entry_write, lot_expiry
 from loyalty.services.memberships import memberships_run
-from loyalty.services.tiers import tiers_recalculate
+from loyalty.services.tiers import tiers_at_risk_warn, tiers_recalculate
 from merchants.services import job_run_claim, job_run_finish
 
 DAILY_LOCAL_HOUR = 2
@@ -48,7 +48,10 @@ def daily_job_run(*, job: str, merchant_id: int, local_date: str) -> dict | None
             "reminders": expiry_reminders(program=program, at=at),
         }
     elif job == "loyalty.tiers":
-        detail = {"changed": tiers_recalculate(merchant=program.merchant, at=at)}
+        detail = {
+            "changed": tiers_recalculate(merchant=program.merchant, at=at),
+            "warned": tiers_at_risk_warn(program=program, at=at),
+        }
     elif job == "loyalty.memberships":
         detail = memberships_run(merchant_id=merchant_id, at=at)
     elif job == "loyalty.birthdays":

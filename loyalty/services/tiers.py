@@ -6,18 +6,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
 from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, DecimalField, F, Q, Sum, Value
+from django.utils.formats import date_format, number_format
 from django.utils.timezone import now
 from django.utils.translation import gettext as _
 
 from customers import inserts
 from customers.inserts import rows_update
-from customers.models import Activity, Order
+from customers.models import Activity, Customer, Order
 from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
 from loyalty.services.dates import months_after
 from merchants.models import Merchant
@@ -331,11 +333,14 @@ def tier_due(
     return due
 
 
-def _basis_stream(*, program: Program, at: datetime):
-    """Every account of the merchant with its basis value, in id order, from one grouped
-    pass streamed through a server-side cursor: memory does not grow with the customers."""
+def _basis_stream(*, program: Program, at: datetime, tiered_only: bool = False):
+    """Every account of the merchant (or only those holding a tier) with its basis value,
+    in id order, from one grouped pass streamed through a server-side cursor: memory does
+    not grow with the customers."""
     start = window_start(program=program, at=at)
     accounts = PointsAccount.objects.filter(merchant_id=program.merchant_id)
+    if tiered_only:
+        accounts = accounts.filter(tier__isnull=False)
     if program.tier_basis == Program.TierBasis.POINTS:
         counted = Q(entries__kind__in=[PointsEntry.Kind.EARN, PointsEntry.Kind.REVERSE],
                     entries__available_at__lte=at)  # fmt: skip
@@ -411,6 +416,71 @@ def tiers_recalculate(*, merchant: Merchant, at: datetime | None = None) -> int:
                 values.update(basis_values(program=program, customer_ids=stale, at=at))
             changed += _apply(accounts=accounts, values=values, tiers=tiers, program=program, at=at)
     return changed
+
+
+def tiers_at_risk_warn(*, program: Program, at: datetime | None = None) -> int:
+    """A timeline warning (campaigns' tier-down flow reacts to it) for each customer whose
+    tier a recalculation within the program's warning days would lower if she bought
+    nothing more: the first night it would, and what she needs on the tier basis to keep
+    it. Once per tier held and warning window; answers how many were written.
+
+    Left alone, a basis only falls as time passes (old orders leave a rolling window, a
+    calendar year starts again) and grace and floors only end, so an account whose tier
+    is due lower at the horizon is exactly one that drops before it; one grouped pass at
+    the horizon finds them, and only they are looked at night by night."""
+    at = at or now()
+    days = program.tier_warning_days
+    if not days:
+        return 0
+    tiers = list(Tier.objects.filter(merchant_id=program.merchant_id))
+    by_id = {tier.pk: tier for tier in tiers}
+    horizon = at + timedelta(days=days)
+    stream = _basis_stream(program=program, at=horizon, tiered_only=True)
+    written = 0
+    while rows := list(islice(stream, RECALCULATION_CHUNK)):
+        falling = [
+            row for row in rows
+            if _threshold(_due(row, row[7], by_id, tiers, program, horizon))
+            < _threshold(by_id.get(row[3]))
+        ]  # fmt: skip
+        if falling:
+            written += _warn(falling, by_id, tiers, program, at)
+    return written
+
+
+def _warn(rows: list[tuple], by_id: dict, tiers, program: Program, at: datetime) -> int:
+    days = program.tier_warning_days
+    warned = {
+        (customer_id, data.get("tier_id"))
+        for customer_id, data in Activity.objects.filter(
+            merchant_id=program.merchant_id, kind=Activity.Kind.TIER_AT_RISK,
+            customer_id__in=[row[2] for row in rows], occurred_at__gt=at - timedelta(days=days),
+        ).values_list("customer_id", "data")
+    }  # fmt: skip
+    waiting = {row[2]: row for row in rows if (row[2], row[3]) not in warned}
+    zone = program.merchant.zone
+    activities = []
+    for night in range(1, days + 1):
+        if not waiting:
+            break
+        moment = at + timedelta(days=night)
+        values = basis_values(program=program, customer_ids=list(waiting), at=moment)
+        for customer_id, row in list(waiting.items()):
+            current = by_id[row[3]]
+            value = values.get(customer_id) or 0
+            if _threshold(_due(row, value, by_id, tiers, program, moment)) >= current.threshold:
+                continue
+            del waiting[customer_id]
+            activities.append(Activity(
+                merchant_id=program.merchant_id, customer_id=customer_id,
+                kind=Activity.Kind.TIER_AT_RISK, occurred_at=at,
+                data={"tier": current.name, "tier_id": current.pk,
+                      "on": moment.astimezone(zone).date().isoformat(),
+                      "to_keep": str(max(current.threshold - value, 0)),
+                      "basis": program.tier_basis},
+            ))  # fmt: skip
+    Activity.objects.bulk_create(activities)
+    return len(activities)
 
 
 # (id, merchant, customer, tier, since, floor, floor until): the order _apply reads them in.
@@ -589,3 +659,57 @@ def tier_override(
         fields += ["tier", "tier_since"]
     account.save(update_fields=fields)
     return account
+
+
+# Merge fields of the tier-down warning (offered to campaigns' templates in apps.py), read
+# from the warning's data: the day her tier would drop and what keeps it.
+def tier_ends_on_text(customer, data: dict) -> str:
+    return date_format(date.fromisoformat(data["on"])) if data.get("on") else ""
+
+
+def to_keep_tier_text(customer, data: dict) -> str:
+    if "to_keep" not in data:
+        return ""
+    needed = Decimal(data["to_keep"])
+    if data.get("basis") == Program.TierBasis.SPENT:
+        return f"{number_format(needed, 2, use_l10n=True)} {customer.merchant.base_currency}"
+    return number_format(int(needed.to_integral_value(ROUND_CEILING)), use_l10n=True)
+
+
+def tier_warnings_void(*, warnings: Sequence[tuple[int, dict]], at: datetime) -> set[int]:
+    """Of (customer, tier-down warning data) pairs, the customers the warning no longer
+    fits when it is about to be sent: she no longer holds the tier it named, or what she
+    has bought since already keeps it on the night it named. A read per merchant and
+    night named, for a whole chunk of messages."""
+    if not warnings:
+        return set()
+    held = dict(
+        PointsAccount.objects.filter(customer_id__in=[c for c, _data in warnings])
+        .values_list("customer_id", "tier_id")
+    )  # fmt: skip
+    void = {c for c, data in warnings if held.get(c) is None or held[c] != data.get("tier_id")}
+    asking: dict[tuple[int, str], list[int]] = defaultdict(list)
+    merchants = dict(
+        Customer.objects.filter(pk__in=[c for c, _data in warnings]).values_list(
+            "pk", "merchant_id"
+        )
+    )
+    for customer_id, data in warnings:
+        if customer_id not in void and data.get("on"):
+            asking[(merchants[customer_id], data["on"])].append(customer_id)
+    programs = {
+        p.merchant_id: p
+        for p in Program.objects.filter(merchant_id__in={m for m, _on in asking})
+        .select_related("merchant")
+    }  # fmt: skip
+    thresholds = dict(Tier.objects.filter(pk__in=set(held.values()) - {None}).values_list(
+        "pk", "threshold"))  # fmt: skip
+    for (merchant_id, on), customer_ids in asking.items():
+        program = programs.get(merchant_id)
+        if program is None:
+            continue
+        today = at.astimezone(program.merchant.zone).date()
+        moment = at + timedelta(days=max((date.fromisoformat(on) - today).days, 0))
+        values = basis_values(program=program, customer_ids=customer_ids, at=moment)
+        void |= {c for c in customer_ids if (values.get(c) or 0) >= thresholds[held[c]]}
+    return void

@@ -153,7 +153,8 @@ def test_the_program_terms_are_written_per_language(owner_client, merchant):
         "is_active": "on", "points_per_unit": "1", "earn_base": "net",
         "rounding": "down", "pending_days": "0", "expiry_mode": "never", "expiry_months": "12",
         "reminder_days": "30", "refund_policy": "available_only", "point_value": "0.01",
-        "tier_basis": "spent", "tier_window": "rolling_year", "referrer_points": "500",
+        "tier_basis": "spent", "tier_window": "rolling_year", "tier_warning_days": "14",
+        "referrer_points": "500",
         "support_adjust_limit": "500", "support_daily_limit": "2000",
         "terms_en": "Points never expire.", "terms_fa": "امتیازها منقضی نمی‌شوند.",
     })  # fmt: skip

@@ -30,6 +30,7 @@ def test_program_settings_are_saved_and_audited(client, owner, merchant):
         "pending_days": "14", "expiry_mode": "after_earning", "expiry_months": "12",
         "reminder_days": "7", "refund_policy": "available_only", "point_value": "0.01",
         "excluded_skus": "GIFT-25, GIFT-50", "tier_basis": "spent", "tier_window": "rolling_year",
+        "tier_warning_days": "21",
         "referrer_points": "500", "support_adjust_limit": "300", "support_daily_limit": "900",
     }  # fmt: skip
     response = client.post("/loyalty/program/", form)
@@ -37,6 +38,7 @@ def test_program_settings_are_saved_and_audited(client, owner, merchant):
     program = Program.objects.get(merchant=merchant)
     assert program.excluded_skus == ["GIFT-25", "GIFT-50"]
     assert program.pending_days == 14
+    assert program.tier_warning_days == 21
     event = AuditEvent.objects.get(action="loyalty.program_changed")
     assert event.after["pending_days"] == 14
     form["pending_days"] = "-3"
@@ -154,7 +156,7 @@ def test_only_an_owner_sets_what_support_may_adjust(client, merchant):
         "is_active": "on", "points_per_unit": "1", "earn_base": "net", "rounding": "down",
         "pending_days": "0", "expiry_mode": "never", "expiry_months": "12", "reminder_days": "7",
         "refund_policy": "available_only", "point_value": "0.01", "tier_basis": "spent",
-        "tier_window": "rolling_year", "referrer_points": "500",
+        "tier_window": "rolling_year", "tier_warning_days": "14", "referrer_points": "500",
         "support_adjust_limit": "999999", "support_daily_limit": "999999",
     }  # fmt: skip
     assert client.post("/loyalty/program/", form).status_code == 302
