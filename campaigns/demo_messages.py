@@ -1,7 +1,8 @@
-"""The demo shop's mail: a thank-you, a shipped notice, a welcome and a points reminder,
-written in the four languages; their flows on; and the recent orders' thank-yous sent
-through the real services, with what the ESP would have reported of them. The demo's
-past mail is recorded, not delivered: it goes to a connection that drops it."""
+"""The demo shop's mail: a thank-you, a shipped notice, a welcome, a points reminder, a
+tier-down warning and a second-order nudge, written in the four languages; their flows
+on; and the recent orders' thank-yous sent through the real services, with what the ESP
+would have reported of them. The demo's past mail is recorded, not delivered: it goes to
+a connection that drops it."""
 
 from __future__ import annotations
 
@@ -63,9 +64,38 @@ TEMPLATES = {
         "ru": ("{{ points_expiring }} баллов сгорят {{ expiring_on }}",
                "{{ first_name }}, используйте баллы до {{ expiring_on }}."),
     }),
+    "Tier at risk": ("marketing", {
+        "en": ("Keep your {{ tier }} status",
+               "{{ first_name }}, your {{ tier }} status ends on {{ tier_ends_on }}. "
+               "{{ to_keep_tier }} more before then keeps it."),
+        "ar": ("حافظ على مستوى {{ tier }}",
+               "{{ first_name }}، ينتهي مستوى {{ tier }} في {{ tier_ends_on }}. "
+               "{{ to_keep_tier }} إضافية قبل ذلك تحفظه لك."),
+        "fa": ("سطح {{ tier }} خود را نگه دارید",
+               "{{ first_name }}، سطح {{ tier }} شما در {{ tier_ends_on }} پایان می‌یابد. "
+               "{{ to_keep_tier }} دیگر تا آن روز آن را نگه می‌دارد."),
+        "ru": ("Сохраните уровень {{ tier }}",
+               "{{ first_name }}, ваш уровень {{ tier }} закончится {{ tier_ends_on }}. "
+               "Ещё {{ to_keep_tier }} до этого дня сохранят его."),
+    }),
+    "Come back": ("marketing", {
+        "en": ("Time for a fresh pot, {{ first_name }}?",
+               "{{ first_name }}, your tea from {{ store_name }} may be running low. "
+               "You have {{ balance }} points: {{ rewards_link }}"),
+        "ar": ("هل حان وقت إبريق جديد يا {{ first_name }}؟",
+               "{{ first_name }}، ربما أوشك شايك من {{ store_name }} على النفاد. "
+               "لديك {{ balance }} نقطة: {{ rewards_link }}"),
+        "fa": ("{{ first_name }}، وقت یک قوری تازه است؟",
+               "{{ first_name }}، شاید چای شما از {{ store_name }} رو به پایان باشد. "
+               "{{ balance }} امتیاز دارید: {{ rewards_link }}"),
+        "ru": ("{{ first_name }}, пора заварить свежий чай?",
+               "{{ first_name }}, возможно, чай из {{ store_name }} заканчивается. "
+               "У вас {{ balance }} баллов: {{ rewards_link }}"),
+    }),
 }  # fmt: skip
 FLOWS = {"post_purchase": "Thank you", "shipped": "Shipped", "welcome": "Welcome",
-         "points_expiring": "Points expiring"}  # fmt: skip
+         "points_expiring": "Points expiring", "tier_down": "Tier at risk",
+         "second_order": "Come back"}  # fmt: skip
 RECENT_ORDERS = 12
 
 

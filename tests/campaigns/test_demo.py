@@ -37,10 +37,11 @@ def test_the_demo_writes_its_mail_in_four_languages_and_sends_recent_thank_yous(
 
     call_command("seed_demo", quiet_signins=True)
     templates = MessageTemplate.objects.filter(merchant__slug="demo-store")
-    assert templates.count() == 4
+    assert templates.count() == 6
     assert all(t.subject_ar and t.subject_fa and t.subject_ru for t in templates)
     assert set(Flow.objects.filter(enabled=True).values_list("trigger", flat=True)) == {
-        "post_purchase", "shipped", "welcome", "points_expiring"}  # fmt: skip
+        "post_purchase", "shipped", "welcome", "points_expiring", "tier_down",
+        "second_order"}  # fmt: skip
     sent = Message.objects.filter(state__in=["sent", "delivered"])
     assert sent.count() >= 6
     assert MessageEvent.objects.filter(kind="clicked").exists()
