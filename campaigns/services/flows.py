@@ -122,11 +122,7 @@ def _queued(flow: Flow, at: datetime, entries) -> int:
 def _birthdays(flow: Flow, at: datetime) -> int:
     """Once per merchant-local day, from MORNING_HOUR: a message to each customer born on
     this day, keyed by year (a second pass, or a second worker, queues nothing more)."""
-    local = at.astimezone(flow.merchant.zone)
-    if local.hour < MORNING_HOUR:
-        return 0
-    run = job_run_claim(job=f"campaigns.birthday.{flow.pk}", merchant=flow.merchant,
-                        period_key=local.date().isoformat())  # fmt: skip
+    run, local = _morning_claim(flow, at, "birthday")
     if run is None:
         return 0
     born = (
@@ -139,9 +135,24 @@ def _birthdays(flow: Flow, at: datetime) -> int:
         (customer_id, f"flow:{flow.pk}:birthday:{customer_id}:{local.year}", {}, at)
         for customer_id in born.iterator(chunk_size=CHUNK)
     ))  # fmt: skip
-    Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
-    job_run_finish(run=run, detail={"messages": made})
+    _morning_done(flow, run, at, {"messages": made})
     return made
+
+
+def _morning_claim(flow: Flow, at: datetime, pass_name: str):
+    """(the JobRun, the merchant-local moment) of the flow's pass for this merchant-local
+    day, or (None, …) before MORNING_HOUR or once another pass has claimed it."""
+    local = at.astimezone(flow.merchant.zone)
+    if local.hour < MORNING_HOUR:
+        return None, local
+    run = job_run_claim(job=f"campaigns.{pass_name}.{flow.pk}", merchant=flow.merchant,
+                        period_key=local.date().isoformat())  # fmt: skip
+    return run, local
+
+
+def _morning_done(flow: Flow, run, at: datetime, detail: dict) -> None:
+    Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
+    job_run_finish(run=run, detail=detail)
 
 
 def _second_orders(flow: Flow, at: datetime) -> int:
@@ -150,11 +161,7 @@ def _second_orders(flow: Flow, at: datetime) -> int:
     her segment has too few repeat customers to tell), once per customer. An order older
     than that by more than STALE had its moment before (the flow was off, or a day was
     missed)."""
-    local = at.astimezone(flow.merchant.zone)
-    if local.hour < MORNING_HOUR:
-        return 0
-    run = job_run_claim(job=f"campaigns.second_order.{flow.pk}", merchant=flow.merchant,
-                        period_key=local.date().isoformat())  # fmt: skip
+    run, _local = _morning_claim(flow, at, "second_order")
     if run is None:
         return 0
     customers = Customer.objects.filter(merchant_id=flow.merchant_id, erased_at=None)
@@ -175,8 +182,7 @@ def _second_orders(flow: Flow, at: datetime) -> int:
             (pk, f"flow:{flow.pk}:second-order:{pk}", {"gap_days": gap}, at + delay)
             for pk in buyers.order_by().values_list("pk", flat=True).iterator(chunk_size=CHUNK)
         ))  # fmt: skip
-    Flow.objects.filter(pk=flow.pk).update(scanned_until=at)
-    job_run_finish(run=run, detail={"messages": made, "gaps": {**gaps, "": shop}})
+    _morning_done(flow, run, at, {"messages": made, "gaps": {**gaps, "": shop}})
     return made
 
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from customers import inserts
 from customers.inserts import rows_update
-from customers.models import Activity, Customer, Order
+from customers.models import Activity, Order
 from loyalty.models import PointsAccount, PointsEntry, Program, Tier, TierChange
 from loyalty.services.dates import months_after
 from merchants.models import Merchant
@@ -683,17 +683,14 @@ def tier_warnings_void(*, warnings: Sequence[tuple[int, dict]], at: datetime) ->
     night named, for a whole chunk of messages."""
     if not warnings:
         return set()
-    held = dict(
-        PointsAccount.objects.filter(customer_id__in=[c for c, _data in warnings])
-        .values_list("customer_id", "tier_id")
-    )  # fmt: skip
+    accounts = PointsAccount.objects.filter(customer_id__in=[c for c, _data in warnings])
+    held, merchants = {}, {}
+    for customer_id, merchant_id, tier_id in accounts.values_list(
+        "customer_id", "merchant_id", "tier_id"
+    ):
+        held[customer_id], merchants[customer_id] = tier_id, merchant_id
     void = {c for c, data in warnings if held.get(c) is None or held[c] != data.get("tier_id")}
     asking: dict[tuple[int, str], list[int]] = defaultdict(list)
-    merchants = dict(
-        Customer.objects.filter(pk__in=[c for c, _data in warnings]).values_list(
-            "pk", "merchant_id"
-        )
-    )
     for customer_id, data in warnings:
         if customer_id not in void and data.get("on"):
             asking[(merchants[customer_id], data["on"])].append(customer_id)
