@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.timezone import now
@@ -312,16 +312,34 @@ class FlowRow:
     figures: MailFigures
 
 
-def _attributed(merchant: Merchant, days: int, group: str) -> dict:
-    """Orders and revenue per `group` (a field of Message) of the last message each order's
-    customer was sent within `days` before it: one grouped query."""
-    window = timedelta(days=days)
+def _credit_time(by: str):
+    """When a message earned the credit for an order, by the merchant's rule: its click,
+    its (reader's) open or click, or its delivery (its sending, where no delivery report
+    came)."""
+    if by == "clicked":
+        return F("clicked_at")
+    if by == "opened":
+        return Coalesce("opened_at", "clicked_at")
+    return Coalesce("delivered_at", "sent_at")
+
+
+def attributed_orders(*, merchant: Merchant, group: str) -> dict:
+    """Orders and revenue (net of refunds) per `group` (a field of Message: the flow, the
+    campaign) of the message each order is credited to: the last one its customer clicked
+    (or opened, or received, as the merchant chose) before it, delivered within the
+    attribution window before it. Each order is credited once, across every flow and
+    campaign. One grouped query."""
+    from campaigns.services.messages import sending_settings
+
+    sending = sending_settings(merchant=merchant)
+    window = timedelta(days=sending.attribution_days)
     last = (
-        Message.objects.filter(
-            customer_id=OuterRef("customer_id"), state__in=SENT_STATES,
-            sent_at__lte=OuterRef("placed_at"), sent_at__gte=OuterRef("placed_at") - window,
-        )
-        .order_by("-sent_at", "-pk")
+        Message.objects.filter(customer_id=OuterRef("customer_id"), state__in=SENT_STATES)
+        .alias(credited_at=_credit_time(sending.attribution_by),
+               delivered=Coalesce("delivered_at", "sent_at"))
+        .filter(credited_at__lte=OuterRef("placed_at"),
+                delivered__gte=OuterRef("placed_at") - window)
+        .order_by("-credited_at", "-pk")
         .values(group)[:1]
     )  # fmt: skip
     first = Message.objects.filter(merchant=merchant, state__in=SENT_STATES).aggregate(
@@ -335,15 +353,13 @@ def _attributed(merchant: Merchant, days: int, group: str) -> dict:
         .annotate(credited=Subquery(last))
         .filter(credited__isnull=False)
         .values("credited")
-        .annotate(n=Count("id"), revenue=Sum("total"))
+        .annotate(n=Count("id"), revenue=Sum(F("total") - F("refunded_amount")))
     )
     return {row["credited"]: (row["n"], row["revenue"] or Decimal("0.00")) for row in rows}
 
 
 def flow_rows(*, merchant: Merchant) -> list[FlowRow]:
     """Every trigger, with its flow if the shop set one up and the flow's numbers."""
-    from campaigns.services.messages import sending_settings
-
     flows = {f.trigger: f for f in Flow.objects.filter(merchant=merchant).select_related(
         "template", "offer")}  # fmt: skip
     counts = {
@@ -359,8 +375,7 @@ def flow_rows(*, merchant: Merchant) -> list[FlowRow]:
             skipped=Count("id", filter=Q(state=Message.State.SKIPPED)),
         )
     }
-    days = sending_settings(merchant=merchant).attribution_days
-    orders = _attributed(merchant, days, "flow_id")
+    orders = attributed_orders(merchant=merchant, group="flow_id")
     rows = []
     for trigger, label in Flow.Trigger.choices:
         flow = flows.get(trigger)

@@ -55,3 +55,13 @@ def messages_send_task(message_ids: list[int]) -> None:
     from campaigns.services.sending import messages_send
 
     messages_send(message_ids=message_ids)
+
+
+@shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=29 * 60)
+def campaigns_enter_task() -> None:
+    """Every 15 minutes: each running win-back campaign enters its customers once per
+    merchant-local day (from the morning), each broadcast once at its time; the messages
+    then go out with the flows' sends. Twice enters no one twice."""
+    from campaigns.services.campaigns import campaigns_advance
+
+    campaigns_advance()

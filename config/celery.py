@@ -71,6 +71,12 @@ def beat_schedule() -> dict:
             "task": "campaigns.tasks.flows_tick_task",
             "schedule": crontab(),
         },
+        # Win-back campaigns enter their customers once per merchant-local day, broadcasts
+        # once at their time (JobRun); the messages go out with the flows' sends.
+        "campaigns-enter": {
+            "task": "campaigns.tasks.campaigns_enter_task",
+            "schedule": crontab(minute="*/15"),
+        },
         "code-reservations-expire": {
             "task": "campaigns.tasks.reservations_expire_task",
             "schedule": crontab(minute=35),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Field, Func
+from django.db.models import Field, FloatField, Func
 from django.db.models.lookups import In
 
 
@@ -36,3 +36,17 @@ class AnyOf(In):
             if value is not None
         ]
         return f"{lhs} = ANY(%s)", (*lhs_params, values)
+
+
+class Epoch(Func):
+    """A timestamp as seconds since 1970, a float on both databases: gaps between dates
+    compared as numbers (PostgreSQL's interval and SQLite's text dates don't mix)."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::double precision"
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(
+            compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+            **extra_context,
+        )  # fmt: skip

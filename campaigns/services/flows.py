@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.timezone import now
 
-from campaigns.models import Flow, Message, SendingSettings
+from campaigns.models import Campaign, Flow, Message, SendingSettings
 from customers.metrics import typical_gap_days
 from customers.models import Activity, Customer
 from customers.selectors import born_on
@@ -205,6 +205,8 @@ def due_claim(*, at: datetime | None = None) -> list[list[int]]:
     due = Message.objects.filter(
         Q(state=Message.State.QUEUED, send_after__lte=at)
         & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=at))
+    ).exclude(  # a paused campaign's messages wait for it
+        campaign_id__in=Campaign.objects.filter(state=Campaign.State.PAUSED).values("pk")
     )
     rates = dict(SendingSettings.objects.values_list("merchant_id", "send_rate"))
     chunks: list[list[int]] = []

@@ -299,6 +299,8 @@ class Known:
         return None
 
     def _flow_refusal(self, message: Message, customer: Customer) -> str | None:
+        if message.campaign_id:
+            return _campaign_refusal(message, customer)
         flow = message.flow
         if flow is None:
             return None
@@ -321,6 +323,16 @@ class Known:
     def took(self, customer_id: int, at) -> None:
         """A marketing message to her was taken for sending: the cap counts it at once."""
         self.sent[customer_id].append(at)
+
+
+def _campaign_refusal(message: Message, customer: Customer) -> str | None:
+    """A campaign's step goes only while she is still gone: an order since she entered
+    ends her run (the holdout's comparison counts that order for both groups alike)."""
+    entered = message.data.get("entered_at")
+    last = customer.last_order_at
+    if entered and last is not None and last > datetime.fromisoformat(entered):
+        return "ordered_since"
+    return None
 
 
 def quiet_until(*, customer: Customer, sending: SendingSettings, at: datetime) -> datetime | None:

@@ -118,14 +118,16 @@ def _claim(message_ids: list[int], at: datetime) -> tuple[list[Taken], dict[int,
 
 
 def _offer_code(item: Taken) -> None:
-    """A flow's offer: her code of it, issued now, if she may use it now."""
+    """A flow's or a campaign step's offer: her code of it, issued now, if she may use it
+    now."""
     message, customer = item.message, item.customer
-    if not (message.flow_id and message.flow.offer_id) or message.code:
+    offer_id = message.data.get("offer_id") or (message.flow.offer_id if message.flow_id else None)
+    if not offer_id or message.code:
         return
     from campaigns.selectors import offers_for
 
     for offer in offers_for(customer=customer):
-        if offer.promotion.pk == message.flow.offer_id:
+        if offer.promotion.pk == offer_id:
             message.code = offer.code or code_issue(promotion=offer.promotion,
                                                     customer=customer).code  # fmt: skip
             Message.objects.filter(pk=message.pk).update(code=message.code)

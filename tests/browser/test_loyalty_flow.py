@@ -56,6 +56,8 @@ def test_support_adjusts_points_and_the_owner_adds_a_tier_customers_move_into(
     diamond = owner.get_by_role("row").filter(has_text="Diamond")
     assert diamond.get_by_test_id("tier-holders").inner_text() == "0"
     owner.get_by_role("button", name="Recalculate tiers now").click()
+    # The POST redirects back with a notice; reloading before that lands races the navigation.
+    owner.get_by_text("Tiers are being recalculated").wait_for()
     expected = PointsAccount.objects.none()
     for _attempt in range(60):
         tier = Tier.objects.get(name="Diamond")
