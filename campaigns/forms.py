@@ -7,7 +7,14 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import CodeAttempt, Flow, MessageTemplate, Promotion, SendingSettings
+from campaigns.models import (
+    Campaign,
+    CodeAttempt,
+    Flow,
+    MessageTemplate,
+    Promotion,
+    SendingSettings,
+)
 from campaigns.services.codes import REASONS
 from campaigns.services.messages import template_check
 from customers.models import Customer, Persona, Segment
@@ -156,7 +163,7 @@ class SendingSettingsForm(forms.ModelForm):
         model = SendingSettings
         fields = ["from_name", "from_email", "reply_to", "cap_messages", "cap_days",
                   "quiet_from", "quiet_until", "soft_bounce_limit", "send_rate",
-                  "attribution_days"]  # fmt: skip
+                  "attribution_days", "attribution_by"]  # fmt: skip
         widgets = {"quiet_from": forms.TimeInput(attrs={"type": "time"}),
                    "quiet_until": forms.TimeInput(attrs={"type": "time"})}  # fmt: skip
 
@@ -178,3 +185,92 @@ class PreviewForm(forms.Form):
         label=_("Preview for the customer"), required=False,
         help_text=_("Her email; empty: the most recent customer with one."),
     )  # fmt: skip
+
+
+STEPS = (1, 2, 3)
+
+
+class CampaignForm(forms.ModelForm):
+    """A campaign and its up to three steps (step N: template, offer, days after the one
+    before); a broadcast's list of customers as a CSV."""
+
+    segments = forms.MultipleChoiceField(
+        label=_("Only customers in these segments"), choices=Segment.choices, required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )  # fmt: skip
+    customer_list = forms.FileField(
+        label=_("List of customers (CSV)"), required=False,
+        help_text=_("For a broadcast to a list: one customer per row, by email or by your "
+                    "shop's customer id. A new file replaces the list."),
+    )  # fmt: skip
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name", "kind", "selection", "days_since", "gap_multiple", "segments", "personas",
+            "tiers", "plans", "min_spent", "max_spent", "consent_only", "reentry_days",
+            "holdout_percent", "send_at",
+        ]  # fmt: skip
+        widgets = {
+            "personas": forms.CheckboxSelectMultiple,
+            "tiers": forms.CheckboxSelectMultiple,
+            "plans": forms.CheckboxSelectMultiple,
+            "send_at": DATETIME,
+        }
+        labels = {"personas": _("Only customers of these personas"),
+                  "tiers": _("Only customers in these tiers"),
+                  "plans": _("Only members of these plans")}  # fmt: skip
+
+    def __init__(self, *args, merchant, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+        self.fields["personas"].queryset = Persona.objects.filter(merchant=merchant)
+        self.fields["tiers"].queryset = Tier.objects.filter(merchant=merchant)
+        self.fields["plans"].queryset = MembershipPlan.objects.filter(merchant=merchant)
+        # Predictions aren't built yet: the mode that reads them isn't offered.
+        self.fields["selection"].choices = [
+            c for c in Campaign.Selection.choices if c[0] != Campaign.Selection.PREDICTED
+        ]
+        self.fields["holdout_percent"].max_value = 50
+        self.fields["holdout_percent"].widget.attrs["max"] = 50
+        if self.instance.pk:
+            self.fields["kind"].disabled = True
+        templates = MessageTemplate.objects.filter(merchant=merchant)
+        offers = Promotion.objects.filter(merchant=merchant)
+        saved = {s.position: s for s in self.instance.steps.all()} if self.instance.pk else {}
+        for n in STEPS:
+            step = saved.get(n)
+            self.fields[f"step{n}_template"] = forms.ModelChoiceField(
+                label=_("Message %(n)s: template") % {"n": n}, queryset=templates,
+                required=n == 1, initial=step.template_id if step else None,
+            )  # fmt: skip
+            self.fields[f"step{n}_offer"] = forms.ModelChoiceField(
+                label=_("Message %(n)s: offer (a code issued on send)") % {"n": n},
+                queryset=offers, required=False, initial=step.offer_id if step else None,
+            )  # fmt: skip
+            label = (
+                _("Message %(n)s: days after entering") % {"n": n} if n == 1
+                else _("Message %(n)s: days after message %(before)s") % {"n": n, "before": n - 1}
+            )  # fmt: skip
+            default = 0 if n == 1 else 3
+            self.fields[f"step{n}_delay"] = forms.IntegerField(
+                label=label, min_value=0, max_value=365, required=False,
+                initial=step.delay_days if step else default,
+            )  # fmt: skip
+
+    def steps(self) -> list[dict]:
+        """The steps filled in, in order: a step without a template is left out."""
+        data = self.cleaned_data
+        return [
+            {"template": data[f"step{n}_template"], "offer": data.get(f"step{n}_offer"),
+             "delay_days": data.get(f"step{n}_delay") or 0}
+            for n in STEPS if data.get(f"step{n}_template")
+        ]  # fmt: skip
+
+    def campaign_data(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items()
+                if k in self.Meta.fields}  # fmt: skip
+
+
+class CampaignMoveForm(forms.Form):
+    move = forms.ChoiceField(choices=[("start", "start"), ("pause", "pause"), ("resume", "resume")])

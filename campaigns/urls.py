@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from campaigns import mail_views, views
+from campaigns import campaign_views, mail_views, views
 
 app_name = "campaigns"
 
@@ -17,6 +17,13 @@ urlpatterns = [
     path("batches/<int:pk>/", views.batch_progress, name="batch-progress"),
     path("batches/<int:pk>/codes.csv", views.batch_export, name="batch-export"),
     path("attempts/", views.attempt_list, name="attempt-list"),
+    path("campaigns/", campaign_views.campaign_list, name="campaign-list"),
+    path("campaigns/new/", campaign_views.campaign_form, name="campaign-create"),
+    path("campaigns/audience/", campaign_views.audience, name="campaign-audience"),
+    path("campaigns/<int:pk>/", campaign_views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/edit/", campaign_views.campaign_form, name="campaign-update"),
+    path("campaigns/<int:pk>/change/", campaign_views.campaign_change, name="campaign-change"),
+    path("campaigns/<int:pk>/report.csv", campaign_views.campaign_export, name="campaign-export"),
     path("messages/flows/", mail_views.flow_list, name="flow-list"),
     path("messages/flows/edit/", mail_views.flow_form, name="flow-update"),
     path("messages/templates/", mail_views.template_list, name="template-list"),

@@ -42,23 +42,29 @@ def held_out(*, campaign_id: int, customer_id: int, percent: int) -> bool:
     return int.from_bytes(digest[:8], "big") % HASH_BUCKETS < percent * HASH_BUCKETS // 100
 
 
-def campaign_audience(*, campaign: Campaign, at: datetime | None = None) -> QuerySet[Customer]:
+def campaign_audience(*, campaign: Campaign, at: datetime | None = None,
+                      personas=None, tiers=None, plans=None) -> QuerySet[Customer]:  # fmt: skip
     """The customers who would enter the campaign now: its filters, for a win-back the
-    quiet ones, without anyone who entered it within its re-entry days. One statement."""
+    quiet ones, without anyone who entered it within its re-entry days. One statement.
+    `personas`, `tiers` and `plans` stand in for the campaign's own (a form not saved yet)."""
     at = at or now()
+    saved = campaign.pk is not None
     customers = Customer.objects.filter(merchant_id=campaign.merchant_id, erased_at=None)
     customers = customers.exclude(email="")
     if campaign.consent_only:
         customers = customers.filter(marketing_consent=True)
     if campaign.segments:
         customers = customers.filter(segment__in=campaign.segments)
-    personas = list(campaign.personas.all()) if campaign.pk else []
+    if personas is None:
+        personas = list(campaign.personas.all()) if saved else []
     if personas:
         customers = customers.filter(persona__in=personas)
-    tiers = list(campaign.tiers.all()) if campaign.pk else []
+    if tiers is None:
+        tiers = list(campaign.tiers.all()) if saved else []
     if tiers:
         customers = customers.filter(points_account__tier__in=tiers)
-    plans = list(campaign.plans.all()) if campaign.pk else []
+    if plans is None:
+        plans = list(campaign.plans.all()) if saved else []
     if plans:
         members = Membership.objects.filter(merchant_id=campaign.merchant_id, plan__in=plans,
                                             state__in=LIVE_MEMBERSHIP)  # fmt: skip
@@ -69,10 +75,10 @@ def campaign_audience(*, campaign: Campaign, at: datetime | None = None) -> Quer
         customers = customers.filter(total_spent__lte=campaign.max_spent)
     if campaign.kind == Campaign.Kind.WINBACK:
         customers = _gone_quiet(customers, campaign, at)
-    elif campaign.pk and CampaignListEntry.objects.filter(campaign=campaign).exists():
+    elif saved and CampaignListEntry.objects.filter(campaign=campaign).exists():
         listed = CampaignListEntry.objects.filter(campaign=campaign).values("customer_id")
         customers = customers.filter(pk__in=listed)
-    if campaign.pk:
+    if saved:
         recent = CampaignEntry.objects.filter(
             campaign=campaign, entered_at__gt=at - timedelta(days=campaign.reentry_days)
         )
@@ -97,11 +103,13 @@ def _gone_quiet(customers: QuerySet[Customer], campaign: Campaign, at: datetime)
     return customers.filter(own | (Q(orders_count__lt=2) & fixed))
 
 
-def audience_count(*, campaign: Campaign, at: datetime | None = None) -> tuple[int, int]:
+def audience_count(*, campaign: Campaign, at: datetime | None = None,
+                   **filters) -> tuple[int, int]:  # fmt: skip
     """(who would enter now, how many of them would be held out). Held out is counted by
     the same hash as the entries, so it is exact for a saved campaign; for one not saved
     yet it is the share of the count."""
-    ids = campaign_audience(campaign=campaign, at=at).order_by().values_list("pk", flat=True)
+    audience = campaign_audience(campaign=campaign, at=at, **filters)
+    ids = audience.order_by().values_list("pk", flat=True)
     if not campaign.pk:
         count = ids.count()
         return count, round(count * campaign.holdout_percent / 100)

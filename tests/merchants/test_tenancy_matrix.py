@@ -199,7 +199,17 @@ def _a_template(merchant: Merchant) -> dict:
     return {"pk": TemplateFactory(merchant=merchant).pk}
 
 
+def _a_campaign(merchant: Merchant) -> dict:
+    from campaigns.models import Campaign
+
+    return {"pk": Campaign.objects.create(merchant=merchant, name="Back", kind="winback").pk}
+
+
 URL_KWARGS: dict[str, Callable[[Merchant], dict]] = {
+    "campaigns:campaign-detail": _a_campaign,
+    "campaigns:campaign-update": _a_campaign,
+    "campaigns:campaign-change": _a_campaign,
+    "campaigns:campaign-export": _a_campaign,
     "campaigns:template-update": _a_template,
     "campaigns:template-test": _a_template,
     "campaigns:customer-panel": _a_customer,
