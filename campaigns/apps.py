@@ -12,6 +12,7 @@ class CampaignsConfig(AppConfig):
 
         from campaigns import portal
         from campaigns.demo import demo_promotions_seed
+        from campaigns.demo_campaigns import demo_campaigns_seed
         from campaigns.demo_messages import demo_messages_seed
         from campaigns.hooks import tracking_received
         from campaigns.services import codes
@@ -39,3 +40,5 @@ class CampaignsConfig(AppConfig):
         demo_step_register(demo_promotions_seed, order=160)
         # Its mail: templates in four languages, the flows on, recent thank-yous sent.
         demo_step_register(demo_messages_seed, order=170)
+        # A win-back campaign entered ten weeks ago, so its report has figures.
+        demo_step_register(demo_campaigns_seed, order=175)

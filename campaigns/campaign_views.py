@@ -60,10 +60,11 @@ def _audience(request: HttpRequest, campaign: Campaign | None) -> dict:
     probe_form = CampaignForm(source or None, instance=campaign, merchant=request.merchant)
     probe_form.is_valid()  # only the fields that parsed are read
     data = probe_form.cleaned_data if source else {}
-    probe = Campaign(merchant=request.merchant, pk=campaign.pk if campaign else None)
-    if campaign is not None:
-        probe.kind = campaign.kind
-    for name in ("kind", "selection", "days_since", "gap_multiple", "segments", "min_spent",
+    probe = Campaign(merchant=request.merchant, pk=campaign.pk if campaign else None,
+                     kind=campaign.kind if campaign else Campaign.Kind.WINBACK)  # fmt: skip
+    if campaign is None and data.get("kind"):
+        probe.kind = data["kind"]
+    for name in ("selection", "days_since", "gap_multiple", "segments", "min_spent",
                  "max_spent", "consent_only", "reentry_days", "holdout_percent"):  # fmt: skip
         if data.get(name) not in (None, ""):
             setattr(probe, name, data[name])

@@ -235,6 +235,8 @@ class CampaignForm(forms.ModelForm):
         self.fields["holdout_percent"].widget.attrs["max"] = 50
         if self.instance.pk:
             self.fields["kind"].disabled = True
+        else:
+            self.fields["kind"].initial = Campaign.Kind.WINBACK
         templates = MessageTemplate.objects.filter(merchant=merchant)
         offers = Promotion.objects.filter(merchant=merchant)
         saved = {s.position: s for s in self.instance.steps.all()} if self.instance.pk else {}

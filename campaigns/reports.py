@@ -89,6 +89,9 @@ class Horizon:
 
     @property
     def verdict(self) -> str:
+        """customers.lift's verdict, or "pending" while no entry has been in this long."""
+        if not (self.messaged.customers or self.held_out.customers):
+            return "pending"
         return lift.verdict(self.conversion, treated_n=self.messaged.customers,
                             control_n=self.held_out.customers)  # fmt: skip
 

@@ -49,3 +49,22 @@ def test_the_demo_writes_its_mail_in_four_languages_and_sends_recent_thank_yous(
     messages = Message.objects.count()
     call_command("seed_demo", quiet_signins=True)
     assert Message.objects.count() == messages
+
+
+def test_the_demo_has_a_win_back_campaign_with_a_report_and_seeding_again_adds_none():
+    from campaigns.models import Campaign, CampaignEntry
+    from campaigns.reports import campaign_report
+
+    call_command("seed_demo", quiet_signins=True)
+    campaign = Campaign.objects.get(merchant__slug="demo-store")
+    assert campaign.state == "active"
+    entries = CampaignEntry.objects.filter(campaign=campaign)
+    assert entries.filter(held_out=False).exists()
+    report = campaign_report(campaign=campaign)
+    assert report.entered == entries.count()
+    assert report.sent > 0
+    assert report.window.messaged.customers == report.messaged  # ten weeks: all in
+    call_command("seed_demo", quiet_signins=True)
+    assert CampaignEntry.objects.filter(campaign__merchant__slug="demo-store").count() == (
+        entries.count()
+    )
