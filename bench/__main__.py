@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/regulars_bench"
 SCENARIOS = (
     "segments", "pages", "dashboard", "one-order", "refresh-orders", "bulk", "tiers", "expiry",
-    "loyalty-memory", "rewards-page", "inbox", "codes", "send",
+    "loyalty-memory", "rewards-page", "inbox", "codes", "send", "winback",
 )  # fmt: skip
 # What every scenario runs on: settings, the shell and middleware, the bench itself.
 SHARED_CODE = [
@@ -54,6 +54,7 @@ SCENARIO_CODE = {
     "codes": ["campaigns", "customers", "loyalty", "bench/campaigns.py", "bench/urls.py"],
     "send": ["campaigns", "customers", "loyalty/selectors.py", "templates/campaigns/email",
              "bench/campaigns.py"],
+    "winback": ["campaigns", "customers", "loyalty/services/earning.py", "bench/winback.py"],
 }  # fmt: skip
 
 
@@ -186,7 +187,7 @@ def main() -> None:
         seconds=args.seconds,
         ingest_orders=args.ingest,
     )
-    from bench import campaigns, dashboard, feedback, loyalty, refresh
+    from bench import campaigns, dashboard, feedback, loyalty, refresh, winback
 
     def loyalty_memory(ctx):
         small, _made = Merchant.objects.get_or_create(
@@ -211,6 +212,7 @@ def main() -> None:
         "inbox": feedback.run_inbox,
         "codes": campaigns.run_codes,
         "send": campaigns.run_send,
+        "winback": winback.run_winback,
     }
     rows = []
     for name in SCENARIOS:

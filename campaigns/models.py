@@ -681,6 +681,9 @@ class Campaign(models.Model):
         _("send at"), null=True, blank=True, help_text=_("A broadcast's time; empty: at once.")
     )
     started_at = models.DateTimeField(null=True, blank=True)
+    # The moment of the last pass: a fixed-days win-back then looks only at who has gone
+    # quiet, or come to the end of her re-entry days, since (campaign_candidates).
+    selected_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(default=now)
 
@@ -758,7 +761,11 @@ class CampaignEntry(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["campaign", "customer", "-entered_at"], name="campaign_entry_last")
+            models.Index(
+                fields=["campaign", "customer", "-entered_at"], name="campaign_entry_last"
+            ),
+            # The daily pass's re-entry: whose wait ended since the last pass.
+            models.Index(fields=["campaign", "entered_at"], name="campaign_entry_when"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Win-back campaigns and broadcasts (docs/business-rules.md, win-back and broadcasts).
 
-Who enters is one set-based query over the customers (campaign_audience). Each one who
+Who enters is one set-based query over the customers (campaign_audience), after the
+first pass narrowed to what changed since (campaign_candidates). Each one who
 enters is held out or not by a stable hash of (campaign, customer), frozen on the entry
 row; the others get the campaign's steps queued as messages, each due its delays after
 entering and re-checked when it is due (no order since entering, consent, suppression,
@@ -103,18 +104,50 @@ def _gone_quiet(customers: QuerySet[Customer], campaign: Campaign, at: datetime)
     return customers.filter(own | (Q(orders_count__lt=2) & fixed))
 
 
+def campaign_candidates(*, campaign: Campaign, at: datetime, **filters):
+    """The ids of who enters at this pass, as one or two statements. The first pass of a
+    campaign, a gap-mode one and a broadcast read everyone who qualifies; after that a
+    fixed-days win-back reads only those whose last order crossed its days since the last
+    pass, and those whose re-entry days ended since, each a range on an index. A
+    customer who qualifies otherwise (she gave consent, changed segment) enters when she
+    next goes quiet."""
+    audience = campaign_audience(campaign=campaign, at=at, **filters).order_by()
+    since = campaign.selected_until
+    fixed = campaign.kind == Campaign.Kind.WINBACK and campaign.selection == Campaign.Selection.DAYS
+    if since is None or not fixed or since >= at:
+        return [audience.values_list("pk", flat=True)]
+    days, again = timedelta(days=campaign.days_since), timedelta(days=campaign.reentry_days)
+    crossed = audience.filter(last_order_at__gt=since - days)
+    ended = CampaignEntry.objects.filter(campaign=campaign, entered_at__gt=since - again,
+                                         entered_at__lte=at - again)  # fmt: skip
+    waited = audience.filter(pk__in=ended.values("customer_id"))
+    return [crossed.values_list("pk", flat=True), waited.values_list("pk", flat=True)]
+
+
+def candidate_ids(campaign: Campaign, at: datetime, **filters):
+    """Each candidate once, in chunks' order."""
+    queries = campaign_candidates(campaign=campaign, at=at, **filters)
+    seen: set[int] = set()
+    for query in queries:
+        for customer_id in query.iterator(chunk_size=CHUNK):
+            if len(queries) > 1:
+                if customer_id in seen:
+                    continue
+                seen.add(customer_id)
+            yield customer_id
+
+
 def audience_count(*, campaign: Campaign, at: datetime | None = None,
                    **filters) -> tuple[int, int]:  # fmt: skip
-    """(who would enter now, how many of them would be held out). Held out is counted by
-    the same hash as the entries, so it is exact for a saved campaign; for one not saved
-    yet it is the share of the count."""
-    audience = campaign_audience(campaign=campaign, at=at, **filters)
-    ids = audience.order_by().values_list("pk", flat=True)
+    """(who would enter at a pass now, how many of them would be held out). Held out is
+    counted by the same hash as the entries, so it is exact for a saved campaign; for one
+    not saved yet it is the share of the count."""
+    at = at or now()
     if not campaign.pk:
-        count = ids.count()
+        count = campaign_audience(campaign=campaign, at=at, **filters).order_by().count()
         return count, round(count * campaign.holdout_percent / 100)
     count = out = 0
-    for customer_id in ids.iterator(chunk_size=CHUNK):
+    for customer_id in candidate_ids(campaign, at, **filters):
         count += 1
         out += held_out(campaign_id=campaign.pk, customer_id=customer_id,
                         percent=campaign.holdout_percent)  # fmt: skip
@@ -154,8 +187,7 @@ def campaign_enter(*, campaign_id: int, at: datetime | None = None) -> dict | No
     steps = list(CampaignStep.objects.filter(campaign=campaign).order_by("position"))
     entered = held = queued = 0
     batch: list[int] = []
-    audience = campaign_audience(campaign=campaign, at=at).order_by()
-    for customer_id in audience.values_list("pk", flat=True).iterator(chunk_size=CHUNK):
+    for customer_id in candidate_ids(campaign, at):
         batch.append(customer_id)
         if len(batch) == CHUNK:
             counts = _enter_chunk(campaign, steps, batch, at)
@@ -164,6 +196,7 @@ def campaign_enter(*, campaign_id: int, at: datetime | None = None) -> dict | No
     if batch:
         counts = _enter_chunk(campaign, steps, batch, at)
         entered, held, queued = entered + counts[0], held + counts[1], queued + counts[2]
+    Campaign.objects.filter(pk=campaign.pk).update(selected_until=at)
     if campaign.kind == Campaign.Kind.BROADCAST:
         Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.ACTIVE).update(
             state=Campaign.State.DONE

@@ -287,3 +287,41 @@ def test_a_customer_erased_after_entering_is_not_sent(shop):
         Customer.objects.filter(pk=ada.pk).update(erased_at=MORNING)
         _send_due()
     assert Message.objects.get(campaign=campaign).skip_reason == "erased"
+
+
+def test_after_the_first_pass_only_those_newly_quiet_or_past_re_entry_are_read(shop):
+    """Day 1 enters everyone quiet over 90 days. Day 2 reads who crossed 90 days since:
+    Bea, 89 days quiet on day 1. Cy gave consent on day 1 after the pass, though long
+    quiet: she enters when she next goes quiet, not now. Ada, entered on day 1, enters
+    again once her 30 re-entry days have passed, still quiet."""
+    _quiet(shop, "ada", days=100)
+    _quiet(shop, "bea", days=89)
+    cy = _quiet(shop, "cy", days=300, marketing_consent=False)
+    with time_machine.travel(MORNING, tick=False):
+        campaign = _campaign(shop, reentry_days=30)
+        campaigns_advance()
+    assert _entered(campaign) == {"ada"}
+    Customer.objects.filter(pk=cy.pk).update(marketing_consent=True)
+    with time_machine.travel(MORNING + timedelta(days=1), tick=False):
+        campaign.refresh_from_db()
+        assert audience_count(campaign=campaign) == (1, 0)
+        campaigns_advance()
+    assert _entered(campaign) == {"ada", "bea"}
+    with time_machine.travel(MORNING + timedelta(days=30, hours=1), tick=False):
+        campaigns_advance()
+    ada = CampaignEntry.objects.filter(campaign=campaign, customer__external_id="ada")
+    assert ada.count() == 2
+    assert not CampaignEntry.objects.filter(campaign=campaign, customer=cy).exists()
+
+
+def test_a_paused_week_is_caught_up_on_resume(shop):
+    _quiet(shop, "ada", days=100)
+    _quiet(shop, "bea", days=85)
+    with time_machine.travel(MORNING, tick=False):
+        campaign = _campaign(shop)
+        campaigns_advance()
+        campaign_move(campaign=campaign, move="pause", actor=None)
+    with time_machine.travel(MORNING + timedelta(days=8), tick=False):
+        campaign_move(campaign=campaign, move="resume", actor=None)
+        campaigns_advance()
+    assert _entered(campaign) == {"ada", "bea"}
