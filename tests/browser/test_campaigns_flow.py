@@ -6,7 +6,6 @@ words, in the table and on the chart, and on the list at a glance."""
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils.timezone import now
@@ -14,26 +13,17 @@ from django.utils.timezone import now
 from campaigns.models import Campaign, CampaignEntry, Message
 from campaigns.services.campaigns import campaign_enter
 from customers.models import Order
-from tests.campaigns.factories import TemplateFactory
+from tests.campaigns.factories import TemplateFactory, zone_in_its_day
 from tests.customers.factories import CustomerFactory
 from tests.merchants.factories import TEST_PASSWORD, MerchantFactory, StaffMemberFactory
 
 pytestmark = [pytest.mark.needs_chromium, pytest.mark.django_db(transaction=True)]
 
 
-def _a_zone_in_its_morning_or_afternoon() -> str:
-    """A whole-hour zone where it is now between 10:00 and 20:00, so today's pass runs."""
-    for offset in range(-12, 15):
-        name = f"Etc/GMT{-offset:+d}" if offset else "UTC"
-        if 10 <= now().astimezone(ZoneInfo(name)).hour < 20:
-            return name
-    raise AssertionError("some zone is always in its day")
-
-
 @pytest.fixture
 def shop(db):
     merchant = MerchantFactory(name="Saffron Tea", slug="saffron-tea",
-                               timezone=_a_zone_in_its_morning_or_afternoon())  # fmt: skip
+                               timezone=zone_in_its_day())  # fmt: skip
     for n in range(30):
         days = 100 if n < 20 else 40  # 20 quiet for 100 days, 10 for 40
         last = now() - timedelta(days=days)
