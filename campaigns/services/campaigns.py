@@ -79,7 +79,9 @@ def campaign_audience(*, campaign: Campaign, at: datetime | None = None,
     elif saved and CampaignListEntry.objects.filter(campaign=campaign).exists():
         listed = CampaignListEntry.objects.filter(campaign=campaign).values("customer_id")
         customers = customers.filter(pk__in=listed)
-    if saved:
+    # A campaign nobody has entered yet has no one to leave out: no anti-join to plan
+    # against an entries table whose statistics may still say it is empty.
+    if saved and CampaignEntry.objects.filter(campaign=campaign).exists():
         recent = CampaignEntry.objects.filter(
             campaign=campaign, entered_at__gt=at - timedelta(days=campaign.reentry_days)
         )
