@@ -108,6 +108,7 @@ def test_sending_settings_are_saved_checked_and_audited(client, marketer, mercha
         "from_name": "Kashi", "from_email": "", "reply_to": "", "cap_messages": "2",
         "cap_days": "7", "quiet_from": "21:00", "quiet_until": "",
         "soft_bounce_limit": "7", "send_rate": "600", "attribution_days": "5",
+        "attribution_by": "clicked",
     })  # fmt: skip
     assert "Give both ends of the quiet hours" in _text(response)
     assert not SendingSettings.objects.exists()
@@ -115,6 +116,7 @@ def test_sending_settings_are_saved_checked_and_audited(client, marketer, mercha
         "from_name": "Kashi", "from_email": "", "reply_to": "", "cap_messages": "2",
         "cap_days": "7", "quiet_from": "21:00", "quiet_until": "08:00",
         "soft_bounce_limit": "7", "send_rate": "600", "attribution_days": "5",
+        "attribution_by": "clicked",
     })  # fmt: skip
     saved = SendingSettings.objects.get(merchant=merchant)
     assert (saved.cap_messages, saved.cap_days, str(saved.quiet_until)) == (2, 7, "08:00:00")
