@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -187,17 +188,12 @@ def campaign_enter(*, campaign_id: int, at: datetime | None = None) -> dict | No
     if run is None:
         return None
     steps = list(CampaignStep.objects.filter(campaign=campaign).order_by("position"))
-    entered = held = queued = 0
-    batch: list[int] = []
-    for customer_id in candidate_ids(campaign, at):
-        batch.append(customer_id)
-        if len(batch) == CHUNK:
-            counts = _enter_chunk(campaign, steps, batch, at)
-            entered, held, queued = entered + counts[0], held + counts[1], queued + counts[2]
-            batch = []
-    if batch:
-        counts = _enter_chunk(campaign, steps, batch, at)
-        entered, held, queued = entered + counts[0], held + counts[1], queued + counts[2]
+    totals = [0, 0, 0]  # entered, held out, messages queued
+    ids = candidate_ids(campaign, at)
+    while batch := list(islice(ids, CHUNK)):
+        for n, count in enumerate(_enter_chunk(campaign, steps, batch, at)):
+            totals[n] += count
+    entered, held, queued = totals
     Campaign.objects.filter(pk=campaign.pk).update(selected_until=at)
     if campaign.kind == Campaign.Kind.BROADCAST:
         Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.ACTIVE).update(

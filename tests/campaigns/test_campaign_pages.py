@@ -21,13 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def marketer(client, merchant):
-    member = StaffMemberFactory(merchant=merchant, role="marketer")
-    client.force_login(member.user)
-    return member
-
-
-@pytest.fixture
 def quiet(merchant):
     long_ago = now() - timedelta(days=120)
     return [

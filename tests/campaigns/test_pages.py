@@ -22,16 +22,8 @@ from tests.campaigns.factories import CodeFactory, PromotionFactory
 from tests.customers.factories import CustomerFactory, order_data
 from tests.loyalty.factories import ProgramFactory, TierFactory
 from tests.loyalty.test_portal import _text
-from tests.merchants.factories import StaffMemberFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketer(client, merchant):
-    member = StaffMemberFactory(merchant=merchant, role="marketer")
-    client.force_login(member.user)
-    return member
 
 
 @pytest.fixture
